@@ -1,0 +1,85 @@
+"""The errors a BSP run can end in.
+
+Every error here is raised identically on both backends: on the ranks that
+take part in the failing superstep, and by `bsp.run` in the launching process.
+They pickle, so that a rank can hand them to the launcher.
+"""
+
+from __future__ import annotations
+
+
+class BSPError(Exception):
+    """Base class of every error pybsp raises on its own account."""
+
+
+class RemoteError(BSPError):
+    """A rank raised an exception.
+
+    Every other rank raises this at its next sync, and `bsp.run` raises it in
+    the launching process.  `rank` is the failing rank (the lowest, if several
+    failed in the same superstep), `remote_traceback` its formatted traceback,
+    and `failures` maps every rank that failed in that superstep to its
+    traceback.
+    """
+
+    def __init__(self, rank: int, remote_traceback: str, failures: dict[int, str] | None = None):
+        self.rank = rank
+        self.remote_traceback = remote_traceback
+        self.failures = dict(failures) if failures else {rank: remote_traceback}
+        super().__init__(rank, remote_traceback, self.failures)
+
+    def __str__(self) -> str:
+        last_line = self.remote_traceback.rstrip().splitlines()[-1] if self.remote_traceback else "?"
+        others = sorted(set(self.failures) - {self.rank})
+        also = f" (ranks {others} failed too)" if others else ""
+        return (f"rank {self.rank} raised {last_line}{also}\n"
+                f"--- traceback of rank {self.rank} ---\n{self.remote_traceback.rstrip()}")
+
+
+class SyncMismatchError(BSPError):
+    """Ranks disagree about the superstep they are in.
+
+    One rank called `sync` while another called a collective, returned from
+    the program, or created a different data object.  `call_sites[pid]` says
+    what each rank called and where (file:line of the user's code).
+    """
+
+    def __init__(self, call_sites: list[str], superstep: int = -1):
+        self.call_sites = list(call_sites)
+        self.superstep = superstep
+        super().__init__(self.call_sites, superstep)
+
+    def __str__(self) -> str:
+        lines = [f"ranks disagree at the end of superstep {self.superstep}:"]
+        lines += [f"  rank {pid}: {site}" for pid, site in enumerate(self.call_sites)]
+        return "\n".join(lines)
+
+
+class RankDiedError(BSPError):
+    """A rank's process died without finishing its part of the protocol
+    (killed by a signal, `os._exit`, the OOM killer).  `how` says how."""
+
+    def __init__(self, rank: int, how: str):
+        self.rank = rank
+        self.how = how
+        super().__init__(rank, how)
+
+    def __str__(self) -> str:
+        return f"rank {self.rank} died: {self.how}"
+
+
+class RunTimeoutError(BSPError, TimeoutError):
+    """A run outlived its time limit; `waiting` and `computing` list the
+    ranks that were waiting at a sync and those that were still computing."""
+
+    def __init__(self, timeout: float, waiting: list[int], computing: list[int], superstep: int = -1):
+        self.timeout = timeout
+        self.waiting = list(waiting)
+        self.computing = list(computing)
+        self.superstep = superstep
+        super().__init__(timeout, self.waiting, self.computing, superstep)
+
+    def __str__(self) -> str:
+        return (f"the run exceeded its time limit of {self.timeout:g} s; "
+                f"ranks {self.computing} had not reached the sync of superstep {self.superstep}, "
+                f"ranks {self.waiting} were waiting there")

@@ -1,0 +1,221 @@
+"""Forking the ranks of a run, and the supervisor that watches them.
+
+The launching process makes the shared region and the barrier, forks every
+rank before any of them starts work, and then supervises: each rank holds the
+write end of a pipe of its own and nothing else, and writes its Outcome there
+when it is done.  End of file on a pipe therefore means the rank's process
+has ended; if no complete Outcome came first, the rank died, and the
+supervisor kills the other ranks and raises RankDiedError.  However the run
+ends (results, an error, a timeout, Ctrl-C in the launching process), no rank
+process outlives it, and the shared memory goes with the last process.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import selectors
+import signal
+import sys
+import time
+import traceback
+from typing import Any, Callable
+
+from ..errors import BSPError, RankDiedError, RunTimeoutError
+from ..outcome import Outcome
+from ..rank import run_rank
+from ..wire import from_block, to_frames
+from .barrier import Barrier
+from .shared import SharedRegion
+from .transport import ForkTransport
+
+# Ranks spin this long at a barrier before they sleep, when each has a core.
+SPIN_SECONDS = 50e-6
+_READ_CHUNK = 1 << 20
+_STRANDED_POLL_SECONDS = 0.2
+
+
+def usable_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:      # macOS
+        return os.cpu_count() or 1
+
+
+def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+           timeout: float | None = None) -> list[Outcome]:
+    """Run `program` on `nprocs` forked ranks; return their Outcomes in pid
+    order.  Raises RankDiedError if a rank's process dies, RunTimeoutError
+    if the run outlives `timeout` seconds."""
+    shared = SharedRegion(nprocs)
+    spin = SPIN_SECONDS if nprocs <= usable_cores() else 0.0
+    barrier = Barrier(nprocs, spin)
+    pipes = [os.pipe() for _ in range(nprocs)]
+    children: dict[int, int] = {}
+    _flush_stdio()
+    try:
+        for rank in range(nprocs):
+            child = os.fork()
+            if child == 0:
+                _become_rank(rank, pipes, shared, barrier, program, args, kwargs)
+            children[rank] = child
+        for _, writer in pipes:
+            os.close(writer)
+        pipes = [(reader, None) for reader, _ in pipes]
+        return _Supervisor(children, [reader for reader, _ in pipes], shared, timeout).wait()
+    finally:
+        _kill_all(children)
+        for reader, writer in pipes:
+            os.close(reader)
+            if writer is not None:
+                os.close(writer)
+        barrier.close()
+        shared.close()
+
+
+def _become_rank(rank: int, pipes, shared: SharedRegion, barrier: Barrier,
+                 program: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+    """The life of a rank process; never returns."""
+    status = 1
+    try:
+        _die_with_parent()
+        # Ctrl-C goes to the whole process group: the launching process
+        # handles it, and ends the ranks.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        writer = pipes[rank][1]
+        for reader, other_writer in pipes:
+            os.close(reader)
+            if other_writer != writer:
+                os.close(other_writer)
+        outcome = run_rank(ForkTransport(rank, shared, barrier), program, args, kwargs)
+        _write_frames(writer, to_frames(outcome))
+        status = 0
+    except BaseException:
+        traceback.print_exc()       # a failure of pybsp itself, not of the program
+    finally:
+        _flush_stdio()
+        os._exit(status)
+
+
+def _die_with_parent() -> None:
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (AttributeError, ValueError, OSError):
+            pass
+
+
+def _write_frames(fd: int, frames: list) -> None:
+    total = sum(len(memoryview(frame).cast("B")) for frame in frames)
+    os.write(fd, total.to_bytes(8, "little"))
+    for frame in frames:
+        view = memoryview(frame).cast("B")
+        while view:
+            view = view[os.write(fd, view):]
+
+
+def _kill_all(children: dict[int, int]) -> None:
+    for child in children.values():
+        try:
+            os.kill(child, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    for child in children.values():
+        try:
+            os.waitpid(child, 0)
+        except ChildProcessError:
+            pass
+    children.clear()
+
+
+def describe_exit(status: int) -> str:
+    if os.WIFSIGNALED(status):
+        number = os.WTERMSIG(status)
+        try:
+            name = signal.Signals(number).name
+        except ValueError:
+            name = "an unknown signal"
+        return f"killed by signal {number} ({name})"
+    code = os.waitstatus_to_exitcode(status)
+    return f"exited with status {code} before finishing the program (os._exit, or a crash)"
+
+
+class _Supervisor:
+    def __init__(self, children: dict[int, int], readers: list[int], shared: SharedRegion,
+                 timeout: float | None):
+        self._children = children
+        self._shared = shared
+        self._timeout = timeout
+        self._deadline = None if timeout is None else time.monotonic() + timeout
+        self._received = [bytearray() for _ in readers]
+        self._outcomes: list[Outcome | None] = [None] * len(readers)
+        self._finished_at: dict[int, int] = {}    # rank -> exchanges it made
+        self._selector = selectors.DefaultSelector()
+        for rank, reader in enumerate(readers):
+            self._selector.register(reader, selectors.EVENT_READ, rank)
+
+    def wait(self) -> list[Outcome]:
+        try:
+            while self._selector.get_map():
+                events = self._selector.select(self._poll_interval())
+                if not events and self._time_left() == 0:
+                    raise self._timeout_error()
+                for key, _ in events:
+                    self._read(key.fd, key.data)
+                self._check_for_stranded_ranks()
+            return list(self._outcomes)
+        finally:
+            self._selector.close()
+
+    def _time_left(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return max(0.0, self._deadline - time.monotonic())
+
+    def _poll_interval(self) -> float | None:
+        """Wait for pipes until the deadline; once a rank has finished, also
+        wake up now and then to look for ranks stranded at a barrier."""
+        left = self._time_left()
+        if self._finished_at:
+            return _STRANDED_POLL_SECONDS if left is None else min(left, _STRANDED_POLL_SECONDS)
+        return left
+
+    def _check_for_stranded_ranks(self) -> None:
+        """A rank that has finished did its last exchange; a rank that has
+        entered a later exchange waits for it in vain.  The protocol rules
+        this out; should it ever happen, end the run instead of hanging."""
+        if not self._finished_at:
+            return
+        arrived, _ = self._shared.progress()
+        finisher, last = min(self._finished_at.items(), key=lambda item: item[1])
+        for rank in self._children:
+            if arrived[rank] > last:
+                raise BSPError(f"rank {rank} waits at exchange {arrived[rank]}, which rank {finisher} "
+                               f"left the run after exchange {last} and will never join (a bug in pybsp)")
+
+    def _read(self, reader: int, rank: int) -> None:
+        chunk = os.read(reader, _READ_CHUNK)
+        if chunk:
+            self._received[rank] += chunk
+            return
+        self._selector.unregister(reader)
+        _, status = os.waitpid(self._children.pop(rank), 0)
+        received = self._received[rank]
+        complete = len(received) >= 8 and int.from_bytes(received[:8], "little") == len(received) - 8
+        if status != 0 or not complete:
+            raise RankDiedError(rank, describe_exit(status))
+        self._outcomes[rank] = from_block(memoryview(received)[8:])
+        self._finished_at[rank] = self._shared.progress()[0][rank]
+
+    def _timeout_error(self) -> RunTimeoutError:
+        arrived, departed = self._shared.progress()
+        waiting = [rank for rank in range(len(arrived)) if arrived[rank] > departed[rank]]
+        computing = [rank for rank in range(len(arrived)) if arrived[rank] == departed[rank]]
+        return RunTimeoutError(self._timeout, waiting, computing, max(departed))

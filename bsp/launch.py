@@ -1,0 +1,75 @@
+"""`bsp.run`: choose a backend and a number of ranks, run a program, return
+its results to the launching process."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Callable
+
+from .checks import check_callable, check_nprocs
+from .errors import BSPError
+from .outcome import resolve
+from .rank import running_a_rank
+
+BACKENDS = ("fork", "mpi")
+
+# Environment variables that MPI launchers set in the processes they start.
+_MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "MPI_LOCALNRANKS")
+
+
+def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
+        backend: str | None = None, **kwargs: Any) -> list[Any]:
+    """Run `program(world, *args, **kwargs)` on every rank and return the
+    list of the ranks' return values, in pid order, to the launching process.
+
+    `backend` is "fork" (ranks are processes forked from this one) or "mpi"
+    (the ranks of the MPI job this process belongs to); None chooses: the
+    BSP_BACKEND environment variable if set, else "mpi" when the process was
+    started by an MPI launcher, else "fork".  `nprocs` defaults to
+    BSP_NPROCS if set, else, for fork, the number of usable cores.
+
+    Raises RemoteError if a rank raised, SyncMismatchError if the ranks
+    disagreed about a superstep, RankDiedError if a rank's process died.
+    """
+    return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend)
+
+
+def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
+                     nprocs: int | None = None, backend: str | None = None,
+                     timeout: float | None = None) -> list[Any]:
+    """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
+    check_callable(program, "the program")
+    if running_a_rank():
+        raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
+    backend = choose_backend(backend)
+    nprocs = choose_nprocs(nprocs)
+    if backend == "mpi":
+        raise BSPError("the MPI backend is not available in this version of pybsp")
+    from .fork.launcher import launch
+    return resolve(launch(program, args, kwargs, nprocs, timeout))
+
+
+def choose_backend(backend: str | None) -> str:
+    source = "backend"
+    if backend is None and os.environ.get("BSP_BACKEND"):
+        backend, source = os.environ["BSP_BACKEND"], "BSP_BACKEND"
+    if backend is None:
+        return "mpi" if any(name in os.environ for name in _MPI_LAUNCHER_VARIABLES) else "fork"
+    if backend not in BACKENDS:
+        raise ValueError(f"{source} must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}")
+    return backend
+
+
+def choose_nprocs(nprocs: int | None) -> int:
+    if nprocs is not None:
+        return check_nprocs(nprocs)
+    text = os.environ.get("BSP_NPROCS")
+    if text:
+        try:
+            value = int(text)
+        except ValueError:
+            raise ValueError(f"BSP_NPROCS must be a positive integer, not {text!r}") from None
+        return check_nprocs(value, "BSP_NPROCS")
+    from .fork.launcher import usable_cores
+    return usable_cores()
+

@@ -1,0 +1,119 @@
+"""Framing of what one rank sends one destination in one superstep.
+
+Traffic travels on numbered channels (the default message queue, each data
+object, the collectives).  Per destination, each channel used in the
+superstep has a `Section`: a byte stream (for example, pickles one after the
+other), a message count, and bulk buffers (for example, numpy data) that
+travel beside the stream, never inside it.
+
+On the wire, everything a rank sends one destination is one contiguous
+block, built from frames without joining them:
+
+    header   int64 words: [n words], n sections, then per section
+             channel, count, stream bytes, number of bulk buffers, their sizes
+    streams  of every section, one after the other, padded to ALIGN bytes
+    bulk     every bulk buffer, each padded to ALIGN bytes
+
+so that a receiver that gets the block at an ALIGN-aligned address finds every
+bulk buffer aligned too, and can hand it to numpy as it is.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import NamedTuple
+
+ALIGN = 64
+_PADDING = bytes(ALIGN)
+_WORD = struct.Struct("<q")
+
+
+def padding(nbytes: int) -> int:
+    """Bytes needed after `nbytes` bytes to reach the next ALIGN boundary."""
+    return -nbytes % ALIGN
+
+
+class Section:
+    """What one channel sends one destination in the current superstep."""
+
+    __slots__ = ("stream", "count", "bulk")
+
+    def __init__(self) -> None:
+        self.stream = bytearray()
+        self.count = 0
+        self.bulk: list[memoryview] = []
+
+
+class Outbox:
+    """Everything this rank sends one destination in the current superstep."""
+
+    __slots__ = ("sections",)
+
+    def __init__(self) -> None:
+        self.sections: dict[int, Section] = {}
+
+    def section(self, channel: int) -> Section:
+        section = self.sections.get(channel)
+        if section is None:
+            section = self.sections[channel] = Section()
+        return section
+
+    def frames(self) -> list:
+        """The frames of this destination's block, in wire order."""
+        header = [len(self.sections)]
+        for channel, section in self.sections.items():
+            header += (channel, section.count, len(section.stream), len(section.bulk))
+            header += [buffer.nbytes for buffer in section.bulk]
+        head = struct.pack(f"<{len(header) + 1}q", len(header), *header)
+        frames: list = [head]
+        used = len(head)
+        for section in self.sections.values():
+            frames.append(section.stream)
+            used += len(section.stream)
+        _pad(frames, used)
+        for section in self.sections.values():
+            for buffer in section.bulk:
+                frames.append(buffer)
+                _pad(frames, buffer.nbytes)
+        return frames
+
+
+def _pad(frames: list, nbytes: int) -> None:
+    if nbytes % ALIGN:
+        frames.append(_PADDING[:padding(nbytes)])
+
+
+class Arrival(NamedTuple):
+    """What one source sent on one channel in the last superstep."""
+
+    source: int
+    count: int
+    stream: memoryview
+    bulk: list[memoryview]
+
+
+def unpack(source: int, block: memoryview) -> list[tuple[int, Arrival]]:
+    """Split a block received from `source` into (channel, Arrival) pairs.
+    The views share the block's memory."""
+    (nwords,) = _WORD.unpack_from(block, 0)
+    header = struct.unpack_from(f"<{nwords}q", block, _WORD.size)
+    position = _WORD.size * (nwords + 1)
+    layout = []
+    i = 1
+    for _ in range(header[0]):
+        channel, count, stream_bytes, nbulk = header[i:i + 4]
+        layout.append((channel, count, stream_bytes, header[i + 4:i + 4 + nbulk]))
+        i += 4 + nbulk
+    streams = []
+    for _, _, stream_bytes, _ in layout:
+        streams.append(block[position:position + stream_bytes])
+        position += stream_bytes
+    position += padding(position)
+    arrivals = []
+    for (channel, count, _, sizes), stream in zip(layout, streams):
+        bulk = []
+        for size in sizes:
+            bulk.append(block[position:position + size])
+            position += size + padding(size)
+        arrivals.append((channel, Arrival(source, count, stream, bulk)))
+    return arrivals

@@ -1,0 +1,40 @@
+"""How a rank's run ended, and how the launching process turns the outcomes
+of all ranks into results or one error."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from typing import Any
+
+from .errors import BSPError, RemoteError
+from .wire import Serialized
+
+
+class Ending(enum.Enum):
+    RETURNED = "returned"   # the program returned; `value` holds its result
+    FAILED = "failed"       # the program raised on this rank; `traceback` says what
+    DERIVED = "derived"     # the rank stopped because of an error the sync rules raised
+
+
+@dataclass
+class Outcome:
+    pid: int
+    ending: Ending
+    value: Serialized | None = None
+    traceback: str | None = None
+    error: BSPError | None = None
+
+
+def resolve(outcomes: list[Outcome]) -> list[Any]:
+    """The per-rank results in pid order, or the run's error: RemoteError for
+    the lowest failing rank if any rank raised, else the error the sync
+    rules raised on every rank."""
+    failures = {o.pid: o.traceback for o in outcomes if o.ending is Ending.FAILED}
+    if failures:
+        first = min(failures)
+        raise RemoteError(first, failures[first], failures)
+    for outcome in outcomes:
+        if outcome.ending is Ending.DERIVED:
+            raise outcome.error
+    return [outcome.value.load() for outcome in outcomes]

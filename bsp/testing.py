@@ -1,0 +1,91 @@
+"""Testing BSP programs with pytest (or any test runner).
+
+    from bsp.testing import spmd
+
+    @spmd(nprocs=[1, 2, 4], timeout=30)
+    def test_ring(world):
+        world.send(world.pid, (world.pid + 1) % world.nprocs)
+        world.sync()
+        assert world.messages() == [((world.pid - 1) % world.nprocs, (world.pid - 1) % world.nprocs)]
+
+The decorated body runs as a BSP program, its first parameter the World;
+other parameters are pytest fixtures, passed to every rank.  Under pytest the
+test is parametrized over `nprocs` (ids `nprocs=1`, ...); without pytest,
+calling it runs every `nprocs` in turn.  A failing rank fails the test with
+the traceback of every rank that failed, and a run that outlives `timeout`
+seconds fails with the ranks that were still computing and those waiting at a
+sync: a parallel bug never hangs a test suite.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from typing import Any, Callable, Iterable
+
+from .checks import check_nprocs
+from .errors import BSPError, RemoteError
+from .launch import run_with_timeout
+
+DEFAULT_NPROCS = (1, 2, 4)
+DEFAULT_TIMEOUT = 60.0
+
+
+class SPMDTestFailure(AssertionError):
+    """A test body failed on some rank(s); `error` is the BSPError of the run."""
+
+    def __init__(self, message: str, error: BSPError):
+        super().__init__(message)
+        self.error = error
+
+
+def spmd(nprocs: Iterable[int] = DEFAULT_NPROCS, *, timeout: float | None = DEFAULT_TIMEOUT
+         ) -> Callable[[Callable[..., Any]], Callable[..., None]]:
+    """Decorator: run the test body as a BSP program on each of `nprocs`
+    ranks, on the fork backend, within `timeout` seconds (None: no limit)."""
+    counts = tuple(check_nprocs(n) for n in nprocs)
+    if not counts:
+        raise ValueError("spmd needs at least one nprocs")
+
+    def decorate(body: Callable[..., Any]) -> Callable[..., None]:
+        parameters = list(inspect.signature(body).parameters.values())
+        if not parameters:
+            raise TypeError(f"{body.__name__} must take the World as its first parameter")
+        fixtures = parameters[1:]
+
+        @functools.wraps(body)
+        def test(nprocs: int | None = None, **fixture_values: Any) -> None:
+            __tracebackhide__ = True
+            for count in counts if nprocs is None else (nprocs,):
+                run_spmd(body, count, fixture_values, timeout)
+
+        nprocs_parameter = inspect.Parameter("nprocs", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+        test.__signature__ = inspect.Signature([nprocs_parameter, *fixtures])
+        try:
+            import pytest
+        except ImportError:
+            return test
+        return pytest.mark.parametrize("nprocs", counts, ids=lambda n: f"nprocs={n}")(test)
+
+    return decorate
+
+
+def run_spmd(body: Callable[..., Any], nprocs: int, kwargs: dict[str, Any] | None = None,
+             timeout: float | None = DEFAULT_TIMEOUT) -> list[Any]:
+    """Run `body(world, **kwargs)` on `nprocs` forked ranks and return the
+    results; raise SPMDTestFailure, with every failing rank's traceback, if
+    the run fails or outlives `timeout` seconds."""
+    __tracebackhide__ = True
+    try:
+        return run_with_timeout(body, (), kwargs or {}, nprocs=nprocs, backend="fork", timeout=timeout)
+    except BSPError as error:
+        raise SPMDTestFailure(f"with nprocs={nprocs}: {_report(error)}", error) from None
+
+
+def _report(error: BSPError) -> str:
+    if not isinstance(error, RemoteError):
+        return f"{type(error).__name__}: {error}"
+    parts = [f"{len(error.failures)} rank(s) failed"]
+    for rank, text in sorted(error.failures.items()):
+        parts.append(f"--- rank {rank} ---\n{text.rstrip()}")
+    return "\n".join(parts)

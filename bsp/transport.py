@@ -1,0 +1,40 @@
+"""The transport interface: what a backend must provide.
+
+A transport moves opaque bytes.  It knows nothing of Python objects, channels
+or the sync rules; the superstep engine (`bsp.engine`) builds on it.  The fork
+backend (`bsp.fork`) and the MPI backend (`mpi_backend`) implement it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence, Union
+
+Buffer = Union[bytes, bytearray, memoryview]
+
+
+class Transport(ABC):
+    """One rank's end of a backend."""
+
+    pid: int
+    nprocs: int
+
+    @abstractmethod
+    def send_buffer(self, nbytes: int) -> memoryview:
+        """Writable space for `nbytes` bytes that will be sent at the next
+        exchange.  Data written here and passed back to `exchange` as a frame
+        (the very view returned) is not copied again on the way out."""
+
+    @abstractmethod
+    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
+                 ) -> tuple[bytes, list[memoryview | None]]:
+        """Send, to each destination d, the frames `outgoing[d]` (bytes-like,
+        of item size 1), joined into one block; contribute `record` (a fixed
+        number of bytes, the same on every rank) to the control exchange.
+
+        Every rank calls this the same number of times; it returns once every
+        rank has called it.  Returns the records of all ranks concatenated in
+        pid order, and for each source either None (it sent nothing) or the
+        block it sent, in memory that belongs to the caller from then on and
+        starts at an address aligned to `bsp.mailbox.ALIGN`.
+        """

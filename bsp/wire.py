@@ -1,0 +1,153 @@
+"""Serialization of Python objects for sending: pickle protocol 5 with
+out-of-band buffers, and dill as the fallback for what pickle refuses.
+
+`dumps` returns the in-band pickle and the large buffers it refers to
+(numpy array data, `pickle.PickleBuffer`s) *without copying them*: the caller
+decides where their bytes go (shared memory, an MPI buffer).  Buffers below
+`INBAND_LIMIT` bytes are copied into the pickle itself, where a separate
+buffer would cost more than it saves.
+
+dill is many times slower than pickle on plain data, so it is only tried when
+pickle fails.  Its output is wrapped in a plain pickle (`_undill` rebuilds it),
+so every receiver reads every message with the standard unpickler.  dill
+pickles numpy arrays in-band, so a message that needs dill (a lambda, a
+closure) carries any arrays inside it as a copy in the pickle.
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+import pickle
+from typing import Any, Iterable, Iterator
+
+INBAND_LIMIT = 4096
+
+# What pickle raises when it refuses an object (lambdas, closures, local
+# classes, objects with no reduce support).
+_REFUSALS = (pickle.PicklingError, TypeError, AttributeError)
+
+
+def dumps(obj: Any) -> tuple[bytes, list[memoryview]]:
+    """Serialize `obj`; return the pickle and its out-of-band buffers.
+
+    The buffers are views of the object's own memory: capture (copy) them
+    before the object can change.  Raises TypeError naming the type that
+    neither pickle nor dill can serialize, and ValueError for structures
+    nested too deeply to serialize.
+    """
+    buffers: list[memoryview] = []
+    try:
+        return pickle.dumps(obj, 5, buffer_callback=_collector(buffers)), buffers
+    except RecursionError:
+        raise ValueError(f"cannot serialize {_name(obj)}: it is nested too deeply "
+                         "(Python's recursion limit was reached while pickling it)") from None
+    except _REFUSALS as refusal:
+        buffers.clear()
+        return _dumps_with_dill(obj, refusal, buffers), buffers
+
+
+def loads(data: bytes | memoryview, buffers: Iterable[memoryview] = ()) -> Any:
+    """Rebuild one object serialized by `dumps`."""
+    return pickle.loads(data, buffers=buffers)
+
+
+def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memoryview] = ()) -> Iterator[Any]:
+    """Rebuild `count` objects serialized one after another into `stream`;
+    `buffers` are all their out-of-band buffers, in order."""
+    unpickler = pickle.Unpickler(io.BytesIO(stream), buffers=iter(buffers))
+    return (unpickler.load() for _ in range(count))
+
+
+def _collector(buffers: list[memoryview]):
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            raw = buffer.raw()
+        except BufferError:         # non-contiguous: pickle copies it in-band
+            return True
+        if raw.nbytes < INBAND_LIMIT:
+            return True
+        buffers.append(raw)
+        return False
+    return out_of_band
+
+
+def _dumps_with_dill(obj: Any, refusal: Exception, buffers: list[memoryview]) -> bytes:
+    import dill     # imported on first use: it is slow to import and rarely needed
+
+    try:
+        data = dill.dumps(obj, 5)
+    except RecursionError:
+        raise ValueError(f"cannot serialize {_name(obj)}: it is nested too deeply") from None
+    except Exception as dill_error:
+        raise TypeError(f"cannot serialize {_name(obj)}: {dill_error} "
+                        f"(pickle said: {refusal}; dill could not carry it either)") from None
+    return pickle.dumps(_DillBox(data), 5, buffer_callback=_collector(buffers))
+
+
+class _DillBox:
+    """A dill pickle carried inside a plain one."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __reduce__(self):
+        return _undill, (self.data,)
+
+
+def _undill(data: bytes) -> Any:
+    import dill
+    return dill.loads(data)
+
+
+def _name(obj: Any) -> str:
+    return f"a {type(obj).__qualname__!r} object"
+
+
+class Serialized:
+    """An object serialized ahead of time.  It pickles with its bulk buffers
+    out-of-band, so that it can travel inside another message without its
+    data being copied into that message's pickle."""
+
+    def __init__(self, data: bytes, buffers: list[memoryview]):
+        self.data = data
+        self.buffers = buffers
+
+    @classmethod
+    def of(cls, obj: Any) -> "Serialized":
+        return cls(*dumps(obj))
+
+    def load(self) -> Any:
+        return loads(self.data, self.buffers)
+
+    def __reduce__(self):
+        return _rebuild_serialized, (self.data, *map(pickle.PickleBuffer, self.buffers))
+
+
+def _rebuild_serialized(data: bytes, *buffers: Any) -> Serialized:
+    return Serialized(data, [memoryview(buffer) for buffer in buffers])
+
+
+_COUNT = struct.Struct("<q")
+
+
+def to_frames(obj: Any) -> list:
+    """`obj` as frames of one self-describing block, for a pipe or a single
+    message: [n, pickle size, buffer sizes...] then the pickle, then the
+    buffers, which are not copied."""
+    data, buffers = dumps(obj)
+    sizes = [len(data), *(buffer.nbytes for buffer in buffers)]
+    return [struct.pack(f"<{len(sizes) + 1}q", len(buffers), *sizes), data, *buffers]
+
+
+def from_block(block: bytes | bytearray | memoryview) -> Any:
+    """Rebuild the object of a block made of `to_frames`."""
+    view = memoryview(block)
+    (nbuffers,) = _COUNT.unpack_from(view, 0)
+    sizes = struct.unpack_from(f"<{nbuffers + 1}q", view, _COUNT.size)
+    position = _COUNT.size * (nbuffers + 2)
+    parts = []
+    for size in sizes:
+        parts.append(view[position:position + size])
+        position += size
+    return loads(parts[0], parts[1:])

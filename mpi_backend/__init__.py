@@ -1,0 +1,1 @@
+"""The MPI transport for pybsp (not yet implemented)."""

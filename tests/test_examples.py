@@ -1,0 +1,48 @@
+"""Every example runs and passes its own check against a serial answer."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+RUNS = [
+    ("hello.py", [], 1), ("hello.py", [], 4),
+    ("inner_product.py", ["100000"], 1), ("inner_product.py", ["100000"], 3),
+]
+
+
+def run_example(name, args, nprocs):
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    env["BSP_NPROCS"] = str(nprocs)
+    return subprocess.run([sys.executable, str(EXAMPLES / name), *args],
+                          capture_output=True, text=True, env=env, timeout=300)
+
+
+@pytest.mark.parametrize("name, args, nprocs", RUNS, ids=[f"{n}-nprocs={p}" for n, _, p in RUNS])
+def test_example_passes_its_check(name, args, nprocs):
+    done = run_example(name, args, nprocs)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("check against the serial answer: OK")
+
+
+def test_hello_output():
+    done = run_example("hello.py", [], 3)
+    assert done.stdout.splitlines()[:3] == [
+        "rank 0 heard: hello from 1, hello from 2",
+        "rank 1 heard: hello from 0, hello from 2",
+        "rank 2 heard: hello from 0, hello from 1",
+    ]
+
+
+def test_the_readme_first_program_runs_as_shown():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    code += "\nassert results == [6, 6, 6, 6], results\n"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(done.stdout.splitlines()) == sorted(
+        f"rank {pid} got {((pid - 1) % 4) * 10} from rank {(pid - 1) % 4}" for pid in range(4))

@@ -1,0 +1,171 @@
+"""Message delivery: every message exactly once, ordered by source pid then
+send order, delivered at the sync and not before, as copies."""
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bsp
+from bsp.testing import spmd
+
+ALL_NPROCS = [1, 2, 3, 4, 16]
+
+
+@spmd(nprocs=ALL_NPROCS)
+def test_every_rank_reaches_every_rank_including_itself(world):
+    for dest in range(world.nprocs):
+        world.send((world.pid, dest), dest)
+    assert world.messages() == []           # nothing arrives before the sync
+    world.sync()
+    assert world.messages() == [(source, (source, world.pid)) for source in range(world.nprocs)]
+
+
+@spmd(nprocs=ALL_NPROCS)
+def test_messages_are_ordered_by_source_then_send_order(world):
+    for dest in reversed(range(world.nprocs)):
+        for i in range(3):
+            world.send((world.pid, i), dest)
+    world.sync()
+    expected = [(source, (source, i)) for source in range(world.nprocs) for i in range(3)]
+    assert world.messages() == expected
+
+
+@spmd(nprocs=[1, 3])
+def test_messages_to_self(world):
+    world.send("me", world.pid)
+    world.send("me again", world.pid)
+    world.sync()
+    assert world.messages() == [(world.pid, "me"), (world.pid, "me again")]
+
+
+@spmd(nprocs=ALL_NPROCS)
+def test_empty_supersteps_deliver_nothing(world):
+    for _ in range(5):
+        world.sync()
+        assert world.messages() == []
+    assert world.superstep == 5
+
+
+@spmd(nprocs=[2, 4, 16])
+def test_hundreds_of_supersteps_in_a_ring(world):
+    right = (world.pid + 1) % world.nprocs
+    left = (world.pid - 1) % world.nprocs
+    token = world.pid
+    for step in range(300):
+        world.send((step, token), right)
+        world.sync()
+        [(source, (sent_step, token))] = world.messages()
+        assert (source, sent_step) == (left, step)
+    # after 300 hops the token that arrives started 300 ranks to the left
+    assert token == (world.pid - 300) % world.nprocs
+
+
+@spmd(nprocs=[1, 2, 4])
+def test_messages_are_gone_after_the_next_sync(world):
+    world.send("once", 0)
+    world.sync()
+    world.sync()
+    assert world.messages() == []
+
+
+@spmd(nprocs=[2, 3])
+def test_sent_objects_are_captured_at_send(world):
+    array = np.arange(10_000, dtype=np.int64)     # large enough to travel out-of-band
+    small = np.arange(4)                          # small enough to travel in-band
+    items = [1, 2, 3]
+    for dest in range(world.nprocs):
+        world.send((array, small, items), dest)
+    array[:] = -1
+    small[:] = -1
+    items.append(4)
+    world.sync()
+    for _, (got_array, got_small, got_items) in world.messages():
+        assert np.array_equal(got_array, np.arange(10_000))
+        assert np.array_equal(got_small, np.arange(4))
+        assert got_items == [1, 2, 3]
+
+
+@spmd(nprocs=[2])
+def test_received_objects_are_the_receivers_own(world):
+    array = np.zeros(100_000)
+    world.send(array, world.pid)
+    world.send(array, world.pid)
+    world.sync()
+    (_, first), (_, second) = world.messages()
+    first += 1
+    assert second.sum() == 0 and array.sum() == 0
+    assert first.flags.writeable and first.flags.aligned
+
+
+@spmd(nprocs=[2])
+def test_a_lambda_payload_arrives_and_can_be_called(world):
+    scale = world.pid + 10
+    world.send(lambda x: x * scale, 1 - world.pid)
+    world.sync()
+    [(source, function)] = world.messages()
+    assert function(2) == 2 * (source + 10)
+
+
+@spmd(nprocs=[3])
+def test_queues_are_independent_channels(world):
+    first, second = world.queue(), world.queue()
+    first.send(("first", world.pid), 0)
+    second.send(("second", world.pid), 0)
+    world.send(("default", world.pid), 0)
+    world.sync()
+    if world.pid == 0:
+        assert list(first) == [(s, ("first", s)) for s in range(3)]
+        assert list(second) == [(s, ("second", s)) for s in range(3)]
+        assert world.messages() == [(s, ("default", s)) for s in range(3)]
+        assert len(first) == 3
+    else:
+        assert list(first) == list(second) == world.messages() == []
+
+
+@spmd(nprocs=[2])
+def test_a_superstep_may_carry_a_100_MB_array_per_rank(world):
+    payload = np.full(100 * 2**20 // 8, world.pid, dtype=np.float64)
+    world.send(payload, 1 - world.pid)
+    del payload
+    world.sync()
+    [(source, received)] = world.messages()
+    assert received.nbytes == 100 * 2**20
+    assert source == 1 - world.pid and received[0] == received[-1] == source
+
+
+# -- random programs against a sequential model of BSP delivery -------------
+
+def _plans(max_nprocs=4, max_supersteps=4):
+    def plan(nprocs):
+        sends = st.lists(st.tuples(st.integers(0, nprocs - 1), st.integers(-1000, 1000)), max_size=5)
+        supersteps = st.lists(st.lists(sends, min_size=nprocs, max_size=nprocs), max_size=max_supersteps)
+        return st.tuples(st.just(nprocs), supersteps)
+    return st.integers(1, max_nprocs).flatmap(plan)
+
+
+def _execute(world, plan):
+    """Carry out this rank's part of the plan; return what arrived at each sync."""
+    received = []
+    for superstep in plan:
+        for dest, value in superstep[world.pid]:
+            world.send((world.pid, value), dest)
+        world.sync()
+        received.append(world.messages())
+    return received
+
+
+def _model(nprocs, plan):
+    """BSP delivery, computed sequentially: at each sync, every message sent
+    in the superstep, grouped by source in pid order, then in send order."""
+    return [[[(source, (source, value))
+              for source in range(nprocs)
+              for dest, value in superstep[source] if dest == pid]
+             for superstep in plan]
+            for pid in range(nprocs)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_plans())
+def test_random_programs_match_the_sequential_model(nprocs_and_plan):
+    nprocs, plan = nprocs_and_plan
+    assert bsp.run(_execute, plan, nprocs=nprocs, backend="fork") == _model(nprocs, plan)
