@@ -82,6 +82,7 @@ def _become_rank(rank: int, pipes, shared: SharedRegion, barrier: Barrier,
         # Ctrl-C goes to the whole process group: the launching process
         # handles it, and ends the ranks.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        _write_whole_lines()
         writer = pipes[rank][1]
         for reader, other_writer in pipes:
             os.close(reader)
@@ -102,6 +103,18 @@ def _die_with_parent() -> None:
         PR_SET_PDEATHSIG = 1
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _write_whole_lines() -> None:
+    """Ranks share the launching process's stdout and stderr: write each line
+    in one piece, so that lines of different ranks do not mix (unbuffered
+    output, PYTHONUNBUFFERED=1, would write a print's text and its newline
+    separately)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(line_buffering=True, write_through=False)
+        except (AttributeError, ValueError):
+            pass
 
 
 def _flush_stdio() -> None:
