@@ -13,8 +13,9 @@ from .rank import running_a_rank
 
 BACKENDS = ("fork", "mpi")
 
-# Environment variables that MPI launchers set in the processes they start.
-_MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK", "MPI_LOCALNRANKS")
+# Environment variables that MPI launchers set in the processes they start
+# (Open MPI; MPICH's hydra, Intel MPI and srun with PMI-2; PMIx).
+_MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK")
 
 
 def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
@@ -26,7 +27,12 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     (the ranks of the MPI job this process belongs to); None chooses: the
     BSP_BACKEND environment variable if set, else "mpi" when the process was
     started by an MPI launcher, else "fork".  `nprocs` defaults to
-    BSP_NPROCS if set, else, for fork, the number of usable cores.
+    BSP_NPROCS if set, else, for fork, the number of usable cores, and for
+    MPI, the size of the job (a smaller nprocs leaves the other ranks idle).
+
+    Under MPI, rank 0 is the launching process: the other ranks never return
+    from their first call, but run every later call of rank 0 with it, and
+    exit when rank 0 does.
 
     Raises RemoteError if a rank raised, SyncMismatchError if the ranks
     disagreed about a superstep, RankDiedError if a rank's process died.
@@ -38,15 +44,39 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
                      nprocs: int | None = None, backend: str | None = None,
                      timeout: float | None = None) -> list[Any]:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
-    check_callable(program, "the program")
     if running_a_rank():
         raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
     backend = choose_backend(backend)
-    nprocs = choose_nprocs(nprocs)
     if backend == "mpi":
-        raise BSPError("the MPI backend is not available in this version of pybsp")
-    from .fork.launcher import launch
-    return resolve(launch(program, args, kwargs, nprocs, timeout))
+        launcher = _mpi_launcher()
+        if not launcher.is_root():
+            launcher.serve()            # never returns: rank 0 drives every run
+    else:
+        from .fork import launcher
+    check_callable(program, "the program")
+    nprocs = choose_nprocs(nprocs, backend)
+    return resolve(launcher.launch(program, args, kwargs, nprocs, timeout))
+
+
+def max_nprocs(backend: str | None = None) -> int | None:
+    """The most ranks a run can have on `backend` (None: no limit)."""
+    return _mpi_launcher().world_size() if choose_backend(backend) == "mpi" else None
+
+
+def _mpi_launcher():
+    try:
+        from mpi_backend import launcher
+    except ImportError as error:
+        raise BSPError(f"the MPI backend needs mpi4py ({error}); install it with "
+                       "pip install 'pybsp[mpi]', or 'pybsp[mpich]' for an MPI from PyPI") from None
+    return launcher
+
+
+def launched_by_mpi() -> bool:
+    """Whether an MPI launcher (mpiexec, mpirun, srun) started this process."""
+    if any(name in os.environ for name in _MPI_LAUNCHER_VARIABLES):
+        return True
+    return "SLURM_STEP_ID" in os.environ and int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1
 
 
 def choose_backend(backend: str | None) -> str:
@@ -54,13 +84,13 @@ def choose_backend(backend: str | None) -> str:
     if backend is None and os.environ.get("BSP_BACKEND"):
         backend, source = os.environ["BSP_BACKEND"], "BSP_BACKEND"
     if backend is None:
-        return "mpi" if any(name in os.environ for name in _MPI_LAUNCHER_VARIABLES) else "fork"
+        return "mpi" if launched_by_mpi() else "fork"
     if backend not in BACKENDS:
         raise ValueError(f"{source} must be one of {', '.join(map(repr, BACKENDS))}, not {backend!r}")
     return backend
 
 
-def choose_nprocs(nprocs: int | None) -> int:
+def choose_nprocs(nprocs: int | None, backend: str = "fork") -> int:
     if nprocs is not None:
         return check_nprocs(nprocs)
     text = os.environ.get("BSP_NPROCS")
@@ -70,6 +100,8 @@ def choose_nprocs(nprocs: int | None) -> int:
         except ValueError:
             raise ValueError(f"BSP_NPROCS must be a positive integer, not {text!r}") from None
         return check_nprocs(value, "BSP_NPROCS")
+    if backend == "mpi":
+        return _mpi_launcher().world_size()
     from .fork.launcher import usable_cores
     return usable_cores()
 

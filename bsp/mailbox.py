@@ -23,6 +23,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
+import numpy as np
+
 ALIGN = 64
 _PADDING = bytes(ALIGN)
 _WORD = struct.Struct("<q")
@@ -31,6 +33,14 @@ _WORD = struct.Struct("<q")
 def padding(nbytes: int) -> int:
     """Bytes needed after `nbytes` bytes to reach the next ALIGN boundary."""
     return -nbytes % ALIGN
+
+
+def aligned_buffer(nbytes: int) -> memoryview:
+    """Uninitialized private memory for `nbytes` bytes starting at an
+    ALIGN-byte boundary, where a block is received."""
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return memoryview(raw[start:start + nbytes])
 
 
 class Section:

@@ -15,6 +15,16 @@ calling it runs every `nprocs` in turn.  A failing rank fails the test with
 the traceback of every rank that failed, and a run that outlives `timeout`
 seconds fails with the ranks that were still computing and those waiting at a
 sync: a parallel bug never hangs a test suite.
+
+The same tests run on the MPI backend when pytest itself runs under an MPI
+launcher.  Add `pytest_plugins = ["bsp.testing"]` to the suite's conftest.py
+and run, for example, `mpiexec -n 4 python -m pytest --with-mpi`: every rank
+starts pytest, but only rank 0 runs the tests and prints the report; the other
+ranks collect the same tests (so that test modules import the same way on
+every rank), then serve rank 0's runs until it finishes, and exit with its
+status.  Each `spmd` run then uses MPI, on the first nprocs ranks of the job;
+an nprocs larger than the job is skipped.  The `timeout` applies to the fork
+backend.
 """
 
 from __future__ import annotations
@@ -25,7 +35,7 @@ from typing import Any, Callable, Iterable
 
 from .checks import check_nprocs
 from .errors import BSPError, RemoteError
-from .launch import run_with_timeout
+from .launch import launched_by_mpi, max_nprocs, run_with_timeout
 
 DEFAULT_NPROCS = (1, 2, 4)
 DEFAULT_TIMEOUT = 60.0
@@ -57,6 +67,7 @@ def spmd(nprocs: Iterable[int] = DEFAULT_NPROCS, *, timeout: float | None = DEFA
         def test(nprocs: int | None = None, **fixture_values: Any) -> None:
             __tracebackhide__ = True
             for count in counts if nprocs is None else (nprocs,):
+                require_nprocs(count)
                 run_spmd(body, count, fixture_values, timeout)
 
         nprocs_parameter = inspect.Parameter("nprocs", inspect.Parameter.POSITIONAL_OR_KEYWORD)
@@ -72,14 +83,23 @@ def spmd(nprocs: Iterable[int] = DEFAULT_NPROCS, *, timeout: float | None = DEFA
 
 def run_spmd(body: Callable[..., Any], nprocs: int, kwargs: dict[str, Any] | None = None,
              timeout: float | None = DEFAULT_TIMEOUT) -> list[Any]:
-    """Run `body(world, **kwargs)` on `nprocs` forked ranks and return the
-    results; raise SPMDTestFailure, with every failing rank's traceback, if
-    the run fails or outlives `timeout` seconds."""
+    """Run `body(world, **kwargs)` on `nprocs` ranks and return the results;
+    raise SPMDTestFailure, with every failing rank's traceback, if the run
+    fails or outlives `timeout` seconds."""
     __tracebackhide__ = True
     try:
-        return run_with_timeout(body, (), kwargs or {}, nprocs=nprocs, backend="fork", timeout=timeout)
+        return run_with_timeout(body, (), kwargs or {}, nprocs=nprocs, timeout=timeout)
     except BSPError as error:
         raise SPMDTestFailure(f"with nprocs={nprocs}: {_report(error)}", error) from None
+
+
+def require_nprocs(nprocs: int) -> None:
+    """Skip the calling pytest test if the backend in use cannot run
+    `nprocs` ranks (under MPI: more ranks than the job has)."""
+    most = max_nprocs()
+    if most is not None and nprocs > most:
+        import pytest
+        pytest.skip(f"needs {nprocs} ranks; this MPI job has {most}")
 
 
 def _report(error: BSPError) -> str:
@@ -89,3 +109,44 @@ def _report(error: BSPError) -> str:
     for rank, text in sorted(error.failures.items()):
         parts.append(f"--- rank {rank} ---\n{text.rstrip()}")
     return "\n".join(parts)
+
+
+# -- pytest under an MPI launcher (enable with pytest_plugins = ["bsp.testing"]) --
+
+def _mpi_rank_is_server() -> bool:
+    if not launched_by_mpi():
+        return False
+    from mpi_backend import launcher
+    return not launcher.is_root()
+
+
+def pytest_configure(config) -> None:
+    """Ranks other than 0 print nothing of pytest's: the report is rank 0's."""
+    if _mpi_rank_is_server():
+        reporter = config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            config.pluginmanager.unregister(reporter)
+
+
+def _first(hook):
+    """Mark a pytest hook to run before the others, when pytest is there."""
+    try:
+        import pytest
+    except ImportError:
+        return hook
+    return pytest.hookimpl(tryfirst=True)(hook)
+
+
+@_first
+def pytest_runtestloop(session) -> None:
+    """Ranks other than 0 serve rank 0's runs instead of running tests."""
+    if _mpi_rank_is_server():
+        from mpi_backend import launcher
+        launcher.serve()
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    """Rank 0, done: the servers exit with its status."""
+    if launched_by_mpi():
+        from mpi_backend import launcher
+        launcher.shutdown(int(exitstatus))

@@ -11,12 +11,14 @@ import pytest
 
 import bsp
 from bsp.launch import run_with_timeout
+from bsp.testing import require_nprocs
 
-LIMIT = 60.0     # a run that hangs fails with RunTimeoutError instead
+LIMIT = 60.0     # a run that hangs fails with RunTimeoutError instead (fork)
 
 
 def run(program, *args, nprocs):
-    return run_with_timeout(program, args, {}, nprocs=nprocs, backend="fork", timeout=LIMIT)
+    require_nprocs(nprocs)
+    return run_with_timeout(program, args, {}, nprocs=nprocs, timeout=LIMIT)
 
 
 def record_error_then_reraise(directory, world, call):
@@ -137,6 +139,8 @@ def test_after_an_error_every_later_call_raises_it_again_without_hanging():
         run(program, nprocs=2)
 
 
+# Under MPI the launcher ends the whole job when a process dies.
+@pytest.mark.mpi_skip
 @pytest.mark.parametrize("nprocs", [2, 4])
 def test_a_killed_rank_is_a_rank_died_error_naming_rank_and_signal(nprocs):
     def program(world):
@@ -149,6 +153,7 @@ def test_a_killed_rank_is_a_rank_died_error_naming_rank_and_signal(nprocs):
         run(program, nprocs=nprocs)
 
 
+@pytest.mark.mpi_skip
 def test_a_rank_that_exits_is_a_rank_died_error_with_its_status():
     def program(world):
         if world.pid == 0:
@@ -230,6 +235,7 @@ def test_a_world_cannot_be_sent():
     run(program, nprocs=1)
 
 
+@pytest.mark.mpi_skip
 def test_a_run_that_outlives_its_timeout_names_the_ranks_at_fault():
     def program(world):
         world.sync()

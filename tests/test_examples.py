@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+# These tests start programs of their own; the fork leg of the suite runs them.
+pytestmark = pytest.mark.mpi_skip
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 RUNS = [
     ("hello.py", [], 1), ("hello.py", [], 4),

@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bsp
-from bsp.testing import spmd
+from bsp.testing import require_nprocs, spmd
 
 ALL_NPROCS = [1, 2, 3, 4, 16]
 
@@ -168,4 +168,5 @@ def _model(nprocs, plan):
 @given(_plans())
 def test_random_programs_match_the_sequential_model(nprocs_and_plan):
     nprocs, plan = nprocs_and_plan
-    assert bsp.run(_execute, plan, nprocs=nprocs, backend="fork") == _model(nprocs, plan)
+    require_nprocs(nprocs)
+    assert bsp.run(_execute, plan, nprocs=nprocs) == _model(nprocs, plan)

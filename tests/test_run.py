@@ -9,6 +9,7 @@ import pytest
 
 import bsp
 from bsp.fork.launcher import usable_cores
+from bsp.testing import require_nprocs
 
 
 def describe(world, *args, **kwargs):
@@ -16,20 +17,24 @@ def describe(world, *args, **kwargs):
 
 
 def test_results_come_back_in_pid_order_with_args_and_kwargs():
+    require_nprocs(3)
     assert bsp.run(describe, 1, "two", nprocs=3, key="value") == [
         (pid, 3, (1, "two"), {"key": "value"}) for pid in range(3)]
 
 
 def test_run_twice_in_one_process():
+    require_nprocs(3)
     assert bsp.run(describe, nprocs=2) == [(0, 2, (), {}), (1, 2, (), {})]
     assert bsp.run(describe, nprocs=3)[2] == (2, 3, (), {})
 
 
+@pytest.mark.mpi_skip
 def test_default_nprocs_is_the_number_of_usable_cores(monkeypatch):
     monkeypatch.delenv("BSP_NPROCS", raising=False)
     assert len(bsp.run(describe, backend="fork")) == usable_cores()
 
 
+@pytest.mark.mpi_skip
 def test_bsp_nprocs_sets_the_default(monkeypatch):
     monkeypatch.setenv("BSP_NPROCS", "3")
     assert len(bsp.run(describe)) == 3
@@ -47,6 +52,7 @@ def test_bad_nprocs(nprocs, error, message):
         bsp.run(describe, nprocs=nprocs)
 
 
+@pytest.mark.mpi_skip
 @pytest.mark.parametrize("value", ["zero", "0"])
 def test_bad_bsp_nprocs(monkeypatch, value):
     monkeypatch.setenv("BSP_NPROCS", value)
@@ -54,6 +60,7 @@ def test_bad_bsp_nprocs(monkeypatch, value):
         bsp.run(describe)
 
 
+@pytest.mark.mpi_skip
 def test_bad_backend(monkeypatch):
     with pytest.raises(ValueError, match="backend must be one of 'fork', 'mpi', not 'threads'"):
         bsp.run(describe, backend="threads")
@@ -89,6 +96,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.mpi_skip
 @pytest.mark.parametrize("command", [["bsp"], [sys.executable, "-m", "bsp"]])
 def test_bsp_run_gives_the_script_n_ranks(tmp_path, command):
     script = tmp_path / "script.py"
@@ -102,6 +110,7 @@ def test_bsp_run_gives_the_script_n_ranks(tmp_path, command):
     assert done.stdout == "[('hello', 3), ('hello', 0), ('hello', 0)]\n"
 
 
+@pytest.mark.mpi_skip
 def test_bsp_run_rejects_a_bad_n(tmp_path):
     script = tmp_path / "script.py"
     script.write_text(SCRIPT)

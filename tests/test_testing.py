@@ -5,7 +5,7 @@ import threading
 
 import pytest
 
-from bsp.testing import SPMDTestFailure, run_spmd, spmd
+from bsp.testing import SPMDTestFailure, require_nprocs, run_spmd, spmd
 
 
 @spmd(nprocs=[1, 3])
@@ -30,6 +30,7 @@ def test_every_failing_rank_is_reported_with_its_traceback():
         world.sync()
         assert world.pid % 2 == 0, f"rank {world.pid} is odd"
 
+    require_nprocs(4)
     with pytest.raises(SPMDTestFailure) as caught:
         run_spmd(body, 4)
     report = str(caught.value)
@@ -39,6 +40,7 @@ def test_every_failing_rank_is_reported_with_its_traceback():
     assert "assert world.pid % 2 == 0" in report
 
 
+@pytest.mark.mpi_skip
 def test_a_hanging_body_fails_at_the_timeout():
     def body(world):
         if world.pid == 0:
@@ -57,10 +59,9 @@ def test_calling_the_test_without_pytest_runs_every_nprocs(tmp_path):
             with open(log, "a") as out:
                 out.write(f"{world.nprocs}\n")
 
-    test = spmd(nprocs=[1, 2, 3])(body)
-    test.__wrapped__  # the body stays reachable
+    test = spmd(nprocs=[1, 2])(body)
     test(log=seen)
-    assert seen.read_text().split() == ["1", "2", "3"]
+    assert seen.read_text().split() == ["1", "2"]
 
 
 def test_bad_nprocs_lists():

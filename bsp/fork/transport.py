@@ -15,19 +15,11 @@ from typing import Sequence
 
 import numpy as np
 
-from ..mailbox import ALIGN, padding
+from ..mailbox import aligned_buffer, padding
 from ..record import RECORD_SIZE
 from ..transport import Buffer, Transport
 from .barrier import Barrier
 from .shared import SharedRegion
-
-
-def aligned_buffer(nbytes: int) -> memoryview:
-    """Uninitialized private memory for `nbytes` bytes starting at an
-    ALIGN-byte boundary."""
-    raw = np.empty(nbytes + ALIGN, np.uint8)
-    start = -raw.ctypes.data % ALIGN
-    return memoryview(raw[start:start + nbytes])
 
 
 class ForkTransport(Transport):

