@@ -20,13 +20,13 @@ error at once, without communicating, because the other ranks have stopped.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 from . import wire
 from .callsite import user_call_site
 from .errors import BSPError, RemoteError, SyncMismatchError
 from .mailbox import Arrival, Outbox, unpack
-from .record import Kind, Status, SyncRecord, Verdict, judge
+from .record import Kind, Status, SyncRecord, Verdict, judge, pack_record
 from .transport import Transport
 
 # Channel 0 carries the collectives and the protocol's own messages (call
@@ -47,6 +47,8 @@ class Engine:
         self.objects = 0
         self.broken: BSPError | None = None
         self._outboxes: list[Outbox | None] = [None] * self.nprocs
+        self._sending = False                   # whether any outbox holds something
+        self._nothing = ((),) * self.nprocs     # what an exchange with nothing to send sends
         self._arrivals: dict[int, list[Arrival]] = {}
 
     # -- data objects -------------------------------------------------------
@@ -65,21 +67,23 @@ class Engine:
         outbox = self._outboxes[dest]
         if outbox is None:
             outbox = self._outboxes[dest] = Outbox()
+            self._sending = True
         return outbox
 
-    def capture(self, buffer: memoryview) -> memoryview:
+    def capture(self, buffer: memoryview, exclusive: bool) -> memoryview:
         """Copy `buffer` (a one-dimensional view of bytes) into send space
         now, so that later changes to the original do not change what is
-        sent."""
-        space = self.transport.send_buffer(buffer.nbytes)
+        sent.  `exclusive`: it goes to one destination only (which may then
+        keep the copy as its own)."""
+        space = self.transport.send_buffer(buffer.nbytes, exclusive)
         space[:] = buffer
         return space
 
-    def post_object(self, channel: int, dests: Iterable[int], obj: Any) -> None:
+    def post_object(self, channel: int, dests: Sequence[int], obj: Any) -> None:
         """Queue `obj` on `channel` for each of `dests`.  It is serialized
         once, now; its bulk buffers are captured once and shared."""
         data, buffers = wire.dumps(obj)
-        bulk = [self.capture(buffer) for buffer in buffers]
+        bulk = [self.capture(buffer, len(dests) == 1) for buffer in buffers]
         for dest in dests:
             section = self.outbox(dest).section(channel)
             section.stream += data
@@ -101,19 +105,21 @@ class Engine:
 
     # -- ending supersteps --------------------------------------------------
 
-    def exchange(self, kind: Kind, arg: int = 0, status: Status = Status.RUNNING,
+    def exchange(self, kind: int, arg: int = 0, status: int = Status.RUNNING,
                  site: str | None = None) -> None:
         """End the superstep: deliver the queued traffic, or raise the error
         the sync rules decide on.  `site` describes the caller for mismatch
         messages; by default, the user's call site."""
         if self.broken is not None:
             raise self.broken
-        record = SyncRecord(self.superstep, kind, arg, self.objects, status)
-        verdict, records = self._swap(record)
-        if verdict is Verdict.FAILED:
-            self._raise_remote_error(records)
-        if verdict is Verdict.MISMATCH:
-            self._raise_mismatch(records, site or user_call_site())
+        record = pack_record(self.superstep, kind, arg, self.objects, status)
+        records = self._swap(record)
+        if status or records != record * self.nprocs:
+            verdict, parsed = judge(records, record, self.nprocs)
+            if verdict is Verdict.FAILED:
+                self._raise_remote_error(parsed)
+            if verdict is Verdict.MISMATCH:
+                self._raise_mismatch(parsed, site or user_call_site())
         self.superstep += 1
 
     def finish(self, site: str) -> None:
@@ -125,24 +131,36 @@ class Engine:
         every other rank at its next sync.  Queued traffic is dropped."""
         if self.broken is not None:
             return
-        self._outboxes = [None] * self.nprocs
+        self._drop_outboxes()
         self.post_object(SYSTEM_CHANNEL, range(self.nprocs), traceback_text)
         try:
             self.exchange(Kind.EXIT, status=Status.FAILED)
         except BSPError:
             pass
 
-    def _swap(self, record: SyncRecord) -> tuple[Verdict, list[SyncRecord] | None]:
-        outgoing = [outbox.frames() if outbox is not None else () for outbox in self._outboxes]
+    def _swap(self, record: bytes) -> bytes:
+        """One transport exchange; file what arrived; return the records."""
+        if self._sending:
+            outgoing = [outbox.frames() if outbox is not None else () for outbox in self._outboxes]
+            self._outboxes = [None] * self.nprocs
+            self._sending = False
+        else:
+            outgoing = self._nothing
+        records, incoming = self.transport.exchange(outgoing, record)
+        if any(incoming):
+            arrivals: dict[int, list[Arrival]] = {}
+            for source, pieces in enumerate(incoming):
+                if pieces is not None:
+                    for channel, arrival in unpack(source, pieces):
+                        arrivals.setdefault(channel, []).append(arrival)
+            self._arrivals = arrivals
+        elif self._arrivals:
+            self._arrivals = {}
+        return records
+
+    def _drop_outboxes(self) -> None:
         self._outboxes = [None] * self.nprocs
-        records, incoming = self.transport.exchange(outgoing, record.pack())
-        arrivals: dict[int, list[Arrival]] = {}
-        for source, block in enumerate(incoming):
-            if block is not None:
-                for channel, arrival in unpack(source, block):
-                    arrivals.setdefault(channel, []).append(arrival)
-        self._arrivals = arrivals
-        return judge(records, self.nprocs)
+        self._sending = False
 
     def _raise_remote_error(self, records: list[SyncRecord]) -> None:
         failed = [pid for pid, record in enumerate(records) if record.status == Status.FAILED]
@@ -155,9 +173,9 @@ class Engine:
         description = f"{mine.describe()} at {site}"
         if len({record.objects for record in records}) > 1:
             description += f", having created {mine.objects} data objects"
-        self._outboxes = [None] * self.nprocs
+        self._drop_outboxes()
         self.post_object(SYSTEM_CHANNEL, range(self.nprocs), description)
-        self._swap(SyncRecord(mine.superstep, Kind.DIAGNOSE, 0, 0, Status.RUNNING))
+        self._swap(pack_record(mine.superstep, Kind.DIAGNOSE, 0, 0, Status.RUNNING))
         sites = [site for _, site in self.objects_on(SYSTEM_CHANNEL)]
         self.broken = SyncMismatchError(sites, mine.superstep)
         raise self.broken

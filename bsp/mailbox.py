@@ -15,7 +15,9 @@ block, built from frames without joining them:
     bulk     every bulk buffer, each padded to ALIGN bytes
 
 so that a receiver that gets the block at an ALIGN-aligned address finds every
-bulk buffer aligned too, and can hand it to numpy as it is.
+bulk buffer aligned too, and can hand it to numpy as it is.  A transport may
+deliver the block in pieces (see `bsp.transport`); each bulk buffer lies
+within one piece.
 """
 
 from __future__ import annotations
@@ -23,9 +25,8 @@ from __future__ import annotations
 import struct
 from typing import NamedTuple
 
-import numpy as np
+from .buffers import ALIGN
 
-ALIGN = 64
 _PADDING = bytes(ALIGN)
 _WORD = struct.Struct("<q")
 
@@ -33,14 +34,6 @@ _WORD = struct.Struct("<q")
 def padding(nbytes: int) -> int:
     """Bytes needed after `nbytes` bytes to reach the next ALIGN boundary."""
     return -nbytes % ALIGN
-
-
-def aligned_buffer(nbytes: int) -> memoryview:
-    """Uninitialized private memory for `nbytes` bytes starting at an
-    ALIGN-byte boundary, where a block is received."""
-    raw = np.empty(nbytes + ALIGN, np.uint8)
-    start = -raw.ctypes.data % ALIGN
-    return memoryview(raw[start:start + nbytes])
 
 
 class Section:
@@ -102,28 +95,54 @@ class Arrival(NamedTuple):
     bulk: list[memoryview]
 
 
-def unpack(source: int, block: memoryview) -> list[tuple[int, Arrival]]:
-    """Split a block received from `source` into (channel, Arrival) pairs.
-    The views share the block's memory."""
-    (nwords,) = _WORD.unpack_from(block, 0)
-    header = struct.unpack_from(f"<{nwords}q", block, _WORD.size)
-    position = _WORD.size * (nwords + 1)
+def unpack(source: int, pieces: list[memoryview]) -> list[tuple[int, Arrival]]:
+    """Split a block received from `source`, in pieces, into (channel,
+    Arrival) pairs.  The views share the pieces' memory."""
+    reader = _Reader(pieces)
+    head = pieces[0]
+    (nwords,) = _WORD.unpack_from(head, 0)
+    header = struct.unpack_from(f"<{nwords}q", head, _WORD.size)
+    reader.skip(_WORD.size * (nwords + 1))
     layout = []
     i = 1
     for _ in range(header[0]):
         channel, count, stream_bytes, nbulk = header[i:i + 4]
         layout.append((channel, count, stream_bytes, header[i + 4:i + 4 + nbulk]))
         i += 4 + nbulk
-    streams = []
-    for _, _, stream_bytes, _ in layout:
-        streams.append(block[position:position + stream_bytes])
-        position += stream_bytes
-    position += padding(position)
+    streams = [reader.take(stream_bytes) for _, _, stream_bytes, _ in layout]
+    reader.skip(padding(reader.position))
     arrivals = []
     for (channel, count, _, sizes), stream in zip(layout, streams):
         bulk = []
         for size in sizes:
-            bulk.append(block[position:position + size])
-            position += size + padding(size)
+            bulk.append(reader.take(size))
+            reader.skip(padding(size))
         arrivals.append((channel, Arrival(source, count, stream, bulk)))
     return arrivals
+
+
+class _Reader:
+    """Reads a block delivered in pieces, front to back."""
+
+    def __init__(self, pieces: list[memoryview]):
+        self._pieces = pieces
+        self._index = 0
+        self._offset = 0            # in the current piece
+        self.position = 0           # in the block
+
+    def take(self, size: int) -> memoryview:
+        piece = self._pieces[self._index]
+        while self._offset == len(piece) and size:
+            self._index += 1
+            self._offset = 0
+            piece = self._pieces[self._index]
+        view = piece[self._offset:self._offset + size]
+        if len(view) != size:
+            raise ValueError("a frame of the block spans two pieces (a transport bug)")
+        self._offset += size
+        self.position += size
+        return view
+
+    def skip(self, size: int) -> None:
+        if size:
+            self.take(size)

@@ -15,8 +15,9 @@ import struct
 from typing import NamedTuple
 
 
-class Kind(enum.IntEnum):
-    """What a rank called to end its superstep."""
+class Kind:
+    """What a rank called to end its superstep.  (Plain ints, not an enum:
+    this is on the path of every sync.)"""
 
     SYNC = 1
     EXIT = 2            # returned from the program (or failed: see Status)
@@ -31,14 +32,19 @@ class Kind(enum.IntEnum):
     SCAN = 17
 
 
-class Status(enum.IntEnum):
+class Status:
     RUNNING = 0
     FAILED = 1          # the rank raised; its traceback is its payload
     RETURNED = 2
 
 
+_KIND_NAMES = {value: name.lower() for name, value in vars(Kind).items() if name.isupper()}
+
+
 _FORMAT = struct.Struct("<qiiqi4x")
 RECORD_SIZE = _FORMAT.size   # 32 bytes
+_STATUS = 24                 # byte offset of the status (small: its first byte says it all)
+pack_record = _FORMAT.pack   # (superstep, kind, arg, objects, status) -> bytes
 
 
 class SyncRecord(NamedTuple):
@@ -53,11 +59,10 @@ class SyncRecord(NamedTuple):
 
     def describe(self) -> str:
         """What the rank called, for messages: 'sync', 'broadcast(root=1)'."""
-        kind = Kind(self.kind)
         if self.status == Status.RETURNED:
             return "returned from the program"
-        name = kind.name.lower()
-        return f"{name}(root={self.arg})" if kind in _ROOTED else name
+        name = _KIND_NAMES.get(self.kind, f"call {self.kind}")
+        return f"{name}(root={self.arg})" if self.kind in _ROOTED else name
 
 
 _ROOTED = {Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, Kind.SCATTER}
@@ -74,16 +79,16 @@ class Verdict(enum.Enum):
     MISMATCH = "mismatch"   # ranks disagree: SyncMismatchError everywhere
 
 
-def judge(blob: bytes, nprocs: int) -> tuple[Verdict, list[SyncRecord] | None]:
-    """Apply the sync rules to the records of all ranks (`blob`, in pid order).
+def judge(blob: bytes, mine: bytes, nprocs: int) -> tuple[Verdict, list[SyncRecord] | None]:
+    """Apply the sync rules to the records of all ranks (`blob`, in pid
+    order), `mine` being this rank's.
 
-    Failure wins over disagreement.  Identical records (the common case) are
-    decided by one comparison of bytes; otherwise the parsed records are
-    returned with the verdict, for the error message.
+    Failure wins over disagreement.  Records identical to this rank's (the
+    common case) are decided by one comparison of bytes; otherwise the parsed
+    records are returned with the verdict, for the error message.
     """
-    first = blob[:RECORD_SIZE]
-    if blob == first * nprocs:
-        status = _FORMAT.unpack_from(first)[4]
+    if blob == mine * nprocs:
+        status = mine[_STATUS]
         if status == Status.RUNNING:
             return Verdict.PROCEED, None
         if status == Status.RETURNED:

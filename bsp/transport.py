@@ -20,21 +20,25 @@ class Transport(ABC):
     nprocs: int
 
     @abstractmethod
-    def send_buffer(self, nbytes: int) -> memoryview:
+    def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         """Writable space for `nbytes` bytes that will be sent at the next
         exchange.  Data written here and passed back to `exchange` as a frame
-        (the very view returned) is not copied again on the way out."""
+        (the very view returned) is not copied again on the way out.
+        `exclusive`: the frame will go to one destination only, which may then
+        keep this memory as its own rather than copy it."""
 
     @abstractmethod
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                 ) -> tuple[bytes, list[memoryview | None]]:
+                 ) -> tuple[bytes, list[list[memoryview] | None]]:
         """Send, to each destination d, the frames `outgoing[d]` (bytes-like,
-        of item size 1), joined into one block; contribute `record` (a fixed
-        number of bytes, the same on every rank) to the control exchange.
+        of item size 1) as one block; contribute `record` (a fixed number of
+        bytes, the same on every rank) to the control exchange.
 
         Every rank calls this the same number of times; it returns once every
         rank has called it.  Returns the records of all ranks concatenated in
         pid order, and for each source either None (it sent nothing) or the
-        block it sent, in memory that belongs to the caller from then on and
-        starts at an address aligned to `bsp.mailbox.ALIGN`.
+        pieces of the block it sent: memoryviews, in order, each made of whole
+        frames, the first starting at an ALIGN-aligned address and every
+        piece at an address congruent to its offset in the block, modulo
+        ALIGN.  The pieces belong to the caller from then on.
         """

@@ -114,7 +114,7 @@ def _execute(control: MPI.Comm, program, args, kwargs, nprocs: int) -> list[Outc
         outcome = run_rank(transport, program, args, kwargs)
         outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
-        return [wire.from_block(block) for block in incoming] if rank == 0 else None
+        return [wire.from_block(block) for [block] in incoming] if rank == 0 else None
     finally:
         comm.Free()
 

@@ -2,9 +2,9 @@
 pair of ranks, then the payloads, point to point, with buffer (uppercase)
 calls.
 
-The control row that rank s sends rank d holds the bytes s sends d, the
-number of pieces they come in, and s's sync record, so an empty superstep is
-one Alltoall and nothing else.  A pair's payload goes as it lies in memory:
+The control row that rank s sends rank d holds s's sync record, the bytes s
+sends d and the number of pieces they come in, so an empty superstep is one
+Alltoall and nothing else.  A pair's payload goes as it lies in memory:
 frames of at least BIG_FRAME bytes (numpy data captured at send time) are
 sent from where they are, without a copy; runs of smaller frames (headers,
 pickle streams) are joined into one piece.  A block of several pieces is
@@ -16,6 +16,7 @@ BSP_MPI_CHUNK_BYTES to lower it): MPI counts are 32-bit integers.
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from typing import Sequence
 
@@ -27,15 +28,16 @@ if "mpi4py.MPI" not in sys.modules:     # the thread level is fixed when MPI sta
 import numpy as np
 from mpi4py import MPI
 
-from bsp.mailbox import aligned_buffer, padding
+from bsp.buffers import BufferPool
+from bsp.mailbox import padding
 from bsp.record import RECORD_SIZE
 from bsp.transport import Buffer, Transport
 
 BIG_FRAME = 1 << 16
 CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))
 _TAG_TABLE, _TAG_PIECE = 1, 2
-_RECORD_WORDS = RECORD_SIZE // 8
-_BYTES, _PIECES = 0, 1        # the columns of a control row before the record
+_ROW = struct.Struct(f"<{RECORD_SIZE}sqq")      # a control row: record, bytes, pieces
+_NOTHING = bytes(16)                            # no bytes, no pieces
 
 
 class MPITransport(Transport):
@@ -45,30 +47,38 @@ class MPITransport(Transport):
         self.comm = comm
         self.pid = comm.Get_rank()
         self.nprocs = comm.Get_size()
-        self._send_control = np.zeros((self.nprocs, 2 + _RECORD_WORDS), np.int64)
-        self._receive_control = np.zeros_like(self._send_control)
+        self._received = bytearray(self.nprocs * _ROW.size)
+        self._nothing = [None] * self.nprocs
+        self._pool = BufferPool()
 
-    def send_buffer(self, nbytes: int) -> memoryview:
-        return aligned_buffer(nbytes)
+    def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
+        return self._pool.take(nbytes)
 
-    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes) -> tuple[bytes, list[memoryview | None]]:
-        plans = [_Plan(frames) for frames in outgoing]
-        control = self._send_control
-        control[:, _BYTES] = [plan.nbytes for plan in plans]
-        control[:, _PIECES] = [len(plan.pieces) for plan in plans]
-        control[:, 2:] = np.frombuffer(record, np.int64)
-        self.comm.Alltoall(control, self._receive_control)
-        received = self._receive_control
-        records = received[:, 2:].tobytes()
-        sizes = received[:, _BYTES].tolist()
-        if not any(sizes) and not any(plan.nbytes for plan in plans):
-            return records, [None] * self.nprocs
-        return records, self._transfer(plans, sizes, received[:, _PIECES].tolist())
+    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
+                 ) -> tuple[bytes, list[list[memoryview] | None]]:
+        p = self.nprocs
+        if any(outgoing):
+            plans = [_Plan(frames) for frames in outgoing]
+            rows = b"".join(_ROW.pack(record, plan.nbytes, len(plan.pieces)) for plan in plans)
+        else:
+            plans = None
+            rows = (record + _NOTHING) * p
+        received = self._received
+        self.comm.Alltoall([rows, MPI.BYTE], [received, MPI.BYTE])
+        if plans is None and received == rows:
+            return record * p, self._nothing        # the same superstep everywhere, no data
+        fields = [_ROW.unpack_from(received, i * _ROW.size) for i in range(p)]
+        records = b"".join(row[0] for row in fields)
+        sizes = [row[1] for row in fields]
+        if plans is None and not any(sizes):
+            return records, self._nothing
+        plans = plans or [_Plan(())] * p
+        return records, self._transfer(plans, sizes, [row[2] for row in fields])
 
-    def _transfer(self, plans: list["_Plan"], sizes: list[int], counts: list[int]) -> list[memoryview | None]:
+    def _transfer(self, plans: list["_Plan"], sizes: list[int], counts: list[int]) -> list[list[memoryview] | None]:
         incoming: list[memoryview | None] = [None] * self.nprocs
         total = sum(size + padding(size) for size in sizes)
-        buffer = aligned_buffer(total) if total else None
+        buffer = self._pool.take(total) if total else None
         position = 0
         for source, size in enumerate(sizes):
             if size:
@@ -106,7 +116,7 @@ class MPITransport(Transport):
                 pending.append(self.comm.Irecv([block[offset:offset + size], MPI.BYTE], source, _TAG_PIECE))
                 offset += size
         MPI.Request.Waitall(pending)
-        return incoming
+        return [None if block is None else [block] for block in incoming]
 
 
 class _Plan:

@@ -1,14 +1,20 @@
-"""A barrier for the ranks of one fork run that spins briefly, then sleeps.
+"""Barriers for the ranks of one fork run that spin briefly, then sleep.
 
-Arrivals are counted in shared memory under a lock; the last rank to arrive
-wakes each of the others through its own semaphore.  A waiting rank first
-polls its semaphore (cheap when every rank has a core of its own and the
-others arrive within microseconds), then blocks on it, so that many more ranks
-than cores still progress: a sleeping rank leaves its core to a rank that is
-still computing.
+A waiting rank first polls its semaphore (cheap when every rank has a core
+of its own and the others arrive within microseconds), then blocks on it, so
+that many more ranks than cores still progress: a sleeping rank leaves its
+core to a rank that is still computing.
 
-The semaphores come from multiprocessing's fork context, which unlinks their
-names at once: nothing of them outlives the processes.
+- `DisseminationBarrier`, when every rank has a core: in round k each rank
+  signals rank pid + 2^k and waits for rank pid - 2^k; after ceil(log2 p)
+  rounds every rank has heard, directly or not, from every other.  No lock.
+- `CentralBarrier`, when ranks share cores: arrivals are counted under a lock
+  and the last rank wakes all the others at once, so a sleeping rank is woken
+  once per barrier rather than once per round.
+
+Semaphores count, so a signal for the next barrier that comes early is kept,
+never lost.  They come from multiprocessing's fork context, which unlinks
+their names at once: nothing of them outlives the processes.
 """
 
 from __future__ import annotations
@@ -17,51 +23,26 @@ import multiprocessing
 import os
 import time
 
-import numpy as np
-
 _POLLS_PER_CLOCK_READ = 64
 _PARENT_CHECK_SECONDS = 1.0
 
 
-class Barrier:
+class _Barrier:
     """Made in the launching process before the fork; `wait(pid)` in the ranks."""
 
     def __init__(self, nprocs: int, spin_seconds: float):
-        context = multiprocessing.get_context("fork")
+        self._context = multiprocessing.get_context("fork")
         self._nprocs = nprocs
-        self._count: np.ndarray | None = None   # one int64 in shared memory, see `attach`
-        self._lock = context.Lock()
-        self._wake = [context.Semaphore(0) for _ in range(nprocs)]
         self._spin_seconds = spin_seconds
         self._launcher = os.getpid()
 
     def close(self) -> None:
         """In the launching process, after the run: let go of the semaphores
         now, rather than whenever a traceback that refers to us is freed."""
-        self._lock = None
-        self._wake = []
+        self.__dict__.clear()
 
-    def attach(self, count: np.ndarray) -> None:
-        """In a rank: use `count` (one int64 in shared memory) to count arrivals."""
-        self._count = count
-
-    def wait(self, pid: int) -> None:
-        """Return once every rank has called wait (each once per barrier)."""
-        if self._nprocs == 1:
-            return
-        with self._lock:
-            arrived = int(self._count[0]) + 1
-            last = arrived == self._nprocs
-            self._count[0] = 0 if last else arrived
-        if last:
-            for rank, wake in enumerate(self._wake):
-                if rank != pid:
-                    wake.release()
-        else:
-            self._sleep(self._wake[pid])
-
-    def _sleep(self, wake) -> None:
-        acquire = wake.acquire
+    def _sleep(self, semaphore) -> None:
+        acquire = semaphore.acquire
         if self._spin_seconds > 0:
             deadline = time.perf_counter() + self._spin_seconds
             while time.perf_counter() < deadline:
@@ -73,3 +54,48 @@ class Barrier:
                 # The launching process is gone (only possible where the
                 # parent-death signal is not available): nobody will wake us.
                 os._exit(70)
+
+
+class DisseminationBarrier(_Barrier):
+    def __init__(self, nprocs: int, spin_seconds: float):
+        super().__init__(nprocs, spin_seconds)
+        self._rounds = [1 << k for k in range((nprocs - 1).bit_length())]
+        self._signals = [[self._context.Semaphore(0) for _ in self._rounds] for _ in range(nprocs)]
+
+    def wait(self, pid: int) -> None:
+        """Return once every rank has called wait (each once per barrier)."""
+        for k, distance in enumerate(self._rounds):
+            self._signals[(pid + distance) % self._nprocs][k].release()
+            self._sleep(self._signals[pid][k])
+
+
+class CentralBarrier(_Barrier):
+    def __init__(self, nprocs: int, spin_seconds: float, region):
+        super().__init__(nprocs, spin_seconds)
+        self._lock = self._context.Lock()
+        self._wake = [self._context.Semaphore(0) for _ in range(nprocs)]
+        self._region = region       # arrivals are counted in its BARRIER word
+        self._words = None          # made in the rank, on first use
+
+    def wait(self, pid: int) -> None:
+        """Return once every rank has called wait (each once per barrier)."""
+        if self._words is None:
+            self._words = self._region.words()
+        words, index = self._words, self._region.BARRIER
+        with self._lock:
+            arrived = words[index] + 1
+            last = arrived == self._nprocs
+            words[index] = 0 if last else arrived
+        if last:
+            for rank, wake in enumerate(self._wake):
+                if rank != pid:
+                    wake.release()
+        else:
+            self._sleep(self._wake[pid])
+
+
+def make_barrier(region, cores: int, spin_seconds: float) -> _Barrier:
+    """The barrier that suits `region.nprocs` ranks on `cores` cores."""
+    if region.nprocs <= cores:
+        return DisseminationBarrier(region.nprocs, spin_seconds)
+    return CentralBarrier(region.nprocs, 0.0, region)

@@ -25,7 +25,7 @@ from ..errors import BSPError, RankDiedError, RunTimeoutError
 from ..outcome import Outcome
 from ..rank import run_rank
 from ..wire import from_block, to_frames
-from .barrier import Barrier
+from .barrier import make_barrier
 from .shared import SharedRegion
 from .transport import ForkTransport
 
@@ -48,8 +48,7 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
     order.  Raises RankDiedError if a rank's process dies, RunTimeoutError
     if the run outlives `timeout` seconds."""
     shared = SharedRegion(nprocs)
-    spin = SPIN_SECONDS if nprocs <= usable_cores() else 0.0
-    barrier = Barrier(nprocs, spin)
+    barrier = make_barrier(shared, usable_cores(), SPIN_SECONDS)
     pipes = [os.pipe() for _ in range(nprocs)]
     children: dict[int, int] = {}
     _flush_stdio()
@@ -73,7 +72,7 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
         shared.close()
 
 
-def _become_rank(rank: int, pipes, shared: SharedRegion, barrier: Barrier,
+def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
                  program: Callable[..., Any], args: tuple, kwargs: dict) -> None:
     """The life of a rank process; never returns."""
     status = 1

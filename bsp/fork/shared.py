@@ -5,13 +5,17 @@ One anonymous shared mapping, made before the ranks are forked, holds:
 - a control block: each rank's sync record, the bytes each rank sends each
   other rank, where each rank's extent table lies, and progress counters that
   the supervisor reads;
-- per rank, two send arenas used in alternate supersteps.  A rank writes a
-  superstep's outgoing data into one arena while the others may still be
-  reading the previous superstep's data from its other arena; by the time it
-  comes back to an arena, every reader has passed a barrier that it could
-  only reach after reading it.  So one barrier per superstep suffices.
+- per rank, two scratch arenas used in alternate exchanges, for data the
+  receivers copy out.  A rank writes an exchange's data into one arena while
+  the others may still be reading the previous exchange's data from its other
+  arena; by the time it comes back to an arena, every reader has passed a
+  barrier that it could only reach after reading it.  So one barrier per
+  exchange suffices.  The control fields receivers read come in two halves
+  for the same reason.
+- per rank, a handover heap (see `heap`) for large data sent to one rank,
+  which the receiver keeps instead of copying.
 
-The arenas are reserved, not allocated: the mapping is made with
+The arenas and heaps are reserved, not allocated: the mapping is made with
 MAP_NORESERVE and pages only exist once written.  Because the mapping is
 anonymous it has no name: nothing can leak, whichever process dies first,
 and the memory returns to the system when the last process unmaps it.
@@ -21,82 +25,84 @@ from __future__ import annotations
 
 import mmap
 import sys
-from typing import NamedTuple
-
-import numpy as np
 
 from ..record import RECORD_SIZE
 
-# Upper bounds of the reservation: per arena, and for the whole mapping.
-ARENA_BYTES = 1 << 36            # 64 GiB: the most one rank can send in one superstep
-MAPPING_BYTES = 1 << 43          # 8 TiB of address space at most
-_SMALLEST_ARENA = 1 << 24
+# Upper bounds of the reservation: per arena or heap, and for the mapping.
+AREA_BYTES = 1 << 36            # 64 GiB: the most one rank can send in one superstep
+MAPPING_BYTES = 1 << 43         # 8 TiB of address space at most
+_SMALLEST_AREA = 1 << 24
+_AREAS_PER_RANK = 3             # scratch half 0, scratch half 1, handover heap
 
 _MAP_NORESERVE = getattr(mmap, "MAP_NORESERVE", 0x4000 if sys.platform.startswith("linux") else 0x40)
-_LINE = 64   # bytes of a cache line; control fields of different ranks do not share one
+_LINE = 64      # bytes of a cache line
 
 
 def _round_up(n: int, multiple: int) -> int:
     return -(-n // multiple) * multiple
 
 
-class ControlFields(NamedTuple):
-    """Typed views of the control block (int64 numpy arrays).  Fields that
-    receivers read after a barrier come in two halves, used in alternate
-    exchanges like the arenas, so a rank that leaves a barrier early cannot
-    overwrite what a slower rank has yet to read."""
-
-    sizes: np.ndarray       # (2, p, p): bytes rank `row` sends rank `column`
-    tables: np.ndarray      # (2, p, 2): offset and length (in int64) of each rank's extent table
-    arrived: np.ndarray     # (p,): exchanges each rank has entered
-    departed: np.ndarray    # (p,): exchanges each rank has completed
-    barrier_count: np.ndarray   # (1,): ranks arrived at the current barrier
-
-
-_FIELD_SHAPES = (("sizes", lambda p: (2, p, p)), ("tables", lambda p: (2, p, 2)),
-                 ("arrived", lambda p: (p,)), ("departed", lambda p: (p,)),
-                 ("barrier_count", lambda p: (1,)))
-
-
 class SharedRegion:
-    """Control block and send arenas of one fork run.  Made in the launching
-    process before the fork, inherited by every rank.
+    """Control block, scratch arenas and heaps of one fork run.  Made in the
+    launching process before the fork, inherited by every rank.
 
-    Views of the region are made on demand (`fields`, `records`, `arena`);
-    the launching process must let go of any it made before `close`.
+    Control fields are int64 words, addressed by index in `words()`:
+    sizes(half, dest) + source, table(half, source) (+0 offset, +1 count),
+    ARRIVED + rank, DEPARTED + rank, BARRIER.  The views it hands out must be
+    let go of before `close`.
     """
 
     def __init__(self, nprocs: int):
-        self.nprocs = nprocs
-        self._shapes = [shape(nprocs) for _, shape in _FIELD_SHAPES]
-        self._ints_offset = _round_up(2 * nprocs * RECORD_SIZE, _LINE)
-        nints = sum(int(np.prod(shape)) for shape in self._shapes)
-        control = _round_up(self._ints_offset + 8 * nints, mmap.PAGESIZE)
-        self.map, self.arena_bytes = _reserve(control, 2 * nprocs)
-        self._arena_offset = control
+        self.nprocs = p = nprocs
+        records_bytes = _round_up(2 * p * RECORD_SIZE, _LINE)
+        word = records_bytes // 8
+        self._sizes = word                  # [2][p dest][p source]
+        word += 2 * p * p
+        self._tables = word                 # [2][p source][2]
+        word += 4 * p
+        self.ARRIVED = _round_up(word, 8)
+        self.DEPARTED = self.ARRIVED + _round_up(p, 8)
+        self.BARRIER = self.DEPARTED + _round_up(p, 8)
+        control = _round_up(8 * (self.BARRIER + 8), mmap.PAGESIZE)
+        self.map, self.area_bytes = _reserve(control, _AREAS_PER_RANK * p)
+        self._areas = control
 
-    def fields(self) -> ControlFields:
-        views = []
-        offset = self._ints_offset
-        for shape in self._shapes:
-            count = int(np.prod(shape))
-            views.append(np.frombuffer(self.map, np.int64, count=count, offset=offset).reshape(shape))
-            offset += 8 * count
-        return ControlFields(*views)
+    def words(self) -> memoryview:
+        """The whole mapping as int64 words."""
+        return memoryview(self.map).cast("q")
+
+    def bytes(self) -> memoryview:
+        return memoryview(self.map)
+
+    def sizes(self, half: int, dest: int) -> int:
+        """Index of the first of p words: bytes each source sends `dest`."""
+        return self._sizes + (half * self.nprocs + dest) * self.nprocs
+
+    def table(self, half: int, source: int) -> int:
+        """Index of two words: offset and length (in words) of `source`'s extent table."""
+        return self._tables + 2 * (half * self.nprocs + source)
+
+    def records(self, half: int) -> tuple[int, int]:
+        """Byte range of the sync records of all ranks, in pid order."""
+        size = self.nprocs * RECORD_SIZE
+        return half * size, (half + 1) * size
+
+    def scratch(self, pid: int, half: int) -> int:
+        """Byte offset of a rank's scratch arena for exchanges of this half."""
+        return self._areas + (_AREAS_PER_RANK * pid + half) * self.area_bytes
+
+    def heap(self, pid: int) -> int:
+        """Byte offset of a rank's handover heap."""
+        return self._areas + (_AREAS_PER_RANK * pid + 2) * self.area_bytes
 
     def progress(self) -> tuple[list[int], list[int]]:
         """Exchanges entered and completed by each rank, read now."""
-        fields = self.fields()
-        return fields.arrived.tolist(), fields.departed.tolist()
-
-    def records(self, half: int) -> memoryview:
-        """The sync records of all ranks, in pid order, for exchanges of this half."""
-        size = self.nprocs * RECORD_SIZE
-        return memoryview(self.map)[half * size:(half + 1) * size]
-
-    def arena(self, pid: int, half: int) -> memoryview:
-        start = self._arena_offset + (2 * pid + half) * self.arena_bytes
-        return memoryview(self.map)[start:start + self.arena_bytes]
+        words = self.words()
+        try:
+            return (words[self.ARRIVED:self.ARRIVED + self.nprocs].tolist(),
+                    words[self.DEPARTED:self.DEPARTED + self.nprocs].tolist())
+        finally:
+            words.release()
 
     def close(self) -> None:
         """Unmap the region in this process (the launching process, after the
@@ -104,16 +110,16 @@ class SharedRegion:
         self.map.close()
 
 
-def _reserve(control: int, narenas: int) -> tuple[mmap.mmap, int]:
-    """Map the control block and `narenas` arenas, as large as the system
+def _reserve(control: int, nareas: int):
+    """Map the control block and `nareas` areas, as large as the system
     lets us reserve (strict overcommit accounting refuses large reservations)."""
-    arena = min(ARENA_BYTES, MAPPING_BYTES // narenas)
-    arena -= arena % mmap.PAGESIZE
+    area = min(AREA_BYTES, MAPPING_BYTES // nareas)
+    area -= area % mmap.PAGESIZE
     flags = mmap.MAP_SHARED | mmap.MAP_ANONYMOUS | _MAP_NORESERVE
     while True:
         try:
-            return mmap.mmap(-1, control + narenas * arena, flags=flags), arena
+            return mmap.mmap(-1, control + nareas * area, flags=flags), area
         except OSError:
-            if arena <= _SMALLEST_ARENA:
+            if area <= _SMALLEST_AREA:
                 raise
-            arena //= 2
+            area //= 2

@@ -1,135 +1,202 @@
 """The fork transport: ranks exchange bytes through shared memory.
 
-A sender writes each frame into its current send arena (frames that came
-from `send_buffer` are there already and are not copied again), then writes
-an extent table: for each destination, the (offset, length) pieces of its
-block.  After the barrier each receiver copies its pieces out of every
-sender's arena into one buffer of its own.  Every byte is copied twice, once
-by the sender and once by the receiver, and a superstep that sends M bytes per
-rank needs at most 2M more memory per rank.
+A frame goes out in one of two ways:
+
+- handed over: a large frame captured into an exclusive send buffer (a region
+  of the sender's handover heap, see `heap`) becomes the receiver's memory as
+  it is.  Its data is copied once, when it was captured at `send`;
+- copied: every other frame is written into the sender's scratch arena of the
+  exchange (unless it is there already) and copied out by the receiver after
+  the barrier, into a pooled buffer of its own.
+
+A sender describes each destination's block in an extent table, (offset,
+length, kind) per piece in block order, and announces how many bytes it has
+for each rank; then every rank waits at the barrier; then each receiver
+reads the tables of the ranks that have something for it.
 """
 
 from __future__ import annotations
 
+import array
+import weakref
 from typing import Sequence
 
 import numpy as np
 
-from ..mailbox import aligned_buffer, padding
+from ..buffers import ALIGN, BufferPool
 from ..record import RECORD_SIZE
 from ..transport import Buffer, Transport
-from .barrier import Barrier
+from .heap import HandoverHeap, mark_free
 from .shared import SharedRegion
+
+HANDOVER_MIN = 1 << 16      # smaller frames are cheaper to copy than to hand over
+COPY, HANDOVER = 0, 1
 
 
 class ForkTransport(Transport):
-    def __init__(self, pid: int, shared: SharedRegion, barrier: Barrier):
+    def __init__(self, pid: int, region: SharedRegion, barrier):
         self.pid = pid
-        self.nprocs = shared.nprocs
-        self._shared = shared
-        self._fields = shared.fields()
+        self.nprocs = region.nprocs
+        self._region = region
         self._barrier = barrier
-        barrier.attach(self._fields.barrier_count)
-        self._records = [shared.records(half) for half in (0, 1)]
-        self._arenas = [[shared.arena(rank, half) for half in (0, 1)] for rank in range(self.nprocs)]
-        self._capacity = shared.arena_bytes
+        self._words = region.words()
+        self._bytes = region.bytes()
+        self._mapping = np.frombuffer(region.map, np.uint8)
+        self._scratch = [region.scratch(pid, half) for half in (0, 1)]
+        self._capacity = region.area_bytes
+        self._heap = HandoverHeap(self._words, region.heap(pid), region.area_bytes)
+        self._pool = BufferPool()
         self._half = 0
-        self._used = 0
-        # send_buffer views of this superstep, by id, with their offsets; the
-        # views are kept here so that their ids cannot be reused meanwhile.
-        self._placed: dict[int, tuple[int, memoryview]] = {}
+        self._used = 0                      # bytes used in the scratch arena of this exchange
+        self._sizes_written = [False, False]
+        # send_buffer views of this superstep by id, with offset and kind;
+        # the views are kept so that their ids cannot be reused meanwhile.
+        self._placed: dict[int, tuple[int, int, memoryview]] = {}
         self._exchanges = 0
+        # Where this rank's control fields are, per half of the exchanges.
+        p = self.nprocs
+        spans = [region.records(half) for half in (0, 1)]
+        self._all_records = [slice(start, end) for start, end in spans]
+        self._my_record = [slice(start + pid * RECORD_SIZE, start + (pid + 1) * RECORD_SIZE) for start, _ in spans]
+        self._sizes_for_me = [slice(region.sizes(half, pid), region.sizes(half, pid) + p) for half in (0, 1)]
+        self._arrived = region.ARRIVED + pid
+        self._departed = region.DEPARTED + pid
+        self._nothing = [None] * p
 
-    def send_buffer(self, nbytes: int) -> memoryview:
-        offset = self._allocate(nbytes)
-        view = self._arenas[self.pid][self._half][offset:offset + nbytes]
-        self._placed[id(view)] = (offset, view)
+    def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
+        if exclusive and nbytes >= HANDOVER_MIN:
+            offset, kind = self._heap.allocate(nbytes), HANDOVER
+        else:
+            offset, kind = self._allocate(nbytes), COPY
+        view = self._bytes[offset:offset + nbytes]
+        self._placed[id(view)] = (offset, kind, view)
         return view
 
     def _allocate(self, nbytes: int) -> int:
-        offset = self._used
-        end = offset + nbytes
+        start = self._used
+        end = start + nbytes
         if end > self._capacity:
             raise MemoryError(
                 f"this superstep sends more than the fork backend can hold: {end} bytes "
-                f"from rank {self.pid}, over its send arena of {self._capacity} bytes")
-        self._used = end + padding(end)
-        return offset
+                f"from rank {self.pid}, over its scratch arena of {self._capacity} bytes")
+        self._used = end + (-end % ALIGN)
+        return self._scratch[self._half] + start
 
-    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes) -> tuple[bytes, list[memoryview | None]]:
-        fields, pid = self._fields, self.pid
-        table, totals = self._write_blocks(outgoing)
-        table_offset = self._allocate(table.nbytes)
-        self._arenas[pid][self._half][table_offset:table_offset + table.nbytes] = table.view(np.uint8)
-        half = self._half
-        fields.tables[half, pid] = (table_offset, table.size)
-        fields.sizes[half, pid] = totals
-        self._records[half][pid * RECORD_SIZE:(pid + 1) * RECORD_SIZE] = record
-
+    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
+                 ) -> tuple[bytes, list[list[memoryview] | None]]:
+        words, pid, half = self._words, self.pid, self._half
+        handed_over = self._write_table(outgoing) if any(outgoing) else self._announce_nothing()
+        self._bytes[self._my_record[half]] = record
         self._exchanges += 1
-        fields.arrived[pid] = self._exchanges
+        words[self._arrived] = self._exchanges
         self._barrier.wait(pid)
-        fields.departed[pid] = self._exchanges
+        words[self._departed] = self._exchanges
 
-        records = bytes(self._records[half])
-        incoming = self._read_blocks(fields.sizes[half, :, pid].tolist())
+        records = bytes(self._bytes[self._all_records[half]])
+        sizes = words[self._sizes_for_me[half]].tolist()
+        incoming = self._read(sizes) if any(sizes) else self._nothing
+        if self._placed:
+            self._drop_placed(handed_over)
         # The other arena was last read at the previous exchange, which every
         # rank has finished: it is free for the next superstep.
-        self._half ^= 1
+        self._half = half ^ 1
         self._used = 0
-        self._placed.clear()
         return records, incoming
 
-    def _write_blocks(self, outgoing: Sequence[Sequence[Buffer]]) -> tuple[np.ndarray, list[int]]:
-        """Place every frame in the arena; return the extent table
-        [start index of each destination's extents (p+1), then (offset,
-        length) pairs] and the bytes for each destination."""
-        arena = self._arenas[self.pid][self._half]
-        starts = [0]
-        extents: list[int] = []
-        totals = []
-        for frames in outgoing:
+    def _announce_nothing(self) -> set[int]:
+        """Zero this rank's sizes for the exchange, if not zero already."""
+        half = self._half
+        if self._sizes_written[half]:
+            for dest in range(self.nprocs):
+                self._words[self._region.sizes(half, dest) + self.pid] = 0
+            self._sizes_written[half] = False
+        return set()
+
+    def _write_table(self, outgoing: Sequence[Sequence[Buffer]]) -> set[int]:
+        """Place every frame; publish the extent table [start index of each
+        destination's extents (p+1 words), then (offset, length, kind)
+        triples] and the bytes for each destination.  Returns the heap
+        regions handed over."""
+        words, region, pid, half = self._words, self._region, self.pid, self._half
+        starts, extents, handed_over = [0], [], set()
+        for dest, frames in enumerate(outgoing):
             total = 0
+            first = len(extents)
             for frame in frames:
                 size = len(frame)
                 if not size:
                     continue
                 placed = self._placed.get(id(frame))
                 if placed is not None:
-                    offset = placed[0]
+                    offset, kind = placed[0], placed[1]
+                    if kind == HANDOVER:
+                        handed_over.add(offset)
                 else:
-                    offset = self._allocate(size)
-                    arena[offset:offset + size] = frame
-                if extents and len(extents) > 2 * starts[-1] and extents[-2] + extents[-1] == offset:
-                    extents[-1] += size       # continues the previous piece
+                    offset, kind = self._allocate(size), COPY
+                    self._bytes[offset:offset + size] = frame
+                if (kind == COPY and len(extents) > first and extents[-1] == COPY
+                        and extents[-3] + extents[-2] == offset):
+                    extents[-2] += size         # continues the previous piece
                 else:
-                    extents += (offset, size)
+                    extents += (offset, size, kind)
                 total += size
-            starts.append(len(extents) // 2)
-            totals.append(total)
-        return np.array(starts + extents, np.int64), totals
+            starts.append(len(extents) // 3)
+            words[region.sizes(half, dest) + pid] = total
+        table = array.array("q", starts + extents)
+        offset = self._allocate(8 * len(table))
+        words[offset // 8:offset // 8 + len(table)] = table
+        where = region.table(half, pid)
+        words[where], words[where + 1] = offset // 8, len(table)
+        self._sizes_written[half] = True
+        return handed_over
 
-    def _read_blocks(self, sizes: list[int]) -> list[memoryview | None]:
-        """Copy what each source wrote for this rank into one private buffer."""
-        incoming: list[memoryview | None] = [None] * self.nprocs
-        total = sum(size + padding(size) for size in sizes)
-        if not total:
-            return incoming
-        buffer = aligned_buffer(total)
-        position = 0
+    def _read(self, sizes: list[int]) -> list[list[memoryview] | None]:
+        """The pieces each source sent this rank: its copied runs in one
+        pooled buffer of ours, its handed-over regions as they are."""
+        words, region, p = self._words, self._region, self.nprocs
+        extents: dict[int, list[int]] = {}
+        copy_bytes = 0
         for source, size in enumerate(sizes):
-            if not size:
-                continue
-            arena = self._arenas[source][self._half]
-            offset, length = self._fields.tables[self._half, source]
-            table = np.frombuffer(arena, np.int64, count=int(length), offset=int(offset))
-            first, last = table[self.pid], table[self.pid + 1]
-            pieces = table[self.nprocs + 1 + 2 * first:self.nprocs + 1 + 2 * last].tolist()
-            start = position
-            for i in range(0, len(pieces), 2):
-                piece_offset, piece_size = pieces[i], pieces[i + 1]
-                buffer[position:position + piece_size] = arena[piece_offset:piece_offset + piece_size]
-                position += piece_size
-            incoming[source] = buffer[start:position]
-            position += padding(position)
+            if size:
+                where = region.table(self._half, source)
+                table = words[words[where]:words[where] + words[where + 1]]
+                found = table[p + 1 + 3 * table[self.pid]:p + 1 + 3 * table[self.pid + 1]].tolist()
+                extents[source] = found
+                copy_bytes += sum(found[i + 1] + ALIGN for i in range(0, len(found), 3) if found[i + 2] == COPY)
+        buffer = self._pool.take(copy_bytes) if copy_bytes else None
+        position = 0
+        incoming: list[list[memoryview] | None] = [None] * p
+        for source, found in extents.items():
+            pieces, logical, run_start = [], 0, None
+            for i in range(0, len(found), 3):
+                offset, length, kind = found[i:i + 3]
+                if kind == COPY:
+                    if run_start is None:
+                        # keep the block's alignment: numpy data in it stays aligned
+                        position += (logical - position) % ALIGN
+                        run_start = position
+                    buffer[position:position + length] = self._bytes[offset:offset + length]
+                    position += length
+                else:
+                    if run_start is not None:
+                        pieces.append(buffer[run_start:position])
+                        run_start = None
+                    pieces.append(self._receive_handover(offset, length))
+                logical += length
+            if run_start is not None:
+                pieces.append(buffer[run_start:position])
+            incoming[source] = pieces
         return incoming
+
+    def _receive_handover(self, offset: int, length: int) -> memoryview:
+        """A region of another rank's heap, as memory of ours: it goes back
+        to its owner when the last object built on it is gone."""
+        region = self._mapping[offset:offset + length]
+        weakref.finalize(region, mark_free, self._words, offset)
+        return memoryview(region)
+
+    def _drop_placed(self, handed_over: set[int]) -> None:
+        for offset, kind, _ in self._placed.values():
+            if kind == HANDOVER and offset not in handed_over:
+                self._heap.free(offset)     # captured, but its message was dropped
+        self._placed.clear()

@@ -1,0 +1,67 @@
+"""Memory for message data: aligned, and reused while it is warm.
+
+A fresh large allocation costs a page fault per page the first time it is
+written (slower than the copy itself), and a program that exchanges arrays
+superstep after superstep would pay that every time.  `take` hands out views
+of pooled buffers instead; a buffer goes back to the pool when the last
+object that refers to its view is gone (the received numpy arrays, say), so
+the next superstep writes into memory that is already mapped.
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+
+ALIGN = 64                  # every view starts on a cache line, so numpy data in it is aligned
+POOLED_BYTES = 1 << 20      # smaller buffers come from malloc, which reuses them well already
+KEEP_BYTES = 1 << 30        # at most this much idle memory stays in the pool
+
+
+def aligned_empty(nbytes: int) -> np.ndarray:
+    """Uninitialized bytes starting at an ALIGN-byte boundary, not pooled."""
+    raw = np.empty(nbytes + ALIGN, np.uint8)
+    start = -raw.ctypes.data % ALIGN
+    return raw[start:start + nbytes]
+
+
+class BufferPool:
+    """Warm buffers of POOLED_BYTES or more, recycled by size."""
+
+    def __init__(self, keep_bytes: int = KEEP_BYTES):
+        self._idle: list[np.ndarray] = []       # raw allocations, oldest first
+        self._idle_bytes = 0
+        self._keep_bytes = keep_bytes
+
+    def take(self, nbytes: int) -> memoryview:
+        """A writable, aligned view of `nbytes` uninitialized bytes."""
+        if nbytes < POOLED_BYTES:
+            return memoryview(aligned_empty(nbytes))
+        raw = self._reuse(nbytes)
+        if raw is None:
+            raw = np.empty(nbytes + ALIGN, np.uint8)
+        start = -raw.ctypes.data % ALIGN
+        view = raw[start:start + nbytes]
+        weakref.finalize(view, self._give_back, raw)
+        return memoryview(view)
+
+    def _reuse(self, nbytes: int) -> np.ndarray | None:
+        """The idle buffer that fits best, if one is no more than twice as large."""
+        fits = [raw for raw in self._idle if nbytes + ALIGN <= raw.nbytes <= 2 * nbytes + ALIGN]
+        if not fits:
+            return None
+        raw = min(fits, key=lambda candidate: candidate.nbytes)
+        self._idle = [other for other in self._idle if other is not raw]
+        self._idle_bytes -= raw.nbytes
+        return raw
+
+    def _give_back(self, raw: np.ndarray) -> None:
+        self._idle.append(raw)
+        self._idle_bytes += raw.nbytes
+        while self._idle_bytes > self._keep_bytes:
+            self._idle_bytes -= self._idle.pop(0).nbytes
+
+    @property
+    def idle_bytes(self) -> int:
+        return self._idle_bytes
