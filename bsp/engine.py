@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 from . import wire
 from .callsite import user_call_site
 from .errors import BSPError, RemoteError, SyncMismatchError
-from .mailbox import Arrival, Outbox, unpack
+from .mailbox import Arrival, Outbox, padding, unpack
 from .record import Kind, Status, SyncRecord, Verdict, judge, pack_record
 from .transport import Transport
 
@@ -73,22 +73,25 @@ class Engine:
     def capture(self, buffer: memoryview, exclusive: bool) -> memoryview:
         """Copy `buffer` (a one-dimensional view of bytes) into send space
         now, so that later changes to the original do not change what is
-        sent.  `exclusive`: it goes to one destination only (which may then
-        keep the copy as its own)."""
-        space = self.transport.send_buffer(buffer.nbytes, exclusive)
-        space[:] = buffer
+        sent.  Returns the copy with its padding to the next ALIGN bytes.
+        `exclusive`: it goes to one destination only (which may then keep
+        the copy as its own)."""
+        nbytes = buffer.nbytes
+        space = self.transport.send_buffer(nbytes + padding(nbytes), exclusive)
+        space[:nbytes] = buffer
         return space
 
     def post_object(self, channel: int, dests: Sequence[int], obj: Any) -> None:
         """Queue `obj` on `channel` for each of `dests`.  It is serialized
         once, now; its bulk buffers are captured once and shared."""
         data, buffers = wire.dumps(obj)
-        bulk = [self.capture(buffer, len(dests) == 1) for buffer in buffers]
+        bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
         for dest in dests:
             section = self.outbox(dest).section(channel)
             section.stream += data
             section.count += 1
-            section.bulk.extend(bulk)
+            for padded, nbytes in bulk:
+                section.add_bulk(padded, nbytes)
 
     def arrivals(self, channel: int) -> list[Arrival]:
         """What arrived on `channel` at the last exchange, in source order."""

@@ -14,6 +14,10 @@ block, built from frames without joining them:
     streams  of every section, one after the other, padded to ALIGN bytes
     bulk     every bulk buffer, each padded to ALIGN bytes
 
+The header and the streams go as one frame when they are small, so that a
+small message costs one copy of one frame; bulk buffers are captured into
+send buffers padded to ALIGN, so each is one frame, with its padding.
+
 so that a receiver that gets the block at an ALIGN-aligned address finds every
 bulk buffer aligned too, and can hand it to numpy as it is.  A transport may
 deliver the block in pieces (see `bsp.transport`); each bulk buffer lies
@@ -28,6 +32,7 @@ from typing import NamedTuple
 from .buffers import ALIGN
 
 _PADDING = bytes(ALIGN)
+JOIN_BYTES = 1 << 18        # header and streams up to this size go as one frame
 _WORD = struct.Struct("<q")
 
 
@@ -39,12 +44,17 @@ def padding(nbytes: int) -> int:
 class Section:
     """What one channel sends one destination in the current superstep."""
 
-    __slots__ = ("stream", "count", "bulk")
+    __slots__ = ("stream", "count", "bulk", "sizes")
 
     def __init__(self) -> None:
         self.stream = bytearray()
         self.count = 0
-        self.bulk: list[memoryview] = []
+        self.bulk: list[memoryview] = []    # captured, each padded to ALIGN
+        self.sizes: list[int] = []          # the bytes of each without its padding
+
+    def add_bulk(self, padded: memoryview, nbytes: int) -> None:
+        self.bulk.append(padded)
+        self.sizes.append(nbytes)
 
 
 class Outbox:
@@ -65,25 +75,14 @@ class Outbox:
         """The frames of this destination's block, in wire order."""
         header = [len(self.sections)]
         for channel, section in self.sections.items():
-            header += (channel, section.count, len(section.stream), len(section.bulk))
-            header += [buffer.nbytes for buffer in section.bulk]
+            header += (channel, section.count, len(section.stream), len(section.bulk), *section.sizes)
         head = struct.pack(f"<{len(header) + 1}q", len(header), *header)
-        frames: list = [head]
-        used = len(head)
-        for section in self.sections.values():
-            frames.append(section.stream)
-            used += len(section.stream)
-        _pad(frames, used)
-        for section in self.sections.values():
-            for buffer in section.bulk:
-                frames.append(buffer)
-                _pad(frames, buffer.nbytes)
-        return frames
-
-
-def _pad(frames: list, nbytes: int) -> None:
-    if nbytes % ALIGN:
-        frames.append(_PADDING[:padding(nbytes)])
+        front = [head, *(section.stream for section in self.sections.values())]
+        used = sum(map(len, front))
+        front.append(_PADDING[:padding(used)])
+        if used <= JOIN_BYTES:
+            front = [b"".join(front)]
+        return front + [buffer for section in self.sections.values() for buffer in section.bulk]
 
 
 class Arrival(NamedTuple):

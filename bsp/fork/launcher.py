@@ -30,7 +30,7 @@ from .shared import SharedRegion
 from .transport import ForkTransport
 
 # Ranks spin this long at a barrier before they sleep, when each has a core.
-SPIN_SECONDS = 50e-6
+SPIN_SECONDS = 1e-3
 _READ_CHUNK = 1 << 20
 _STRANDED_POLL_SECONDS = 0.2
 
