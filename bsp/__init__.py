@@ -12,13 +12,17 @@
 See README.md for the programming model and the backends.
 """
 
+from .coarray import Coarray
+from .distarray import DistArray
 from .errors import BSPError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError
+from .future import Future
 from .launch import run
 from .queue import Queue
+from .var import Var
 from .world import World
 
 __all__ = [
-    "BSPError", "Queue", "RankDiedError", "RemoteError", "RunTimeoutError",
-    "SyncMismatchError", "World", "run",
+    "BSPError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",
+    "RunTimeoutError", "SyncMismatchError", "Var", "World", "run",
 ]
 __version__ = "0.1.0"

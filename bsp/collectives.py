@@ -25,13 +25,20 @@ from .engine import SYSTEM_CHANNEL, Engine
 from .record import Kind
 
 
-def _superstep(engine: Engine, kind: Kind, posts: Iterable[tuple[Iterable[int], Any]], root: int = 0) -> list[Any]:
-    """Queue each (dests, obj) of `posts`, end the superstep as `kind`, and
-    return the contributions that arrived, in source order."""
+def superstep(engine: Engine, kind: int, posts: Iterable[tuple[Sequence[int], Any]],
+              root: int = 0) -> list[tuple[int, Any]]:
+    """Queue each (dests, obj) of `posts`, end the superstep as `kind` (with
+    `root`), and return the (source, obj) pairs that arrived, in source
+    order: the primitive of every collective operation."""
     for dests, obj in posts:
         engine.post_object(SYSTEM_CHANNEL, dests, obj)
     engine.exchange(kind, root)
-    return [obj for _, obj in engine.objects_on(SYSTEM_CHANNEL)]
+    return engine.objects_on(SYSTEM_CHANNEL)
+
+
+def _superstep(engine: Engine, kind: int, posts: Iterable[tuple[Sequence[int], Any]], root: int = 0) -> list[Any]:
+    """`superstep`, returning only the objects."""
+    return [obj for _, obj in superstep(engine, kind, posts, root)]
 
 
 def _fold(op: Callable[[Any, Any], Any], values: list[Any]) -> Any:

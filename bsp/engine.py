@@ -12,7 +12,12 @@ is what keeps a failing or diverging program from hanging.
 - a rank failed: its traceback is its payload; every rank raises RemoteError;
 - ranks disagree: one more exchange carries each rank's call site, then every
   rank raises SyncMismatchError;
-- otherwise the superstep's traffic is delivered.
+- otherwise the superstep's traffic is delivered.  If any rank asked for data
+  with a get, the data objects first serve the requests that arrived, from
+  their images as they were before this superstep's puts, and one more
+  exchange carries the replies (BSPlib's order: gets before puts).  Then the
+  data objects apply the puts that arrived, in source order, and the replies
+  complete the futures of the gets.
 
 After either error the engine is broken: every later call raises the same
 error at once, without communicating, because the other ranks have stopped.
@@ -20,20 +25,37 @@ error at once, without communicating, because the other ranks have stopped.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import weakref
+import zlib
+from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from . import wire
 from .callsite import user_call_site
 from .errors import BSPError, RemoteError, SyncMismatchError
 from .mailbox import Arrival, Outbox, padding, unpack
-from .record import Kind, Status, SyncRecord, Verdict, judge, pack_record
+from .record import Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from .transport import Transport
 
 # Channel 0 carries the collectives and the protocol's own messages (call
-# sites, tracebacks); data objects get channels from FIRST_OBJECT_CHANNEL on,
-# in creation order.
+# sites, tracebacks), channel 1 the messages of world.send; data objects get
+# channels from FIRST_OBJECT_CHANNEL on, in creation order.
 SYSTEM_CHANNEL = 0
-FIRST_OBJECT_CHANNEL = 1
+DEFAULT_QUEUE_CHANNEL = 1
+FIRST_OBJECT_CHANNEL = 2
+
+
+class Delivering(Protocol):
+    """A data object that acts at every sync on what arrived for it."""
+
+    def serve(self, arrivals: list[Arrival]) -> None:
+        """Answer the get requests that arrived (queue replies)."""
+
+    def deliver(self, arrivals: list[Arrival]) -> None:
+        """Apply the puts that arrived, in order."""
+
+    def complete(self, arrivals: list[Arrival]) -> None:
+        """Complete futures from the replies that arrived (called after every
+        round of replies, with or without replies for this object)."""
 
 
 class Engine:
@@ -44,21 +66,32 @@ class Engine:
         self.pid = transport.pid
         self.nprocs = transport.nprocs
         self.superstep = 0
+        self.exchanges = 0                      # transport exchanges: one per sync, two with gets
         self.objects = 0
+        self.signature = 0                      # crc32 of the kinds of data objects created
+        self.created: list[str] = []            # what they are, for messages
         self.broken: BSPError | None = None
+        self.getting = False                    # whether this superstep has gets
         self._outboxes: list[Outbox | None] = [None] * self.nprocs
         self._sending = False                   # whether any outbox holds something
         self._nothing = ((),) * self.nprocs     # what an exchange with nothing to send sends
         self._arrivals: dict[int, list[Arrival]] = {}
+        self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
 
     # -- data objects -------------------------------------------------------
 
-    def create_object(self) -> int:
+    def create_object(self, description: str, delivering: Delivering | None = None) -> int:
         """Count a new data object and return its channel.  Every rank must
-        create the same objects in the same order; the count is part of the
-        sync record, so a rank that diverges is caught at the next sync."""
+        create the same objects in the same order: their number and a
+        signature of their descriptions are part of the sync record, so a
+        rank that diverges is caught at the next sync.  A `delivering`
+        object is called at every sync (see Delivering)."""
         channel = FIRST_OBJECT_CHANNEL + self.objects
         self.objects += 1
+        self.signature = zlib.crc32(description.encode(), self.signature)
+        self.created.append(description)
+        if delivering is not None:
+            self._delivering[channel] = delivering
         return channel
 
     # -- queuing traffic ----------------------------------------------------
@@ -85,6 +118,17 @@ class Engine:
         """Queue `obj` on `channel` for each of `dests`.  It is serialized
         once, now; its bulk buffers are captured once and shared."""
         data, buffers = wire.dumps(obj)
+        self._post(channel, dests, data, buffers)
+
+    def post_raw(self, channel: int, dest: int, header: Any, data: memoryview | None) -> None:
+        """Queue a picklable `header` and, beside it, raw bytes that are
+        never pickled (a copy of `data`, a one-dimensional view of bytes,
+        taken now).  The channel must carry raw messages only (see
+        `raw_messages`)."""
+        encoded, buffers = wire.dumps((header, data is not None))
+        self._post(channel, (dest,), encoded, buffers if data is None else [*buffers, data])
+
+    def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview]) -> None:
         bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
         for dest in dests:
             section = self.outbox(dest).section(channel)
@@ -93,6 +137,8 @@ class Engine:
             for padded, nbytes in bulk:
                 section.add_bulk(padded, nbytes)
 
+    # -- reading what arrived -----------------------------------------------
+
     def arrivals(self, channel: int) -> list[Arrival]:
         """What arrived on `channel` at the last exchange, in source order."""
         return self._arrivals.get(channel, [])
@@ -100,11 +146,27 @@ class Engine:
     def objects_on(self, channel: int, sources: Iterable[int] | None = None) -> list[tuple[int, Any]]:
         """The objects that arrived on `channel` at the last exchange, as
         (source, object) pairs ordered by source, then send order."""
-        wanted = None if sources is None else set(sources)
-        return [(arrival.source, obj)
-                for arrival in self.arrivals(channel)
-                if wanted is None or arrival.source in wanted
-                for obj in wire.load_stream(arrival.stream, arrival.count, arrival.bulk)]
+        arrivals = self.arrivals(channel)
+        if sources is not None:
+            wanted = set(sources)
+            arrivals = [arrival for arrival in arrivals if arrival.source in wanted]
+        return list(self.objects_in(arrivals))
+
+    @staticmethod
+    def objects_in(arrivals: list[Arrival]) -> Iterator[tuple[int, Any]]:
+        """(source, object) of the object messages in `arrivals`."""
+        for arrival in arrivals:
+            for obj in wire.load_stream(arrival.stream, arrival.count, arrival.bulk):
+                yield arrival.source, obj
+
+    @staticmethod
+    def raw_messages(arrivals: list[Arrival]) -> Iterator[tuple[int, Any, memoryview | None]]:
+        """(source, header, data or None) of raw messages (see `post_raw`),
+        ordered by source, then send order."""
+        for arrival in arrivals:
+            bulk = iter(arrival.bulk)     # the headers' own buffers, each followed by its data
+            for header, has_data in wire.load_stream(arrival.stream, arrival.count, bulk):
+                yield arrival.source, header, next(bulk) if has_data else None
 
     # -- ending supersteps --------------------------------------------------
 
@@ -112,18 +174,44 @@ class Engine:
                  site: str | None = None) -> None:
         """End the superstep: deliver the queued traffic, or raise the error
         the sync rules decide on.  `site` describes the caller for mismatch
-        messages; by default, the user's call site."""
+        messages; by default, the user's call site.  Costs one barrier, two
+        if any rank got data with a get."""
+        flags = self._round(kind, arg, status, Flags.GETS if self.getting else 0, site)
+        self.getting = False
+        if self._delivering:
+            self._act(flags & Flags.GETS)
+        self.superstep += 1
+
+    def _round(self, kind: int, arg: int, status: int, flags: int, site: str | None) -> int:
+        """One exchange and the sync rules; returns the flags of all ranks."""
         if self.broken is not None:
             raise self.broken
-        record = pack_record(self.superstep, kind, arg, self.objects, status)
+        record = pack_record(self.superstep, kind, arg, self.objects, self.signature, status, flags)
         records = self._swap(record)
         if status or records != record * self.nprocs:
-            verdict, parsed = judge(records, record, self.nprocs)
+            verdict, parsed, flags = judge(records, self.nprocs)
             if verdict is Verdict.FAILED:
                 self._raise_remote_error(parsed)
             if verdict is Verdict.MISMATCH:
                 self._raise_mismatch(parsed, site or user_call_site())
-        self.superstep += 1
+        return flags
+
+    def _act(self, replies_needed: int) -> None:
+        """The data objects' part of a sync: serve gets, apply puts, complete
+        futures."""
+        arrived = self._arrivals
+        objects = list(self._delivering.items())
+        replies: dict[int, list[Arrival]] = {}
+        if replies_needed:
+            for channel, obj in objects:
+                obj.serve(arrived.get(channel, []))
+            self._round(Kind.REPLIES, 0, Status.RUNNING, 0, None)
+            replies, self._arrivals = self._arrivals, arrived
+        for channel, obj in objects:
+            if channel in arrived:
+                obj.deliver(arrived[channel])
+            if replies_needed:
+                obj.complete(replies.get(channel, []))
 
     def finish(self, site: str) -> None:
         """The program returned on this rank: the last exchange."""
@@ -150,6 +238,7 @@ class Engine:
         else:
             outgoing = self._nothing
         records, incoming = self.transport.exchange(outgoing, record)
+        self.exchanges += 1
         if any(incoming):
             arrivals: dict[int, list[Arrival]] = {}
             for source, pieces in enumerate(incoming):
@@ -174,11 +263,12 @@ class Engine:
     def _raise_mismatch(self, records: list[SyncRecord], site: str) -> None:
         mine = records[self.pid]
         description = f"{mine.describe()} at {site}"
-        if len({record.objects for record in records}) > 1:
-            description += f", having created {mine.objects} data objects"
+        if len({(record.objects, record.signature) for record in records}) > 1:
+            made = ", ".join(self.created) or "none"
+            description += f", having created {mine.objects} data objects ({made})"
         self._drop_outboxes()
         self.post_object(SYSTEM_CHANNEL, range(self.nprocs), description)
-        self._swap(pack_record(mine.superstep, Kind.DIAGNOSE, 0, 0, Status.RUNNING))
+        self._swap(pack_record(mine.superstep, Kind.DIAGNOSE, 0, 0, 0, Status.RUNNING, 0))
         sites = [site for _, site in self.objects_on(SYSTEM_CHANNEL)]
         self.broken = SyncMismatchError(sites, mine.superstep)
         raise self.broken

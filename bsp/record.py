@@ -6,6 +6,12 @@ The verdict is a pure function of the records, so every rank reaches the same
 one without further communication.  Records are compared as raw bytes first:
 in the common case (every rank calls the same sync, nobody failed) that one
 comparison is the whole check.
+
+Fields: the superstep number; the kind of call that ends it (and its root,
+for rooted collectives); the number of data objects created so far and a
+signature of what they are; the status; and flags, which ranks need not
+agree on (GETS: this rank asked for data with a get, so the sync needs a
+round of replies).
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ class Kind:
     SYNC = 1
     EXIT = 2            # returned from the program (or failed: see Status)
     DIAGNOSE = 3        # the exchange of call sites after a mismatch
+    REPLIES = 4         # the second round of a sync in which a rank got data
     BROADCAST = 10
     REDUCE = 11
     ALLREDUCE = 12
@@ -30,6 +37,8 @@ class Kind:
     SCATTER = 15
     ALLTOALL = 16
     SCAN = 17
+    HALO = 20           # DistArray operations
+    REDISTRIBUTE = 21
 
 
 class Status:
@@ -38,13 +47,16 @@ class Status:
     RETURNED = 2
 
 
+class Flags:
+    GETS = 1
+
+
 _KIND_NAMES = {value: name.lower() for name, value in vars(Kind).items() if name.isupper()}
+_ROOTED = {Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, Kind.SCATTER}
 
-
-_FORMAT = struct.Struct("<qiiqi4x")
+_FORMAT = struct.Struct("<qiiiIii")
 RECORD_SIZE = _FORMAT.size   # 32 bytes
-_STATUS = 24                 # byte offset of the status (small: its first byte says it all)
-pack_record = _FORMAT.pack   # (superstep, kind, arg, objects, status) -> bytes
+pack_record = _FORMAT.pack   # (superstep, kind, arg, objects, signature, status, flags) -> bytes
 
 
 class SyncRecord(NamedTuple):
@@ -52,10 +64,13 @@ class SyncRecord(NamedTuple):
     kind: int
     arg: int            # the root of a rooted collective, else 0
     objects: int        # data objects created so far
+    signature: int      # a hash of what they are
     status: int
+    flags: int
 
-    def pack(self) -> bytes:
-        return _FORMAT.pack(*self)
+    def agreement(self) -> tuple:
+        """What every rank must have the same of."""
+        return self[:6]
 
     def describe(self) -> str:
         """What the rank called, for messages: 'sync', 'broadcast(root=1)'."""
@@ -63,9 +78,6 @@ class SyncRecord(NamedTuple):
             return "returned from the program"
         name = _KIND_NAMES.get(self.kind, f"call {self.kind}")
         return f"{name}(root={self.arg})" if self.kind in _ROOTED else name
-
-
-_ROOTED = {Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, Kind.SCATTER}
 
 
 def unpack_all(blob: bytes | memoryview, nprocs: int) -> list[SyncRecord]:
@@ -79,21 +91,18 @@ class Verdict(enum.Enum):
     MISMATCH = "mismatch"   # ranks disagree: SyncMismatchError everywhere
 
 
-def judge(blob: bytes, mine: bytes, nprocs: int) -> tuple[Verdict, list[SyncRecord] | None]:
+def judge(blob: bytes, nprocs: int) -> tuple[Verdict, list[SyncRecord], int]:
     """Apply the sync rules to the records of all ranks (`blob`, in pid
-    order), `mine` being this rank's.
-
-    Failure wins over disagreement.  Records identical to this rank's (the
-    common case) are decided by one comparison of bytes; otherwise the parsed
-    records are returned with the verdict, for the error message.
-    """
-    if blob == mine * nprocs:
-        status = mine[_STATUS]
-        if status == Status.RUNNING:
-            return Verdict.PROCEED, None
-        if status == Status.RETURNED:
-            return Verdict.FINISHED, None
+    order); return the verdict, the records, and the flags of all ranks
+    or-ed.  Failure wins over disagreement.  (The caller skips this when
+    every record is the same as its own: nothing to decide then.)"""
     records = unpack_all(blob, nprocs)
-    if any(r.status == Status.FAILED for r in records):
-        return Verdict.FAILED, records
-    return Verdict.MISMATCH, records
+    flags = 0
+    for record in records:
+        flags |= record.flags
+    if any(record.status == Status.FAILED for record in records):
+        return Verdict.FAILED, records, flags
+    if len({record.agreement() for record in records}) > 1:
+        return Verdict.MISMATCH, records, flags
+    verdict = Verdict.FINISHED if records[0].status == Status.RETURNED else Verdict.PROCEED
+    return verdict, records, flags

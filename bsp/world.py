@@ -5,10 +5,14 @@ from __future__ import annotations
 import operator
 from typing import Any, Callable, Sequence
 
+import numpy as np
+
 from . import collectives
-from .engine import Engine
+from .coarray import Coarray
+from .engine import DEFAULT_QUEUE_CHANNEL, Engine
 from .queue import Queue
 from .record import Kind
+from .var import Var
 
 
 class World:
@@ -25,7 +29,7 @@ class World:
 
     def __init__(self, engine: Engine):
         self._engine = engine
-        self._default_queue = Queue(engine, engine.create_object())
+        self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
 
     def __reduce__(self):
         raise TypeError("a World cannot be sent or pickled: it is one rank's handle on the run")
@@ -69,10 +73,27 @@ class World:
         `(source, obj)`, ordered by source pid, then send order."""
         return self._default_queue.messages()
 
+    def var(self, value: Any = None) -> Var:
+        """A value on every rank, starting as `value` here (see bsp.Var).
+        Collective: every rank creates the same data objects in the same
+        order."""
+        return Var(self._engine, value)
+
+    def coarray(self, shape_or_array: Any, dtype: Any = float) -> Coarray:
+        """A numpy array on every rank, of the same shape and dtype (see
+        bsp.Coarray): `coarray(n, dtype)` or `coarray(shape, dtype)` starts
+        as zeros; `coarray(array)` makes `array` this rank's image (no copy).
+        Collective."""
+        if isinstance(shape_or_array, np.ndarray):
+            local = shape_or_array
+        else:
+            local = np.zeros(shape_or_array, dtype)
+        return Coarray(self._engine, local)
+
     def queue(self) -> Queue:
         """A new message queue, independent of the others.  Collective:
         every rank creates the same queues in the same order."""
-        return Queue(self._engine, self._engine.create_object())
+        return Queue(self._engine, self._engine.create_object("queue"))
 
     # -- collectives (one superstep each; every rank must call them) --------
 

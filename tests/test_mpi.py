@@ -37,17 +37,21 @@ def run(command, timeout=300, **env):
                           timeout=timeout, env=clean_env(**env), cwd=ROOT)
 
 
+# Small sizes, so that every example runs in well under a second.
+ARGUMENTS = {"inner_product.py": ["200000"], "stencil.py": ["60", "40"], "sample_sort.py": ["200000"]}
+
+
 @pytest.mark.parametrize("example", EXAMPLES)
 @pytest.mark.parametrize("nprocs", [2, 3])
 def test_an_example_prints_the_same_under_mpiexec_bsp_run_and_python(example, nprocs):
-    script = ROOT / "examples" / example
-    fork = run([sys.executable, script], BSP_NPROCS=str(nprocs))
+    script = [ROOT / "examples" / example, *ARGUMENTS.get(example, [])]
+    fork = run([sys.executable, *script], BSP_NPROCS=str(nprocs))
     assert fork.returncode == 0, fork.stderr
-    assert run([BIN / "bsp", "run", "-n", nprocs, script]).stdout == fork.stdout
-    mpi = run([MPIEXEC, "-n", nprocs, sys.executable, script])
+    assert run([BIN / "bsp", "run", "-n", nprocs, *script]).stdout == fork.stdout
+    mpi = run([MPIEXEC, "-n", nprocs, sys.executable, *script])
     assert mpi.returncode == 0, mpi.stderr
     assert mpi.stdout == fork.stdout
-    assert run([BIN / "bsp", "run", "--mpi", "-n", nprocs, script]).stdout == fork.stdout
+    assert run([BIN / "bsp", "run", "--mpi", "-n", nprocs, *script]).stdout == fork.stdout
 
 
 SCRIPT = textwrap.dedent('''

@@ -1,0 +1,112 @@
+"""Random BSP programs of sends, queue messages, puts, gets and local writes,
+over several supersteps, checked against a sequential model of BSP
+semantics: every message exactly once, ordered by source then send order;
+gets see the images as they were at the end of the superstep, before its
+puts; puts apply in source order, then put order."""
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import bsp
+from bsp.testing import require_nprocs
+
+LENGTH = 6      # of the coarray
+
+
+def operations(nprocs):
+    rank = st.integers(0, nprocs - 1)
+    value = st.integers(-99, 99)
+    window = st.tuples(st.integers(0, LENGTH), st.integers(0, LENGTH)).map(sorted)
+    return st.one_of(
+        st.tuples(st.just("send"), rank, value),
+        st.tuples(st.just("qsend"), st.integers(0, 1), rank, value),
+        st.tuples(st.just("put"), rank, value),
+        st.tuples(st.just("get"), rank),
+        st.tuples(st.just("local"), value),
+        st.tuples(st.just("cput"), rank, window, value),
+        st.tuples(st.just("cget"), rank, window),
+    )
+
+
+def programs(max_nprocs=4, max_supersteps=4):
+    def for_nprocs(nprocs):
+        superstep = st.lists(st.lists(operations(nprocs), max_size=6), min_size=nprocs, max_size=nprocs)
+        return st.tuples(st.just(nprocs), st.lists(superstep, min_size=1, max_size=max_supersteps))
+    return st.integers(1, max_nprocs).flatmap(for_nprocs)
+
+
+def execute(world, plan):
+    """Carry out this rank's operations; record what each sync delivered."""
+    queues = [world.queue(), world.queue()]
+    var = world.var(world.pid * 1000)
+    xs = world.coarray(LENGTH, dtype=np.int64)
+    log = []
+    for superstep in plan:
+        futures = []
+        for op in superstep[world.pid]:
+            if op[0] == "send":
+                world.send((world.pid, op[2]), op[1])
+            elif op[0] == "qsend":
+                queues[op[1]].send((world.pid, op[3]), op[2])
+            elif op[0] == "put":
+                var.put((world.pid, op[2]), op[1])
+            elif op[0] == "get":
+                futures.append(var.get(op[1]))
+            elif op[0] == "local":
+                var.value = ("local", world.pid, op[1])
+            elif op[0] == "cput":
+                (start, stop), value = op[2], op[3]
+                xs[op[1], start:stop] = value
+            elif op[0] == "cget":
+                start, stop = op[2]
+                futures.append(xs[op[1], start:stop])
+        world.sync()
+        log.append((world.messages(), [q.messages() for q in queues], var.value, xs.local.tolist(),
+                    [f.value.tolist() if isinstance(f.value, np.ndarray) else f.value for f in futures]))
+    return log
+
+
+def model(nprocs, plan):
+    """The same program, sequentially."""
+    var = [pid * 1000 for pid in range(nprocs)]
+    xs = [[0] * LENGTH for _ in range(nprocs)]
+    logs = [[] for _ in range(nprocs)]
+    for superstep in plan:
+        # the compute phase: local writes take effect at once
+        for pid in range(nprocs):
+            for op in superstep[pid]:
+                if op[0] == "local":
+                    var[pid] = ("local", pid, op[1])
+        # the sync: gets read the images first ...
+        got = [[] for _ in range(nprocs)]
+        for pid in range(nprocs):
+            for op in superstep[pid]:
+                if op[0] == "get":
+                    got[pid].append(var[op[1]])
+                elif op[0] == "cget":
+                    start, stop = op[2]
+                    got[pid].append(xs[op[1]][start:stop])
+        # ... then puts apply, by source, then put order
+        for source in range(nprocs):
+            for op in superstep[source]:
+                if op[0] == "put":
+                    var[op[1]] = (source, op[2])
+                elif op[0] == "cput":
+                    start, stop = op[2]
+                    xs[op[1]][start:stop] = [op[3]] * (stop - start)
+        for pid in range(nprocs):
+            def delivered(kind, queue=None):
+                return [(source, (source, op[-1])) for source in range(nprocs) for op in superstep[source]
+                        if op[0] == kind and op[-2] == pid and (queue is None or op[1] == queue)]
+            logs[pid].append((delivered("send"), [delivered("qsend", 0), delivered("qsend", 1)],
+                              var[pid], list(xs[pid]), got[pid]))
+    return logs
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(programs())
+def test_random_programs_match_the_sequential_model(nprocs_and_plan):
+    nprocs, plan = nprocs_and_plan
+    require_nprocs(nprocs)
+    assert bsp.run(execute, plan, nprocs=nprocs) == model(nprocs, plan)
