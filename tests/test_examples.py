@@ -51,3 +51,15 @@ def test_the_readme_first_program_runs_as_shown():
     assert done.returncode == 0, done.stderr
     assert sorted(done.stdout.splitlines()) == sorted(
         f"rank {pid} got {((pid - 1) % 4) * 10} from rank {(pid - 1) % 4}" for pid in range(4))
+
+
+def test_the_readme_data_objects_example_runs():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = readme.split("```python\n")[2].split("```", 1)[0]
+    code += "\nresults = bsp.run(program, nprocs=3)\nassert results == [2997000.0] * 3, results\n"
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    lines = sorted(done.stdout.splitlines())
+    assert lines[0] == "0 [0. 0. 0.] [0. 0. 1. 2. 3. 0. 0. 0. 0. 0.]"      # rank 1: the puts landed
+    assert len(lines) == 3
