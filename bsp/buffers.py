@@ -22,7 +22,7 @@ KEEP_BYTES = 1 << 30        # at most this much idle memory stays in the pool
 def aligned_empty(nbytes: int) -> np.ndarray:
     """Uninitialized bytes starting at an ALIGN-byte boundary, not pooled."""
     raw = np.empty(nbytes + ALIGN, np.uint8)
-    start = -raw.ctypes.data % ALIGN
+    start = -raw.__array_interface__["data"][0] % ALIGN
     return raw[start:start + nbytes]
 
 
@@ -41,7 +41,7 @@ class BufferPool:
         raw = self._reuse(nbytes)
         if raw is None:
             raw = np.empty(nbytes + ALIGN, np.uint8)
-        start = -raw.ctypes.data % ALIGN
+        start = -raw.__array_interface__["data"][0] % ALIGN
         view = raw[start:start + nbytes]
         weakref.finalize(view, self._give_back, raw)
         return memoryview(view)
