@@ -14,7 +14,8 @@ See README.md for the programming model and the backends.
 
 from .coarray import Coarray
 from .distarray import DistArray
-from .errors import BSPError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError
+from .errors import (BSPError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError,
+                     SyncTimeoutError)
 from .future import Future
 from .launch import run
 from .queue import Queue
@@ -23,6 +24,6 @@ from .world import World
 
 __all__ = [
     "BSPError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",
-    "RunTimeoutError", "SyncMismatchError", "Var", "World", "run",
+    "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World", "run",
 ]
 __version__ = "0.1.0"

@@ -61,14 +61,13 @@ def _run_script(options: argparse.Namespace) -> int:
         if launcher is None:
             return 2
         env["BSP_BACKEND"] = "mpi"
-        command = launcher.command(options.nprocs or usable_cores(), program)
-    else:
-        env["BSP_BACKEND"] = "fork"
-        if options.nprocs is not None:
-            env["BSP_NPROCS"] = str(options.nprocs)
-        command = program
+        from mpi_backend.mpiexec import run_job
+        return run_job(launcher.command(options.nprocs or usable_cores(), program), env)
+    env["BSP_BACKEND"] = "fork"
+    if options.nprocs is not None:
+        env["BSP_NPROCS"] = str(options.nprocs)
     sys.stdout.flush()
-    os.execve(command[0], command, env)
+    os.execve(program[0], program, env)
     return 0   # not reached
 
 

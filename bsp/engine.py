@@ -25,13 +25,14 @@ error at once, without communicating, because the other ranks have stopped.
 
 from __future__ import annotations
 
+import threading
 import weakref
 import zlib
 from typing import Any, Iterable, Iterator, Protocol, Sequence
 
 from . import wire
 from .callsite import user_call_site
-from .errors import BSPError, RemoteError, SyncMismatchError
+from .errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError
 from .mailbox import Arrival, Outbox, padding, unpack
 from .record import Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from .transport import Transport
@@ -77,6 +78,21 @@ class Engine:
         self._nothing = ((),) * self.nprocs     # what an exchange with nothing to send sends
         self._arrivals: dict[int, list[Arrival]] = {}
         self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
+        self._owner: int | None = threading.get_ident()     # the thread that runs the program
+
+    def close(self) -> None:
+        """The program has ended on this rank: no more communication."""
+        self._owner = None
+
+    def check_caller(self) -> None:
+        """Raise BSPError unless called from the program's own thread, while
+        the program runs (communication from elsewhere would desynchronize
+        the ranks)."""
+        if threading.get_ident() != self._owner:
+            if self._owner is None:
+                raise BSPError("this World's program has returned: its World can no longer communicate")
+            raise BSPError("World methods must be called from the thread that runs the program: "
+                           "other threads may compute, but only that thread sends and syncs")
 
     # -- data objects -------------------------------------------------------
 
@@ -129,6 +145,7 @@ class Engine:
         self._post(channel, (dest,), encoded, buffers if data is None else [*buffers, data])
 
     def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview]) -> None:
+        self.check_caller()
         bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
         for dest in dests:
             section = self.outbox(dest).section(channel)
@@ -176,6 +193,7 @@ class Engine:
         the sync rules decide on.  `site` describes the caller for mismatch
         messages; by default, the user's call site.  Costs one barrier, two
         if any rank got data with a get."""
+        self.check_caller()
         flags = self._round(kind, arg, status, Flags.GETS if self.getting else 0, site)
         self.getting = False
         if self._delivering:
@@ -237,7 +255,11 @@ class Engine:
             self._sending = False
         else:
             outgoing = self._nothing
-        records, incoming = self.transport.exchange(outgoing, record)
+        try:
+            records, incoming = self.transport.exchange(outgoing, record)
+        except SyncTimeoutError as error:
+            self.broken = error       # the late ranks are lost to the run
+            raise
         self.exchanges += 1
         if any(incoming):
             arrivals: dict[int, list[Arrival]] = {}

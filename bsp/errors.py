@@ -83,3 +83,21 @@ class RunTimeoutError(BSPError, TimeoutError):
         return (f"the run exceeded its time limit of {self.timeout:g} s; "
                 f"ranks {self.computing} had not reached the sync of superstep {self.superstep}, "
                 f"ranks {self.waiting} were waiting there")
+
+
+class SyncTimeoutError(BSPError, TimeoutError):
+    """Some ranks waited at a sync for longer than the sync timeout while
+    others never arrived (an endless loop, a rank stuck in I/O).  `late`
+    are the ranks that did not arrive, `waiting` those that waited."""
+
+    def __init__(self, timeout: float, late: list[int], waiting: list[int], superstep: int = -1):
+        self.timeout = timeout
+        self.late = list(late)
+        self.waiting = list(waiting)
+        self.superstep = superstep
+        super().__init__(timeout, self.late, self.waiting, superstep)
+
+    def __str__(self) -> str:
+        return (f"ranks {self.late} did not reach the sync of superstep {self.superstep} within the sync "
+                f"timeout of {self.timeout:g} s; ranks {self.waiting} waited there "
+                f"(set the timeout with bsp.run(..., sync_timeout=seconds) or BSP_SYNC_TIMEOUT; 0 turns it off)")

@@ -18,8 +18,11 @@ BACKENDS = ("fork", "mpi")
 _MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK")
 
 
+DEFAULT_SYNC_TIMEOUT = 600.0
+
+
 def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
-        backend: str | None = None, **kwargs: Any) -> list[Any]:
+        backend: str | None = None, sync_timeout: float | None = None, **kwargs: Any) -> list[Any]:
     """Run `program(world, *args, **kwargs)` on every rank and return the
     list of the ranks' return values, in pid order, to the launching process.
 
@@ -34,15 +37,20 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     from their first call, but run every later call of rank 0 with it, and
     exit when rank 0 does.
 
+    `sync_timeout`: seconds that ranks may wait at a sync for the others
+    before the run ends with SyncTimeoutError naming the ranks that did not
+    arrive; None takes BSP_SYNC_TIMEOUT, else 600; 0 turns it off.
+
     Raises RemoteError if a rank raised, SyncMismatchError if the ranks
-    disagreed about a superstep, RankDiedError if a rank's process died.
+    disagreed about a superstep, RankDiedError if a rank's process died,
+    SyncTimeoutError as above.
     """
-    return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend)
+    return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend, sync_timeout=sync_timeout)
 
 
 def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
                      nprocs: int | None = None, backend: str | None = None,
-                     timeout: float | None = None) -> list[Any]:
+                     timeout: float | None = None, sync_timeout: float | None = None) -> list[Any]:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
     if running_a_rank():
         raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
@@ -55,7 +63,27 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
         from .fork import launcher
     check_callable(program, "the program")
     nprocs = choose_nprocs(nprocs, backend)
-    return resolve(launcher.launch(program, args, kwargs, nprocs, timeout))
+    sync_timeout = choose_sync_timeout(sync_timeout)
+    return resolve(launcher.launch(program, args, kwargs, nprocs, timeout, sync_timeout))
+
+
+def choose_sync_timeout(seconds: float | None) -> float | None:
+    """The sync timeout in seconds, None when turned off."""
+    source = "sync_timeout"
+    if seconds is None:
+        text = os.environ.get("BSP_SYNC_TIMEOUT", "")
+        if not text:
+            return DEFAULT_SYNC_TIMEOUT
+        source = "BSP_SYNC_TIMEOUT"
+        try:
+            seconds = float(text)
+        except ValueError:
+            raise ValueError(f"BSP_SYNC_TIMEOUT must be a number of seconds (0: no timeout), not {text!r}") from None
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        raise TypeError(f"{source} must be a number of seconds, not {type(seconds).__name__!r}")
+    if seconds < 0 or seconds != seconds:
+        raise ValueError(f"{source} must be 0 (no timeout) or a positive number of seconds, not {seconds}")
+    return float(seconds) or None
 
 
 def max_nprocs(backend: str | None = None) -> int | None:

@@ -31,9 +31,11 @@ def run_rank(transport: Transport, program: Callable[..., Any], args: tuple, kwa
     """
     global _running
     _running = True
+    engine = Engine(transport)
     try:
-        return _run(Engine(transport), program, args, kwargs)
+        return _run(engine, program, args, kwargs)
     finally:
+        engine.close()
         _running = False
 
 

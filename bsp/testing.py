@@ -23,8 +23,9 @@ starts pytest, but only rank 0 runs the tests and prints the report; the other
 ranks collect the same tests (so that test modules import the same way on
 every rank), then serve rank 0's runs until it finishes, and exit with its
 status.  Each `spmd` run then uses MPI, on the first nprocs ranks of the job;
-an nprocs larger than the job is skipped.  The `timeout` applies to the fork
-backend.
+an nprocs larger than the job is skipped.  Under MPI, `timeout` is the sync
+timeout: a body whose ranks wait that long at a sync for a rank that does not
+come ends the job (a hung MPI rank cannot be stopped any other way).
 """
 
 from __future__ import annotations
@@ -88,7 +89,8 @@ def run_spmd(body: Callable[..., Any], nprocs: int, kwargs: dict[str, Any] | Non
     fails or outlives `timeout` seconds."""
     __tracebackhide__ = True
     try:
-        return run_with_timeout(body, (), kwargs or {}, nprocs=nprocs, timeout=timeout)
+        return run_with_timeout(body, (), kwargs or {}, nprocs=nprocs, timeout=timeout,
+                                sync_timeout=timeout or 0)
     except BSPError as error:
         raise SPMDTestFailure(f"with nprocs={nprocs}: {_report(error)}", error) from None
 

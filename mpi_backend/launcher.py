@@ -35,11 +35,12 @@ from typing import Any, Callable
 import numpy as np
 
 from bsp import wire
-from bsp.errors import BSPError
+from bsp.errors import BSPError, SyncTimeoutError
 from bsp.outcome import Outcome
 from bsp.rank import run_rank
 from bsp.record import RECORD_SIZE
 
+from .abort import abort_job
 from .transport import MPI, MPITransport
 
 _RUN, _SHUTDOWN = 1, 2
@@ -48,6 +49,7 @@ _IDLE_POLL_SECONDS = (1e-5, 5e-3)      # a server waiting for rank 0 backs off t
 _control: MPI.Comm | None = None
 _exit_status = 0
 _shut_down = False
+_lost: BSPError | None = None       # why the job cannot run more, after a sync timeout
 
 
 def world_size() -> int:
@@ -59,14 +61,18 @@ def is_root() -> bool:
 
 
 def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
-           timeout: float | None = None) -> list[Outcome]:
+           timeout: float | None = None, sync_timeout: float | None = None) -> list[Outcome]:
     """On rank 0: run `program` on ranks 0..nprocs-1 of the job and return
-    their Outcomes.  (`timeout` is for the fork backend only.)"""
+    their Outcomes.  `sync_timeout`: see bsp.run.  (`timeout` is for the
+    fork backend only.)  Raises BSPError once a run has lost ranks to a
+    sync timeout: they are stuck, and only the end of the job ends them."""
+    if _lost is not None:
+        raise BSPError(f"this MPI job can run nothing more: an earlier run lost ranks ({_lost})")
     control = _control_comm()
     if nprocs > control.Get_size():
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
-    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs)))
-    return _execute(control, program, args, kwargs, nprocs)
+    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs, sync_timeout)))
+    return _execute(control, nprocs, program, args, kwargs, sync_timeout)
 
 
 def serve() -> None:
@@ -77,10 +83,10 @@ def serve() -> None:
         if kind == _SHUTDOWN:
             _leave(number)
         try:
-            program, args, kwargs = wire.from_block(block)
+            call = wire.from_block(block)
         except Exception as error:
-            program, args, kwargs = _unloadable(error), (), {}
-        _execute(control, program, args, kwargs, number)
+            call = (_unloadable(error), (), {}, None)
+        _execute(control, number, *call)
 
 
 def shutdown(status: int = 0) -> None:
@@ -90,6 +96,8 @@ def shutdown(status: int = 0) -> None:
     if _shut_down or _control is None or not is_root():
         return
     _shut_down = True
+    if _lost is not None:
+        abort_job(status or 1)                  # the servers are stuck in a lost run
     _broadcast(_control, _SHUTDOWN, status, [])
 
 
@@ -104,18 +112,24 @@ def _unloadable(error: Exception) -> Callable[..., Any]:
     return program
 
 
-def _execute(control: MPI.Comm, program, args, kwargs, nprocs: int) -> list[Outcome] | None:
+def _execute(control: MPI.Comm, nprocs: int, program, args, kwargs,
+             sync_timeout: float | None) -> list[Outcome] | None:
+    global _lost
     rank = control.Get_rank()
     comm = control.Split(0 if rank < nprocs else MPI.UNDEFINED, rank)
     if comm == MPI.COMM_NULL:
         return None
+    transport = MPITransport(comm, sync_timeout)
     try:
-        transport = MPITransport(comm)
         outcome = run_rank(transport, program, args, kwargs)
+        if isinstance(outcome.error, SyncTimeoutError):
+            _lost = outcome.error           # the late ranks will not hand in outcomes
+            return [outcome] if rank == 0 else None
         outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
         return [wire.from_block(block) for [block] in incoming] if rank == 0 else None
     finally:
+        transport.close()
         comm.Free()
 
 

@@ -7,8 +7,10 @@ left alone, so that the process can go on to exec the launcher.
 
 from __future__ import annotations
 
+import glob
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -105,3 +107,54 @@ def probe(launcher: Launcher, nprocs: int = 2, timeout: float = 120) -> list[tup
     if done.returncode != 0:
         raise RuntimeError(f"the launcher failed (status {done.returncode}): {done.stderr.strip()[-2000:]}")
     return sorted(tuple(map(int, line.split())) for line in done.stdout.splitlines() if line.strip())
+
+
+# Names of the files MPI libraries keep in /dev/shm while a job runs (MPICH,
+# Open MPI's shared memory transports).
+_MPI_SHARED_MEMORY = ("mpich_", "vader_segment.", "sm_segment.", "psm2_shm.")
+
+
+def run_job(command: list[str], env: dict[str, str]) -> int:
+    """Run an MPI job to its end and return its exit status (128 + the
+    signal, for a job ended by a signal, as shells report it).  Ctrl-C and
+    SIGTERM go to the launcher, which passes them to the ranks.  A job that
+    ends abnormally (a killed rank) leaves the MPI library's shared memory
+    files behind; those this job made, that no process maps any more, are
+    removed."""
+    before = _shared_memory_files()
+    process = subprocess.Popen(command, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))
+    try:
+        while True:
+            try:
+                status = process.wait()
+                break
+            except KeyboardInterrupt:
+                process.send_signal(signal.SIGINT)     # if it did not get the terminal's own
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        remove_orphaned_shared_memory(before)
+    return 128 - status if status < 0 else status
+
+
+def remove_orphaned_shared_memory(before: set[str]) -> list[str]:
+    """Remove the MPI library files in /dev/shm that were not there
+    `before` and that no process maps; return what was removed."""
+    mapped: set[str] = set()
+    for maps in glob.glob("/proc/[0-9]*/maps"):
+        try:
+            with open(maps) as lines:
+                mapped.update(line.split(maxsplit=5)[5].strip() for line in lines if " /dev/shm/" in line)
+        except (OSError, IndexError):
+            continue
+    orphans = sorted(_shared_memory_files() - before - mapped)
+    for path in orphans:
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    return orphans
+
+
+def _shared_memory_files() -> set[str]:
+    return {path for path in glob.glob("/dev/shm/*") if os.path.basename(path).startswith(_MPI_SHARED_MEMORY)}

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
+import time
 from typing import Sequence
 
 import mpi4py
@@ -29,13 +30,16 @@ import numpy as np
 from mpi4py import MPI
 
 from bsp.buffers import BufferPool
+from bsp.errors import SyncTimeoutError
 from bsp.mailbox import padding
-from bsp.record import RECORD_SIZE
+from bsp.record import RECORD_SIZE, unpack_all
+
+from .abort import abort_job
 from bsp.transport import Buffer, Transport
 
 BIG_FRAME = 1 << 16
 CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))
-_TAG_TABLE, _TAG_PIECE = 1, 2
+_TAG_TABLE, _TAG_PIECE, _TAG_QUERY, _TAG_ANSWER = 1, 2, 3, 4
 _ROW = struct.Struct(f"<{RECORD_SIZE}sqq")      # a control row: record, bytes, pieces
 _NOTHING = bytes(16)                            # no bytes, no pieces
 
@@ -43,13 +47,20 @@ _NOTHING = bytes(16)                            # no bytes, no pieces
 class MPITransport(Transport):
     """One rank's end of the MPI transport, on a communicator of its own."""
 
-    def __init__(self, comm: MPI.Comm):
+    def __init__(self, comm: MPI.Comm, sync_timeout: float | None = None):
+        """Made collectively by every rank of `comm`.  `sync_timeout`: see
+        `SyncWatch`."""
         self.comm = comm
         self.pid = comm.Get_rank()
         self.nprocs = comm.Get_size()
         self._received = bytearray(self.nprocs * _ROW.size)
         self._nothing = [None] * self.nprocs
         self._pool = BufferPool()
+        self._watch = SyncWatch(comm, sync_timeout) if sync_timeout else None
+
+    def close(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         return self._pool.take(nbytes)
@@ -64,7 +75,10 @@ class MPITransport(Transport):
             plans = None
             rows = (record + _NOTHING) * p
         received = self._received
-        self.comm.Alltoall([rows, MPI.BYTE], [received, MPI.BYTE])
+        if self._watch is None:
+            self.comm.Alltoall([rows, MPI.BYTE], [received, MPI.BYTE])
+        else:
+            self._watch.wait(self.comm.Ialltoall([rows, MPI.BYTE], [received, MPI.BYTE]), record)
         if plans is None and received == rows:
             return record * p, self._nothing        # the same superstep everywhere, no data
         fields = [_ROW.unpack_from(received, i * _ROW.size) for i in range(p)]
@@ -117,6 +131,80 @@ class MPITransport(Transport):
                 offset += size
         MPI.Request.Waitall(pending)
         return [None if block is None else [block] for block in incoming]
+
+
+class SyncWatch:
+    """The sync timeout under MPI, where no supervisor can see the ranks.
+
+    A rank waits for the control exchange of a sync by polling it.  When it
+    has waited `timeout` seconds, it asks every other rank, on a
+    communicator of its own, which exchange it is at; ranks that are
+    waiting too answer from their own polling, and those that do not answer
+    within a grace period are the ranks that did not arrive.  Every waiting
+    rank then raises SyncTimeoutError naming them; if rank 0 (which reports
+    errors) is one of the late ranks, the first waiting rank reports instead
+    and aborts the job.  A rank stuck in a loop can only be stopped by
+    ending the job, which the launching rank does when it exits.
+    """
+
+    POLLS_PER_LOOK = 256            # polls of the exchange between looks at the clock
+    GRACE_SECONDS = 2.0             # how long answers may take to come
+
+    def __init__(self, comm: MPI.Comm, timeout: float):
+        self._queries = comm.Dup()
+        self._timeout = timeout
+        self._pid = comm.Get_rank()
+        self._nprocs = comm.Get_size()
+        self._exchange = 0
+
+    def close(self) -> None:
+        self._queries.Free()
+
+    def wait(self, request: MPI.Request, record: bytes) -> None:
+        self._exchange += 1
+        polls, started = 0, None
+        while not request.Test():
+            polls += 1
+            if polls % self.POLLS_PER_LOOK:
+                continue
+            now = time.monotonic()
+            started = started or now
+            self._answer()
+            if now - started > self._timeout and self._late_ranks_found(request, record):
+                return
+
+    def _answer(self) -> None:
+        """Tell every rank that asked which exchange this rank waits at."""
+        status = MPI.Status()
+        asked = np.zeros(1, np.int64)
+        while self._queries.Iprobe(MPI.ANY_SOURCE, _TAG_QUERY, status):
+            self._queries.Recv([asked, MPI.INT64_T], status.Get_source(), _TAG_QUERY)
+            self._queries.Send([np.array([self._exchange], np.int64), MPI.INT64_T], status.Get_source(), _TAG_ANSWER)
+
+    def _late_ranks_found(self, request: MPI.Request, record: bytes) -> bool:
+        """Ask the others; raise SyncTimeoutError naming the late ranks, or
+        return False if the exchange completed meanwhile."""
+        mine = np.array([self._exchange], np.int64)
+        others = [rank for rank in range(self._nprocs) if rank != self._pid]
+        for rank in others:
+            self._queries.Send([mine, MPI.INT64_T], rank, _TAG_QUERY)
+        answers: dict[int, int] = {}
+        status, answer = MPI.Status(), np.zeros(1, np.int64)
+        deadline = time.monotonic() + self.GRACE_SECONDS
+        while len(answers) < len(others) and time.monotonic() < deadline:
+            if request.Test():
+                return False
+            self._answer()
+            while self._queries.Iprobe(MPI.ANY_SOURCE, _TAG_ANSWER, status):
+                self._queries.Recv([answer, MPI.INT64_T], status.Get_source(), _TAG_ANSWER)
+                answers[status.Get_source()] = int(answer[0])
+        waiting = sorted([self._pid] + [rank for rank, exchange in answers.items() if exchange == self._exchange])
+        late = [rank for rank in range(self._nprocs) if rank not in waiting]
+        error = SyncTimeoutError(self._timeout, late, waiting, unpack_all(record, 1)[0].superstep)
+        if 0 in late and self._pid == waiting[0]:
+            print(f"pybsp: {error}", file=sys.stderr, flush=True)
+            abort_job(1)
+        raise error
 
 
 class _Plan:

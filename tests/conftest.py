@@ -3,10 +3,13 @@ MPI backend (`mpiexec -n N python -m pytest --with-mpi`): bsp.testing's
 plugin makes rank 0 run the tests while the other ranks serve its runs.
 
 Every test checks that its runs left nothing behind: no child process, no
-/dev/shm entry, no shared mapping in this process, no temp file."""
+shared mapping in this process, and none of the /dev/shm entries and temp
+files that pybsp, multiprocessing or an MPI launcher could leave (looking at
+those names only, so that other programs running on the machine meanwhile
+do not count)."""
 
-import glob
 import os
+import re
 import tempfile
 
 import psutil
@@ -25,16 +28,21 @@ def _shared_mappings() -> list[str]:
         return []
 
 
+# What a run could leave: temp files of Python's tempfile and multiprocessing,
+# of MPI launchers; shared memory of semaphores and of MPI libraries.
+_TEMP_NAMES = re.compile(r"^(tmp|pymp-|hydra|mpich|ompi|bsp)")
+_SHM_NAMES = re.compile(r"^(sem\.|mpich|ucx|vader|psm2|bsp)")
+
+
 def _snapshot() -> dict:
     snapshot = {
         "children": {child.pid for child in psutil.Process().children(recursive=True)},
-        # pytest's own tmp_path root appears on first use: not ours
-        "temp files": {name for name in os.listdir(tempfile.gettempdir()) if not name.startswith("pytest-of-")},
+        "temp files": {name for name in os.listdir(tempfile.gettempdir()) if _TEMP_NAMES.match(name)},
     }
     if not launched_by_mpi():
         # Under MPI, the MPI library maps and caches shared memory of its own
         # for each communicator; the MPI backend itself makes none.
-        snapshot["/dev/shm"] = set(glob.glob("/dev/shm/*"))
+        snapshot["/dev/shm"] = {name for name in os.listdir("/dev/shm") if _SHM_NAMES.match(name)}
         snapshot["shared mappings"] = set(_shared_mappings())
     return snapshot
 

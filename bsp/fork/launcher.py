@@ -12,16 +12,18 @@ process outlives it, and the shared memory goes with the last process.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import selectors
 import signal
 import sys
+import threading
 import time
 import traceback
 from typing import Any, Callable
 
-from ..errors import BSPError, RankDiedError, RunTimeoutError
+from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
 from ..outcome import Outcome
 from ..rank import run_rank
 from ..wire import from_block, to_frames
@@ -43,10 +45,18 @@ def usable_cores() -> int:
 
 
 def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
-           timeout: float | None = None) -> list[Outcome]:
+           timeout: float | None = None, sync_timeout: float | None = None) -> list[Outcome]:
     """Run `program` on `nprocs` forked ranks; return their Outcomes in pid
     order.  Raises RankDiedError if a rank's process dies, RunTimeoutError
-    if the run outlives `timeout` seconds."""
+    if the run outlives `timeout` seconds, SyncTimeoutError if ranks wait at
+    a sync for more than `sync_timeout` seconds (None: no limit) for others
+    that do not arrive."""
+    with _stopped_by_sigterm():
+        return _launch(program, args, kwargs, nprocs, timeout, sync_timeout)
+
+
+def _launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+            timeout: float | None, sync_timeout: float | None) -> list[Outcome]:
     shared = SharedRegion(nprocs)
     barrier = make_barrier(shared, usable_cores(), SPIN_SECONDS)
     pipes = [os.pipe() for _ in range(nprocs)]
@@ -61,7 +71,7 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
         for _, writer in pipes:
             os.close(writer)
         pipes = [(reader, None) for reader, _ in pipes]
-        return _Supervisor(children, [reader for reader, _ in pipes], shared, timeout).wait()
+        return _Supervisor(children, [reader for reader, _ in pipes], shared, timeout, sync_timeout).wait()
     finally:
         _kill_all(children)
         for reader, writer in pipes:
@@ -70,6 +80,36 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
                 os.close(writer)
         barrier.close()
         shared.close()
+
+
+class _Terminated(BaseException):
+    """SIGTERM arrived in the launching process during a run."""
+
+
+@contextlib.contextmanager
+def _stopped_by_sigterm():
+    """During a run, SIGTERM first stops the ranks and cleans up (as Ctrl-C
+    does, through KeyboardInterrupt), then ends the process as SIGTERM
+    would: a caller sees the usual status, 128 + 15.  A program that
+    handles SIGTERM itself keeps its handler."""
+    if threading.current_thread() is not threading.main_thread() \
+            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        yield
+        return
+
+    def terminate(signum, frame):
+        raise _Terminated()
+
+    signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    except _Terminated:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        _flush_stdio()
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
 def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
@@ -81,6 +121,7 @@ def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
         # Ctrl-C goes to the whole process group: the launching process
         # handles it, and ends the ranks.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
         _write_whole_lines()
         writer = pipes[rank][1]
         for reader, other_writer in pipes:
@@ -160,15 +201,21 @@ def describe_exit(status: int) -> str:
 
 
 class _Supervisor:
+    """Reads the ranks' outcomes as they come, and watches them between
+    reads: for a run past its time limit, ranks that wait at a sync for
+    longer than the sync timeout, and ranks stranded at a barrier."""
+
     def __init__(self, children: dict[int, int], readers: list[int], shared: SharedRegion,
-                 timeout: float | None):
+                 timeout: float | None, sync_timeout: float | None):
         self._children = children
         self._shared = shared
         self._timeout = timeout
+        self._sync_timeout = sync_timeout or None
         self._deadline = None if timeout is None else time.monotonic() + timeout
         self._received = [bytearray() for _ in readers]
         self._outcomes: list[Outcome | None] = [None] * len(readers)
         self._finished_at: dict[int, int] = {}    # rank -> exchanges it made
+        self._waited_since: tuple[int, float] | None = None     # (exchange, when) ranks began to wait
         self._selector = selectors.DefaultSelector()
         for rank, reader in enumerate(readers):
             self._selector.register(reader, selectors.EVENT_READ, rank)
@@ -176,41 +223,60 @@ class _Supervisor:
     def wait(self) -> list[Outcome]:
         try:
             while self._selector.get_map():
-                events = self._selector.select(self._poll_interval())
-                if not events and self._time_left() == 0:
-                    raise self._timeout_error()
-                for key, _ in events:
+                for key, _ in self._selector.select(self._poll_interval()):
                     self._read(key.fd, key.data)
-                self._check_for_stranded_ranks()
+                self._watch()
             return list(self._outcomes)
         finally:
             self._selector.close()
 
-    def _time_left(self) -> float | None:
-        if self._deadline is None:
-            return None
-        return max(0.0, self._deadline - time.monotonic())
-
     def _poll_interval(self) -> float | None:
-        """Wait for pipes until the deadline; once a rank has finished, also
-        wake up now and then to look for ranks stranded at a barrier."""
-        left = self._time_left()
+        """How long to wait for the pipes before the next look at the ranks."""
+        intervals = []
+        if self._deadline is not None:
+            intervals.append(max(0.0, self._deadline - time.monotonic()))
         if self._finished_at:
-            return _STRANDED_POLL_SECONDS if left is None else min(left, _STRANDED_POLL_SECONDS)
-        return left
+            intervals.append(_STRANDED_POLL_SECONDS)
+        if self._sync_timeout is not None:
+            intervals.append(min(1.0, self._sync_timeout / 10))
+        return min(intervals) if intervals else None
 
-    def _check_for_stranded_ranks(self) -> None:
+    def _watch(self) -> None:
+        if not self._children:
+            return
+        arrived, departed = self._shared.progress()
+        if self._deadline is not None and time.monotonic() >= self._deadline:
+            raise self._run_timeout(arrived, departed)
+        self._check_for_stranded_ranks(arrived)
+        if self._sync_timeout is not None:
+            self._check_sync_timeout(arrived, departed)
+
+    def _check_for_stranded_ranks(self, arrived: list[int]) -> None:
         """A rank that has finished did its last exchange; a rank that has
         entered a later exchange waits for it in vain.  The protocol rules
         this out; should it ever happen, end the run instead of hanging."""
         if not self._finished_at:
             return
-        arrived, _ = self._shared.progress()
         finisher, last = min(self._finished_at.items(), key=lambda item: item[1])
         for rank in self._children:
             if arrived[rank] > last:
                 raise BSPError(f"rank {rank} waits at exchange {arrived[rank]}, which rank {finisher} "
                                f"left the run after exchange {last} and will never join (a bug in pybsp)")
+
+    def _check_sync_timeout(self, arrived: list[int], departed: list[int]) -> None:
+        live = sorted(self._children)
+        exchange = max(arrived[rank] for rank in live)
+        waiting = [rank for rank in live if arrived[rank] == exchange > departed[rank]]
+        late = [rank for rank in live if arrived[rank] < exchange]
+        if not (waiting and late):
+            self._waited_since = None
+            return
+        now = time.monotonic()
+        if self._waited_since is None or self._waited_since[0] != exchange:
+            self._waited_since = (exchange, now)
+        elif now - self._waited_since[1] > self._sync_timeout:
+            superstep = self._shared.record(exchange, waiting[0]).superstep
+            raise SyncTimeoutError(self._sync_timeout, late, waiting, superstep)
 
     def _read(self, reader: int, rank: int) -> None:
         chunk = os.read(reader, _READ_CHUNK)
@@ -226,8 +292,7 @@ class _Supervisor:
         self._outcomes[rank] = from_block(memoryview(received)[8:])
         self._finished_at[rank] = self._shared.progress()[0][rank]
 
-    def _timeout_error(self) -> RunTimeoutError:
-        arrived, departed = self._shared.progress()
+    def _run_timeout(self, arrived: list[int], departed: list[int]) -> RunTimeoutError:
         waiting = [rank for rank in range(len(arrived)) if arrived[rank] > departed[rank]]
         computing = [rank for rank in range(len(arrived)) if arrived[rank] == departed[rank]]
         return RunTimeoutError(self._timeout, waiting, computing, max(departed))

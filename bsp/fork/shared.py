@@ -26,7 +26,7 @@ from __future__ import annotations
 import mmap
 import sys
 
-from ..record import RECORD_SIZE
+from ..record import RECORD_SIZE, SyncRecord, unpack_all
 
 # Upper bounds of the reservation: per arena or heap, and for the mapping.
 AREA_BYTES = 1 << 36            # 64 GiB: the most one rank can send in one superstep
@@ -94,6 +94,13 @@ class SharedRegion:
     def heap(self, pid: int) -> int:
         """Byte offset of a rank's handover heap."""
         return self._areas + (_AREAS_PER_RANK * pid + 2) * self.area_bytes
+
+    def record(self, exchange: int, rank: int) -> SyncRecord:
+        """The sync record `rank` wrote for its `exchange`-th exchange (as
+        long as it is the last or the one before)."""
+        start, _ = self.records((exchange - 1) % 2)
+        offset = start + rank * RECORD_SIZE
+        return unpack_all(bytes(self.map[offset:offset + RECORD_SIZE]), 1)[0]
 
     def progress(self) -> tuple[list[int], list[int]]:
         """Exchanges entered and completed by each rank, read now."""
