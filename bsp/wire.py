@@ -80,8 +80,9 @@ def _dumps_with_dill(obj: Any, refusal: Exception, buffers: list[memoryview]) ->
     except RecursionError:
         raise ValueError(f"cannot serialize {_name(obj)}: it is nested too deeply") from None
     except Exception as dill_error:
+        said = "" if str(dill_error) == str(refusal) else f"; pickle said: {refusal}"
         raise TypeError(f"cannot serialize {_name(obj)}: {dill_error} "
-                        f"(pickle said: {refusal}; dill could not carry it either)") from None
+                        f"(neither pickle nor dill can carry it{said})") from None
     return pickle.dumps(_DillBox(data), 5, buffer_callback=_collector(buffers))
 
 

@@ -13,6 +13,8 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
+import time
 from dataclasses import dataclass
 
 import mpi4py
@@ -116,25 +118,113 @@ _MPI_SHARED_MEMORY = ("mpich_", "vader_segment.", "sm_segment.", "psm2_shm.")
 
 def run_job(command: list[str], env: dict[str, str]) -> int:
     """Run an MPI job to its end and return its exit status (128 + the
-    signal, for a job ended by a signal, as shells report it).  Ctrl-C and
-    SIGTERM go to the launcher, which passes them to the ranks.  A job that
-    ends abnormally (a killed rank) leaves the MPI library's shared memory
-    files behind; those this job made, that no process maps any more, are
-    removed."""
+    signal, for a job ended by a signal, as shells report it).
+
+    Ctrl-C and SIGTERM go to the launcher, which passes them to the ranks.
+    When a process of the job dies, the launcher ends the whole job; this
+    also says which rank ended first.  A job that ends abnormally leaves the
+    MPI library's shared memory files behind: those this job made, that no
+    process maps any more, are removed."""
     before = _shared_memory_files()
     process = subprocess.Popen(command, env=env)
+    ranks = _RankWatch(process)
+    ranks.start()
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))
     try:
-        while True:
-            try:
-                status = process.wait()
-                break
-            except KeyboardInterrupt:
-                process.send_signal(signal.SIGINT)     # if it did not get the terminal's own
+        status = _wait(process)
     finally:
         signal.signal(signal.SIGTERM, previous)
+        ranks.join()
+        ranks.wait_until_gone()
         remove_orphaned_shared_memory(before)
+    if status != 0 and ranks.first_to_end is not None:
+        rank, pid = ranks.first_to_end
+        print(f"pybsp: the job failed; rank {rank} (pid {pid}) was the first of its processes to end",
+              file=sys.stderr, flush=True)
     return 128 - status if status < 0 else status
+
+
+def _wait(process: subprocess.Popen) -> int:
+    while True:
+        try:
+            return process.wait()
+        except KeyboardInterrupt:
+            process.send_signal(signal.SIGINT)     # if it did not get the terminal's own
+
+
+class _RankWatch(threading.Thread):
+    """Finds the job's rank processes on this node, from the environment
+    the launcher gives each (PMI_RANK, OMPI_COMM_WORLD_RANK), then watches
+    them closely enough to tell which one ends first."""
+
+    FIND_SECONDS, WATCH_SECONDS = 0.05, 0.002
+
+    def __init__(self, process: subprocess.Popen):
+        super().__init__(daemon=True)
+        self._process = process
+        self.of_pid: dict[int, int] = {}
+        self.first_to_end: tuple[int, int] | None = None    # (rank, pid)
+
+    def run(self) -> None:
+        expected = None
+        while self._process.poll() is None and (expected is None or len(self.of_pid) < expected):
+            for pid in _descendants(self._process.pid):       # until every local rank is known
+                if pid not in self.of_pid and (found := _rank_in_environment(pid)) is not None:
+                    self.of_pid[pid], expected = found
+            time.sleep(self.FIND_SECONDS)
+        while self._process.poll() is None:
+            gone = [pid for pid in self.of_pid if not _alive(pid)]
+            if gone:
+                self.first_to_end = (self.of_pid[gone[0]], gone[0])
+                return
+            time.sleep(self.WATCH_SECONDS)
+
+    def wait_until_gone(self, seconds: float = 5.0) -> None:
+        """Give the ranks the launcher killed a moment to finish dying, so
+        that their shared memory counts as unmapped."""
+        deadline = time.monotonic() + seconds
+        while any(_alive(pid) for pid in self.of_pid) and time.monotonic() < deadline:
+            time.sleep(self.FIND_SECONDS)
+
+
+def _alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, which has ended, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as text:
+            return text.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def _descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for stat in glob.glob("/proc/[0-9]*/stat"):
+        try:
+            with open(stat) as text:
+                fields = text.read().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.split("/")[2]))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [root]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _rank_in_environment(pid: int) -> tuple[int, int] | None:
+    """(rank, ranks on this node) from a process's environment, if it is a
+    rank of an MPICH or Open MPI job."""
+    try:
+        with open(f"/proc/{pid}/environ", "rb") as text:
+            variables = dict(item.split(b"=", 1) for item in text.read().split(b"\0") if b"=" in item)
+    except OSError:
+        return None
+    for rank, size in ((b"PMI_RANK", b"MPI_LOCALNRANKS"), (b"OMPI_COMM_WORLD_RANK", b"OMPI_COMM_WORLD_LOCAL_SIZE")):
+        if variables.get(rank, b"").isdigit() and variables.get(size, b"").isdigit():
+            return int(variables[rank]), int(variables[size])
+    return None
 
 
 def remove_orphaned_shared_memory(before: set[str]) -> list[str]:

@@ -1,0 +1,213 @@
+"""The catalogue of bad inputs: every public call made with wrong types and
+values, the error it must raise, at the call, and the message that says
+what was wrong.  tests/test_bad_inputs.py checks every case on both
+backends; scripts/error_catalogue writes docs/errors.md from it.
+
+`InRank` cases run inside a BSP program on 2 ranks: `setup` on every rank
+(data objects are created collectively), `call` on rank 0 only, which must
+raise.  `Outside` cases run in the launching process.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+import bsp
+from bsp import DistArray
+from bsp.testing import spmd
+
+NPROCS = 2
+
+
+@dataclass
+class InRank:
+    what: str
+    call: Callable[..., Any]                    # (world, made) -> raises
+    error: type[BaseException]
+    message: str                                # a regular expression the message must match
+    setup: Callable[[bsp.World], Any] = lambda world: None
+
+
+@dataclass
+class Outside:
+    what: str
+    call: Callable[[], Any]
+    error: type[BaseException]
+    message: str
+    mpi: bool = True                            # whether the case applies under MPI too
+
+
+def _deep_list(depth: int) -> list:
+    nested: list = []
+    for _ in range(depth):
+        nested = [nested]
+    return nested
+
+
+def _from_another_thread(world: bsp.World) -> None:
+    caught: list[BaseException] = []
+
+    def send() -> None:
+        try:
+            world.send("from a thread", 0)
+        except BaseException as error:       # noqa: BLE001 - handed back to the caller
+            caught.append(error)
+
+    thread = threading.Thread(target=send)
+    thread.start()
+    thread.join()
+    raise caught[0]
+
+
+def _after_return(world: bsp.World) -> None:
+    """Run a tiny program on one rank of a fork run in this process and use
+    its World after it returned."""
+    from bsp.fork.barrier import make_barrier
+    from bsp.fork.shared import SharedRegion
+    from bsp.fork.transport import ForkTransport
+    from bsp.rank import run_rank
+
+    region = SharedRegion(1)
+    kept: list[bsp.World] = []
+    try:
+        run_rank(ForkTransport(0, region, make_barrier(region, 1, 0.0)), lambda w: kept.append(w), (), {})
+        kept[0].send("too late", 0)
+    finally:
+        kept.clear()
+
+
+IN_RANK: list[InRank] = [
+    InRank("send: dest out of range", lambda world, _: world.send("x", NPROCS), ValueError,
+           r"dest 2 is out of range: pids run from 0 to 1 \(2 ranks\)"),
+    InRank("send: negative dest", lambda world, _: world.send("x", -1), ValueError, r"dest -1 is out of range"),
+    InRank("send: dest of the wrong type", lambda world, _: world.send("x", "1"), TypeError,
+           r"dest must be an integer pid, not 'str'"),
+    InRank("send: a float dest", lambda world, _: world.send("x", 1.0), TypeError,
+           r"dest must be an integer pid, not 'float'"),
+    InRank("send: a generator (neither pickle nor dill can carry it)",
+           lambda world, _: world.send((x for x in []), 0), TypeError,
+           r"cannot serialize a 'generator' object: cannot pickle 'generator' object"),
+    InRank("send: a socket inside a list", lambda world, sock: world.send([1, sock], 0), TypeError,
+           r"cannot serialize a 'list' object: cannot pickle 'socket' object",
+           setup=lambda world: socket.socket()),
+    InRank("send: a structure nested too deeply to serialize",
+           lambda world, deep: world.send(deep, 0), ValueError,
+           r"cannot serialize a 'list' object: it is nested too deeply",
+           setup=lambda world: _deep_list(100_000)),
+    InRank("send: the World itself", lambda world, _: world.send(world, 0), TypeError,
+           r"a World cannot be sent or pickled"),
+    InRank("queue send: dest out of range", lambda world, q: q.send(1, 5), ValueError, r"dest 5 is out of range",
+           setup=lambda world: world.queue()),
+    InRank("a World method from another thread", lambda world, _: _from_another_thread(world), bsp.BSPError,
+           r"World methods must be called from the thread that runs the program"),
+    InRank("a World used after its program returned", lambda world, _: _after_return(world), bsp.BSPError,
+           r"this World's program has returned: its World can no longer communicate"),
+    InRank("broadcast: root out of range", lambda world, _: world.broadcast(1, root=2), ValueError,
+           r"root 2 is out of range"),
+    InRank("reduce: root of the wrong type", lambda world, _: world.reduce(1, root="0"), TypeError,
+           r"root must be an integer pid, not 'str'"),
+    InRank("allreduce: op that is not callable", lambda world, _: world.allreduce(1, op="+"), TypeError,
+           r"op must be callable, not 'str'"),
+    InRank("scatter: not one object per rank", lambda world, _: world.scatter([1, 2, 3], root=0), ValueError,
+           r"scatter's objs must hold one object per rank: expected 2, got 3"),
+    InRank("scatter: objs that are not a sequence", lambda world, _: world.scatter(7, root=0), TypeError,
+           r"scatter's objs must be a sequence of 2 objects, one per rank, not 'int'"),
+    InRank("alltoall: not one object per rank", lambda world, _: world.alltoall([1]), ValueError,
+           r"alltoall's objs must hold one object per rank: expected 2, got 1"),
+    InRank("var put: dest out of range", lambda world, v: v.put(1, 2), ValueError, r"dest 2 is out of range",
+           setup=lambda world: world.var(0)),
+    InRank("var get: source out of range", lambda world, v: v.get(-3), ValueError, r"source -3 is out of range",
+           setup=lambda world: world.var(0)),
+    InRank("future read before the sync", lambda world, v: v.get(1).value, bsp.BSPError,
+           r"the value of var.get\(1\) is not there yet: a get issued in superstep 0 completes when",
+           setup=lambda world: world.var(0)),
+    InRank("coarray put: a slice past the end", lambda world, xs: xs.put(np.zeros(4, np.int32), 1, slice(8, 12)),
+           IndexError, r"slice 8:12 is out of bounds for axis 0 of size 10",
+           setup=lambda world: world.coarray(10, np.int32)),
+    InRank("coarray put: an index past the end", lambda world, xs: xs.put(1, 1, 10), IndexError,
+           r"index 10 is out of bounds for axis 0 with size 10", setup=lambda world: world.coarray(10, np.int32)),
+    InRank("coarray put: values of the wrong dtype", lambda world, xs: xs.put([0.5, 1.5], 1, slice(0, 2)),
+           TypeError, r"cannot put float64 values into a coarray of int32 without changing their kind",
+           setup=lambda world: world.coarray(10, np.int32)),
+    InRank("coarray put: values of the wrong shape", lambda world, xs: xs.put([1, 2, 3], 1, slice(0, 2)),
+           ValueError, r"cannot put values of shape \(3,\) into index slice\(0, 2, None\), of shape \(2,\)",
+           setup=lambda world: world.coarray(10, np.int32)),
+    InRank("coarray put: a fancy index", lambda world, xs: xs.put([1, 2], 1, [0, 1]), TypeError,
+           r"coarray indices are ints, slices and Ellipsis \(basic indexing\), not 'list'",
+           setup=lambda world: world.coarray(10, np.int32)),
+    InRank("coarray get: source out of range", lambda world, xs: xs.get(2), ValueError,
+           r"source 2 is out of range", setup=lambda world: world.coarray(10, np.int32)),
+    InRank("coarray get: a slice before the start", lambda world, xs: xs[1, -11:], IndexError,
+           r"slice -11:None is out of bounds for axis 0 of size 10", setup=lambda world: world.coarray(10)),
+    InRank("coarray of Python objects", lambda world, _: world.coarray(np.array([None], dtype=object)),
+           TypeError, r"a coarray holds numbers, not Python objects"),
+    InRank("DistArray: an unknown distribution", lambda world, _: DistArray.zeros(world, 8, distribution="random"),
+           ValueError, r"distribution must be 'block' or 'cyclic', not 'random'"),
+    InRank("DistArray: a local part of the wrong shape", lambda world, _: DistArray(world, (8,), np.zeros(3)),
+           ValueError, r"rank 0 holds rows 0..3 of a \(8,\) array \(block\): its part has shape \(4,\), not \(3,\)"),
+    InRank("DistArray halo: cyclic distribution", lambda world, d: d.halo(1), ValueError,
+           r"halo needs the block distribution", setup=lambda world: DistArray.zeros(world, 8, distribution="cyclic")),
+    InRank("DistArray halo: width beyond the rows", lambda world, d: d.halo(9), ValueError,
+           r"halo width must be between 0 and the number of rows, 8; got 9", setup=lambda world: DistArray.zeros(world, 8)),
+    InRank("DistArray: operands split differently", lambda world, pair: pair[0] + pair[1], ValueError,
+           r"DistArrays of 8 rows \(cyclic\) and 8 rows \(block\) are split differently",
+           setup=lambda world: (lambda d: (d, d.redistribute("cyclic")))(DistArray.zeros(world, 8))),
+    InRank("DistArray dot: not one-dimensional", lambda world, d: d.dot(d), ValueError,
+           r"dot is the inner product of one-dimensional DistArrays", setup=lambda world: DistArray.zeros(world, (4, 2))),
+]
+
+
+def _bad_spmd_body() -> None:
+    spmd(nprocs=[2])(lambda: None)
+
+
+def _with_environment(name: str, value: str) -> Callable[[], Any]:
+    """A call of bsp.run with one environment variable set for it."""
+    def call() -> Any:
+        import os
+        saved = os.environ.get(name)
+        os.environ[name] = value
+        try:
+            return bsp.run(print)
+        finally:
+            if saved is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = saved
+    return call
+
+
+OUTSIDE: list[Outside] = [
+    Outside("run: a program that is not callable", lambda: bsp.run(42, nprocs=1), TypeError,
+            r"the program must be callable, not 'int'"),
+    Outside("run: nprocs of 0", lambda: bsp.run(print, nprocs=0), ValueError, r"nprocs must be at least 1, got 0"),
+    Outside("run: nprocs of -1", lambda: bsp.run(print, nprocs=-1), ValueError, r"nprocs must be at least 1, got -1"),
+    Outside("run: nprocs as a string", lambda: bsp.run(print, nprocs="4"), TypeError,
+            r"nprocs must be a positive integer, not 'str'"),
+    Outside("run: nprocs as a bool", lambda: bsp.run(print, nprocs=True), TypeError,
+            r"nprocs must be a positive integer, not a bool"),
+    Outside("run: an unknown backend", lambda: bsp.run(print, backend="threads"), ValueError,
+            r"backend must be one of 'fork', 'mpi', not 'threads'"),
+    Outside("run: a negative sync timeout", lambda: bsp.run(print, nprocs=1, sync_timeout=-1), ValueError,
+            r"sync_timeout must be 0 \(no timeout\) or a positive number of seconds, not -1"),
+    Outside("run: a sync timeout that is not a number", lambda: bsp.run(print, nprocs=1, sync_timeout="soon"),
+            TypeError, r"sync_timeout must be a number of seconds, not 'str'"),
+    Outside("run: nested inside a program", lambda: bsp.run(lambda world: bsp.run(print, nprocs=1), nprocs=1),
+            bsp.RemoteError, r"runs cannot be nested"),
+    Outside("BSP_NPROCS that is not a number", _with_environment("BSP_NPROCS", "four"), ValueError,
+            r"BSP_NPROCS must be a positive integer, not 'four'", mpi=False),
+    Outside("BSP_NPROCS of 0", _with_environment("BSP_NPROCS", "0"), ValueError,
+            r"BSP_NPROCS must be at least 1, got 0", mpi=False),
+    Outside("BSP_BACKEND that is not a backend", _with_environment("BSP_BACKEND", "gpu"), ValueError,
+            r"BSP_BACKEND must be one of 'fork', 'mpi', not 'gpu'", mpi=False),
+    Outside("BSP_SYNC_TIMEOUT that is not a number", _with_environment("BSP_SYNC_TIMEOUT", "soon"), ValueError,
+            r"BSP_SYNC_TIMEOUT must be a number of seconds \(0: no timeout\), not 'soon'", mpi=False),
+    Outside("spmd: a test body without the World parameter", _bad_spmd_body, TypeError,
+            r"must take the World as its first parameter"),
+    Outside("spmd: an empty list of nprocs", lambda: spmd(nprocs=[]), ValueError, r"spmd needs at least one nprocs"),
+]
