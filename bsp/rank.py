@@ -45,6 +45,8 @@ def _run(engine: Engine, program: Callable[..., Any], args: tuple, kwargs: dict)
         result = _serialized_result(value)
         engine.finish(site=_exit_site(program))
         return Outcome(engine.pid, Ending.RETURNED, value=result)
+    except KeyboardInterrupt:
+        raise           # Ctrl-C stops the whole run: the launcher decides how
     except BaseException as exc:
         if engine.broken is not None:
             return Outcome(engine.pid, Ending.DERIVED, error=engine.broken)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import signal
 import sys
 import time
 from typing import Any, Callable
@@ -72,11 +73,18 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
     if nprocs > control.Get_size():
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
     _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs, sync_timeout)))
-    return _execute(control, nprocs, program, args, kwargs, sync_timeout)
+    try:
+        return _execute(control, nprocs, program, args, kwargs, sync_timeout)
+    except KeyboardInterrupt:
+        # The other ranks are in the middle of the run: only ending the job stops them.
+        print("KeyboardInterrupt: ending the MPI job", file=sys.stderr, flush=True)
+        abort_job(128 + signal.SIGINT)
 
 
 def serve() -> None:
-    """On every rank but 0: run what rank 0 asks for; never returns."""
+    """On every rank but 0: run what rank 0 asks for; never returns.
+    Ctrl-C reaches every rank of a job; on these it is ignored, rank 0 decides."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = _control_comm()
     while True:
         kind, number, block = _receive(control)

@@ -202,7 +202,7 @@ class SyncWatch:
         late = [rank for rank in range(self._nprocs) if rank not in waiting]
         error = SyncTimeoutError(self._timeout, late, waiting, unpack_all(record, 1)[0].superstep)
         if 0 in late and self._pid == waiting[0]:
-            print(f"pybsp: {error}", file=sys.stderr, flush=True)
+            print(f"pybsp: SyncTimeoutError: {error}", file=sys.stderr, flush=True)
             abort_job(1)
         raise error
 

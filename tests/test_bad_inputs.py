@@ -2,16 +2,12 @@
 error at the call, on the calling rank, with a message that names the
 problem; and docs/errors.md lists them all, with their messages."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
 from bad_inputs import IN_RANK, NPROCS, OUTSIDE
+from scripts import ROOT, load_script
+
 from bsp.launch import launched_by_mpi
 from bsp.testing import require_nprocs, run_spmd
-
-ROOT = Path(__file__).resolve().parent.parent
 
 
 def raise_case(world, index):
@@ -38,8 +34,6 @@ def test_a_bad_call_in_the_launching_process(case):
 
 @pytest.mark.mpi_skip
 def test_the_docs_page_lists_every_case_with_its_message():
-    spec = importlib.util.spec_from_file_location("error_catalogue", ROOT / "scripts" / "error_catalogue.py")
-    catalogue = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(catalogue)
+    catalogue = load_script("error_catalogue")
     assert (ROOT / "docs" / "errors.md").read_text() == catalogue.render(), \
         "docs/errors.md is out of date: run scripts/error_catalogue"
