@@ -1,8 +1,16 @@
-"""Random BSP programs of sends, queue messages, puts, gets and local writes,
-over several supersteps, checked against a sequential model of BSP
-semantics: every message exactly once, ordered by source then send order;
-gets see the images as they were at the end of the superstep, before its
-puts; puts apply in source order, then put order."""
+"""Random BSP programs of sends, queue messages, puts, gets, local writes and
+collectives, over several supersteps and a random number of ranks, checked
+against a sequential model of BSP semantics: every message exactly once,
+ordered by source then send order; gets see the images as they were at the
+end of the superstep, before its puts; puts apply in source order, then put
+order; a collective ends its superstep like a sync and combines in pid order.
+
+BSP_PROPERTY_EXAMPLES sets how many programs to try (scripts/random_programs
+runs ten thousand)."""
+
+import functools
+import operator
+import os
 
 import numpy as np
 from hypothesis import HealthCheck, given, settings
@@ -29,11 +37,58 @@ def operations(nprocs):
     )
 
 
+COLLECTIVES = ("sync", "broadcast", "reduce", "allreduce", "gather", "allgather", "scatter", "alltoall", "scan")
+
+
+def ender(nprocs):
+    """How a superstep ends: a sync or a collective, with its root and each
+    rank's contribution (a short string, so that the pid order of folds
+    shows)."""
+    contributions = st.lists(st.text("abc", max_size=2), min_size=nprocs, max_size=nprocs)
+    return st.tuples(st.sampled_from(COLLECTIVES), st.integers(0, nprocs - 1), contributions)
+
+
 def programs(max_nprocs=4, max_supersteps=4):
     def for_nprocs(nprocs):
-        superstep = st.lists(st.lists(operations(nprocs), max_size=6), min_size=nprocs, max_size=nprocs)
+        operations_of_ranks = st.lists(st.lists(operations(nprocs), max_size=6), min_size=nprocs, max_size=nprocs)
+        superstep = st.tuples(operations_of_ranks, ender(nprocs))
         return st.tuples(st.just(nprocs), st.lists(superstep, min_size=1, max_size=max_supersteps))
     return st.integers(1, max_nprocs).flatmap(for_nprocs)
+
+
+def end_superstep(world, how):
+    """Call the superstep's ender on this rank; what it returned."""
+    kind, root, values = how
+    mine = values[world.pid]
+    calls = {
+        "sync": lambda: world.sync(),
+        "broadcast": lambda: world.broadcast(mine, root=root),
+        "reduce": lambda: world.reduce(mine, root=root),
+        "allreduce": lambda: world.allreduce(mine),
+        "gather": lambda: world.gather(mine, root=root),
+        "allgather": lambda: world.allgather(mine),
+        "scatter": lambda: world.scatter([mine + str(dest) for dest in range(world.nprocs)], root=root),
+        "alltoall": lambda: world.alltoall([mine + str(dest) for dest in range(world.nprocs)]),
+        "scan": lambda: world.scan(mine),
+    }
+    return calls[kind]()
+
+
+def collective_result(how, pid, nprocs):
+    """What the ender returns on rank `pid`, computed sequentially."""
+    kind, root, values = how
+    results = {
+        "sync": None,
+        "broadcast": values[root],
+        "reduce": functools.reduce(operator.add, values) if pid == root else None,
+        "allreduce": functools.reduce(operator.add, values),
+        "gather": list(values) if pid == root else None,
+        "allgather": list(values),
+        "scatter": values[root] + str(pid),
+        "alltoall": [values[source] + str(pid) for source in range(nprocs)],
+        "scan": functools.reduce(operator.add, values[:pid + 1]),
+    }
+    return results[kind]
 
 
 def execute(world, plan):
@@ -42,9 +97,9 @@ def execute(world, plan):
     var = world.var(world.pid * 1000)
     xs = world.coarray(LENGTH, dtype=np.int64)
     log = []
-    for superstep in plan:
+    for operations_of_ranks, how in plan:
         futures = []
-        for op in superstep[world.pid]:
+        for op in operations_of_ranks[world.pid]:
             if op[0] == "send":
                 world.send((world.pid, op[2]), op[1])
             elif op[0] == "qsend":
@@ -61,9 +116,9 @@ def execute(world, plan):
             elif op[0] == "cget":
                 start, stop = op[2]
                 futures.append(xs[op[1], start:stop])
-        world.sync()
+        ended = end_superstep(world, how)
         log.append((world.messages(), [q.messages() for q in queues], var.value, xs.local.tolist(),
-                    [f.value.tolist() if isinstance(f.value, np.ndarray) else f.value for f in futures]))
+                    [f.value.tolist() if isinstance(f.value, np.ndarray) else f.value for f in futures], ended))
     return log
 
 
@@ -72,7 +127,7 @@ def model(nprocs, plan):
     var = [pid * 1000 for pid in range(nprocs)]
     xs = [[0] * LENGTH for _ in range(nprocs)]
     logs = [[] for _ in range(nprocs)]
-    for superstep in plan:
+    for superstep, how in plan:
         # the compute phase: local writes take effect at once
         for pid in range(nprocs):
             for op in superstep[pid]:
@@ -100,11 +155,12 @@ def model(nprocs, plan):
                 return [(source, (source, op[-1])) for source in range(nprocs) for op in superstep[source]
                         if op[0] == kind and op[-2] == pid and (queue is None or op[1] == queue)]
             logs[pid].append((delivered("send"), [delivered("qsend", 0), delivered("qsend", 1)],
-                              var[pid], list(xs[pid]), got[pid]))
+                              var[pid], list(xs[pid]), got[pid], collective_result(how, pid, nprocs)))
     return logs
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)), deadline=None,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(programs())
 def test_random_programs_match_the_sequential_model(nprocs_and_plan):
     nprocs, plan = nprocs_and_plan
