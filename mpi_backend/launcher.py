@@ -35,7 +35,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from bsp import wire
+from bsp import stdio, wire
 from bsp.errors import BSPError, SyncTimeoutError
 from bsp.outcome import Outcome
 from bsp.rank import run_rank
@@ -72,7 +72,7 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
     control = _control_comm()
     if nprocs > control.Get_size():
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
-    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs, sync_timeout)))
+    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs)), sync_timeout)
     try:
         return _execute(control, nprocs, program, args, kwargs, sync_timeout)
     except KeyboardInterrupt:
@@ -87,14 +87,14 @@ def serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = _control_comm()
     while True:
-        kind, number, block = _receive(control)
+        kind, number, sync_timeout, block = _receive(control)
         if kind == _SHUTDOWN:
             _leave(number)
         try:
-            call = wire.from_block(block)
+            program, args, kwargs = wire.from_block(block)
         except Exception as error:
-            call = (_unloadable(error), (), {}, None)
-        _execute(control, number, *call)
+            program, args, kwargs = _unloadable(error), (), {}
+        _execute(control, number, program, args, kwargs, sync_timeout)
 
 
 def shutdown(status: int = 0) -> None:
@@ -147,6 +147,7 @@ def _control_comm() -> MPI.Comm:
     global _control
     if _control is None:
         _check_launcher_matches()
+        stdio.write_whole_lines()
         _control = MPI.COMM_WORLD.Dup()
         if _control.Get_rank() == 0:
             _record_uncaught_exceptions()
@@ -185,22 +186,26 @@ def _record_uncaught_exceptions() -> None:
     sys.excepthook = hook
 
 
-def _broadcast(control: MPI.Comm, kind: int, number: int, frames: list) -> None:
+def _broadcast(control: MPI.Comm, kind: int, number: int, frames: list,
+               sync_timeout: float | None = None) -> None:
     """Rank 0 to the servers: a kind of message, a number (nprocs of a run,
-    status of a shutdown) and a block of frames."""
+    status of a shutdown), the run's sync timeout and a block of frames.
+    The sync timeout travels outside the block because it decides which
+    collective calls a run makes (SyncWatch): a server that cannot unpickle
+    the block must still make the same ones as rank 0."""
     payload = b"".join(memoryview(frame).cast("B") for frame in frames)
-    header = np.array([kind, number, len(payload)], np.int64)
+    header = np.array([kind, number, len(payload), sync_timeout or 0.0], np.float64)
     control.Ibcast(header, root=0).Wait()
     control.Bcast([payload, MPI.BYTE], root=0)
 
 
-def _receive(control: MPI.Comm) -> tuple[int, int, memoryview]:
-    header = np.empty(3, np.int64)
+def _receive(control: MPI.Comm) -> tuple[int, int, float | None, memoryview]:
+    header = np.empty(4, np.float64)
     _wait_idly(control.Ibcast(header, root=0))
-    kind, number, size = header.tolist()
-    payload = np.empty(size, np.uint8)
+    kind, number, size, sync_timeout = header.tolist()
+    payload = np.empty(int(size), np.uint8)
     control.Bcast([payload, MPI.BYTE], root=0)
-    return kind, number, memoryview(payload)
+    return int(kind), int(number), sync_timeout or None, memoryview(payload)
 
 
 def _wait_idly(request: MPI.Request) -> None:
@@ -217,7 +222,6 @@ def _leave(status: int) -> None:
     Python exit handlers, no finally blocks), but with the C library's exit
     handlers: MPICH removes its shared memory files in one, which os._exit
     would skip."""
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
+    stdio.flush()
     MPI.Finalize()
     ctypes.CDLL(None).exit(status)

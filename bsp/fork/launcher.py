@@ -25,6 +25,7 @@ from typing import Any, Callable
 
 from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
 from ..outcome import Outcome
+from .. import stdio
 from ..rank import run_rank
 from ..wire import from_block, to_frames
 from .barrier import make_barrier
@@ -61,7 +62,7 @@ def _launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
     barrier = make_barrier(shared, usable_cores(), SPIN_SECONDS)
     pipes = [os.pipe() for _ in range(nprocs)]
     children: dict[int, int] = {}
-    _flush_stdio()
+    stdio.flush()
     try:
         for rank in range(nprocs):
             child = os.fork()
@@ -105,7 +106,7 @@ def _stopped_by_sigterm():
         yield
     except _Terminated:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _flush_stdio()
+        stdio.flush()
         os.kill(os.getpid(), signal.SIGTERM)
         raise
     finally:
@@ -122,7 +123,7 @@ def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
         # handles it, and ends the ranks.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        _write_whole_lines()
+        stdio.write_whole_lines()
         writer = pipes[rank][1]
         for reader, other_writer in pipes:
             os.close(reader)
@@ -134,7 +135,7 @@ def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
     except BaseException:
         traceback.print_exc()       # a failure of pybsp itself, not of the program
     finally:
-        _flush_stdio()
+        stdio.flush()
         os._exit(status)
 
 
@@ -143,26 +144,6 @@ def _die_with_parent() -> None:
         PR_SET_PDEATHSIG = 1
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-
-
-def _write_whole_lines() -> None:
-    """Ranks share the launching process's stdout and stderr: write each line
-    in one piece, so that lines of different ranks do not mix (unbuffered
-    output, PYTHONUNBUFFERED=1, would write a print's text and its newline
-    separately)."""
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(line_buffering=True, write_through=False)
-        except (AttributeError, ValueError):
-            pass
-
-
-def _flush_stdio() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (AttributeError, ValueError, OSError):
-            pass
 
 
 def _write_frames(fd: int, frames: list) -> None:
