@@ -1,12 +1,18 @@
 """The workloads, as BSP programs: the same code runs on the fork and the MPI
-backend.  Each returns rank 0's list of timings in seconds (one per
-repetition); the caller takes medians."""
+backend.  Each returns, on every rank, rank 0's list of timings in seconds
+(one per repetition, the slowest rank's where it matters); the caller takes
+medians."""
 
 from __future__ import annotations
 
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import sample_sort as sample_sort_example  # noqa: E402
 
 
 def empty_superstep(world, batches: int, per_batch: int) -> list[float]:
@@ -39,3 +45,90 @@ def exchange(world, nbytes: int, repetitions: int) -> list[float]:
         if repetition:
             times.append(elapsed)
     return times
+
+
+def small_records(count: int) -> list[tuple[int, float, str]]:
+    """`count` small Python objects: tuples of an int, a float and a short string."""
+    return [(i, i * 0.5, f"item {i % 1000}") for i in range(count)]
+
+
+def shares(items: list, pid: int, nprocs: int) -> list[list]:
+    """`items` split evenly over the ranks other than `pid` (none for pid itself)."""
+    others = [dest for dest in range(nprocs) if dest != pid] or [pid]
+    parts: list[list] = [[] for _ in range(nprocs)]
+    for index, dest in enumerate(others):
+        parts[dest] = items[index::len(others)]
+    return parts
+
+
+def small_objects(world, count: int, repetitions: int, one_send_each: bool = False) -> list[float]:
+    """Seconds for a superstep in which every rank sends `count` small
+    objects, split evenly over the other ranks, and reads what arrived: as
+    one list per destination, or with one `send` per object."""
+    parts = shares(small_records(count), world.pid, world.nprocs)
+    times = []
+    for repetition in range(repetitions + 1):
+        world.sync()
+        start = time.perf_counter()
+        for dest, part in enumerate(parts):
+            if one_send_each:
+                for item in part:
+                    world.send(item, dest)
+            elif part:
+                world.send(part, dest)
+        world.sync()
+        received = world.messages()
+        elapsed = time.perf_counter() - start
+        del received
+        if repetition:
+            times.append(elapsed)
+    return times
+
+
+def sample_sort(world, n: int, repetitions: int) -> list[float]:
+    """Seconds of examples/sample_sort.py on n keys (the slowest rank's
+    time, from its keys in place to its sorted part)."""
+    times = []
+    for _ in range(repetitions):
+        _, seconds = sample_sort_example.sample_sort(world, n)
+        times.append(world.allreduce(seconds, op=max))
+    return times
+
+
+def superstep_memory(world, nbytes: int) -> list[float]:
+    """The extra peak memory, in bytes, of one superstep in which every
+    rank sends an array of `nbytes` to every other rank and keeps what
+    arrived: the peak resident set during the superstep minus the resident
+    set before it (the payload already made).  The most of any rank."""
+    payload = np.ones(nbytes, np.uint8)
+    others = [dest for dest in range(world.nprocs) if dest != world.pid]
+    world.sync()
+    before = reset_peak_memory()
+    for dest in others:
+        world.send(payload, dest)
+    world.sync()
+    received = world.messages()
+    extra = peak_memory() - before
+    del received
+    return [world.allreduce(float(extra), op=max)]
+
+
+def reset_peak_memory() -> int:
+    """Reset this process's peak resident set (Linux) and return the
+    resident set now, in bytes."""
+    with open("/proc/self/clear_refs", "w") as control:
+        control.write("5")
+    return _status_bytes("VmRSS")
+
+
+def peak_memory() -> int:
+    """This process's peak resident set since the last reset, in bytes."""
+    return _status_bytes("VmHWM")
+
+
+def _status_bytes(field: str) -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no {field} in /proc/self/status")

@@ -8,6 +8,8 @@ import time
 import numpy as np
 from mpi4py import MPI
 
+from programs import peak_memory, reset_peak_memory, shares, small_records
+
 
 def barrier(comm: MPI.Comm, batches: int, per_batch: int) -> list[float]:
     return _batched(comm, comm.Barrier, batches, per_batch)
@@ -23,16 +25,50 @@ def alltoall_counts(comm: MPI.Comm, batches: int, per_batch: int) -> list[float]
 
 def alltoallv(comm: MPI.Comm, nbytes: int, repetitions: int) -> list[float]:
     """Alltoallv in which every rank sends `nbytes` to every other rank."""
+    send, receive, send_spec, receive_spec = _alltoallv_buffers(comm, nbytes)
+    return _repeated(comm, lambda: comm.Alltoallv([send, *send_spec], [receive, *receive_spec]), repetitions)
+
+
+def small_objects(comm: MPI.Comm, count: int, repetitions: int) -> list[float]:
+    """Lowercase (pickling) alltoall of lists of `count` small objects per
+    rank, split evenly over the other ranks."""
+    parts = shares(small_records(count), comm.Get_rank(), comm.Get_size())
+    return _repeated(comm, lambda: comm.alltoall(parts), repetitions)
+
+
+def superstep_memory(comm: MPI.Comm, nbytes: int) -> list[float]:
+    """Extra peak memory of one Alltoallv of `nbytes` to every other rank,
+    the receive buffer made for it (see programs.superstep_memory)."""
     size, rank = comm.Get_size(), comm.Get_rank()
+    send = np.ones(max(nbytes * (size - 1), 1), np.uint8)
+    comm.Barrier()
+    before = reset_peak_memory()
+    send_spec = _spec(nbytes, size, rank)
+    receive = np.empty_like(send)
+    comm.Alltoallv([send, *send_spec], [receive, *send_spec])
+    extra = peak_memory() - before
+    return [comm.allreduce(float(extra), op=MPI.MAX)]
+
+
+def _alltoallv_buffers(comm: MPI.Comm, nbytes: int):
+    size, rank = comm.Get_size(), comm.Get_rank()
+    spec = _spec(nbytes, size, rank)
+    send = np.ones(max(nbytes * (size - 1), 1), np.uint8)
+    return send, np.empty_like(send), spec, spec
+
+
+def _spec(nbytes: int, size: int, rank: int) -> tuple[list[int], list[int], MPI.Datatype]:
     counts = [0 if peer == rank else nbytes for peer in range(size)]
     offsets = [sum(counts[:peer]) for peer in range(size)]
-    send = np.ones(max(sum(counts), 1), np.uint8)
-    receive = np.empty_like(send)
+    return counts, offsets, MPI.BYTE
+
+
+def _repeated(comm: MPI.Comm, operation, repetitions: int) -> list[float]:
     times = []
-    for repetition in range(repetitions + 1):
+    for repetition in range(repetitions + 1):       # the first one warms up
         comm.Barrier()
         start = time.perf_counter()
-        comm.Alltoallv([send, counts, offsets, MPI.BYTE], [receive, counts, offsets, MPI.BYTE])
+        operation()
         if repetition:
             times.append(time.perf_counter() - start)
     return times

@@ -1,10 +1,13 @@
 """pybsp's fork and MPI backends next to raw mpi4py: same machine, same
 nprocs, one run.  Usage: scripts/bench [--nprocs 2] [--rounds 3] [--quick]
-[--report FILE.md] [--json FILE.json]
+[--scaling 1,2,4,8,16] [--report FILE.md] [--plots DIR] [--json FILE.json]
 
 Each round measures every workload on the fork backend (in this process),
 then starts one MPI job that measures raw mpi4py and pybsp's MPI backend.
-The figures are medians of every repetition of every round."""
+The figures are medians of every repetition of every round.  Then, for each
+nprocs of --scaling, the BSP machine parameters l and g (bsp.machine, as
+bspbench measures them) on both backends, and raw mpi4py's Barrier.
+Speed is reported, never asserted."""
 
 from __future__ import annotations
 
@@ -15,43 +18,73 @@ import platform
 import statistics
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import numpy as np
 
 import programs
 
 import bsp
+from bsp import machine
 
 HERE = Path(__file__).resolve().parent
 BSP_COMMAND = Path(sys.executable).parent / "bsp"
 KIB, MIB = 1 << 10, 1 << 20
 SIZES = [KIB, 16 * KIB, 256 * KIB, 4 * MIB, 64 * MIB]
+SMALL_OBJECTS = 100_000
+SORT_KEYS = 1 << 24
+MEMORY_BYTES = 64 * MIB
+SYSTEMS = {"raw": "raw mpi4py", "fork": "pybsp fork backend", "mpi": "pybsp MPI backend"}
 
 
 def plan(quick: bool) -> dict:
+    """What to measure: lists of (key, function, arguments), for raw mpi4py
+    (raw_mpi.py) and for pybsp (programs.py, on both backends)."""
     batches, per_batch = (10, 200) if quick else (20, 1000)
+    sync = [batches, per_batch]
     repetitions = {size: max(3, min(50, (256 * MIB) // (size * 4))) for size in SIZES}
     if quick:
         repetitions = {size: max(3, count // 5) for size, count in repetitions.items()}
-    sync = [batches, per_batch]
+    objects = [SMALL_OBJECTS // 10 if quick else SMALL_OBJECTS, 3 if quick else 10]
+    sort = [SORT_KEYS // 16 if quick else SORT_KEYS, 2 if quick else 5]
     return {
-        "raw": [("barrier", 0, sync), ("alltoall_counts", 0, sync)]
-               + [("alltoallv", size, [size, repetitions[size]]) for size in SIZES],
-        "bsp": [("empty_superstep", 0, sync)]
-               + [("exchange", size, [size, repetitions[size]]) for size in SIZES],
+        "raw": [("barrier", "barrier", sync), ("alltoall_counts", "alltoall_counts", sync)]
+               + [(f"exchange|{size}", "alltoallv", [size, repetitions[size]]) for size in SIZES]
+               + [("small_objects", "small_objects", objects),
+                  ("memory", "superstep_memory", [MEMORY_BYTES])],
+        "bsp": [("empty_superstep", "empty_superstep", sync)]
+               + [(f"exchange|{size}", "exchange", [size, repetitions[size]]) for size in SIZES]
+               + [("small_objects", "small_objects", objects),
+                  ("small_objects_each", "small_objects", [*objects, True]),
+                  ("sample_sort", "sample_sort", sort),
+                  ("memory", "superstep_memory", [MEMORY_BYTES])],
     }
 
 
-def measure_fork(work: dict, nprocs: int) -> dict:
-    return {f"{name}|{size}": bsp.run(getattr(programs, name), *args, nprocs=nprocs, backend="fork")[0]
-            for name, size, args in work["bsp"]}
+def measure_fork(work: list, nprocs: int) -> dict:
+    return {key: bsp.run(getattr(programs, function), *args, nprocs=nprocs, backend="fork")[0]
+            for key, function, args in work}
 
 
 def measure_mpi(work: dict, nprocs: int) -> dict:
+    """Run `work` (see mpi_worker.py) as an MPI job of nprocs ranks."""
     command = [str(BSP_COMMAND), "run", "--mpi", "-n", str(nprocs), str(HERE / "mpi_worker.py"), json.dumps(work)]
-    done = subprocess.run(command, capture_output=True, text=True, timeout=1800)
+    done = subprocess.run(command, capture_output=True, text=True, timeout=3600)
     if done.returncode != 0:
         raise RuntimeError(f"the MPI job failed:\n{done.stderr}")
     return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def serial_sort(n: int, repetitions: int) -> list[float]:
+    """Seconds of single-process np.sort of the sample sort's keys."""
+    keys = programs.sample_sort_example.keys_for(np.arange(n))
+    times = []
+    for _ in range(repetitions):
+        start = time.perf_counter()
+        np.sort(keys)
+        times.append(time.perf_counter() - start)
+    return times
 
 
 def collect(nprocs: int, rounds: int, quick: bool) -> dict:
@@ -59,44 +92,194 @@ def collect(nprocs: int, rounds: int, quick: bool) -> dict:
     samples: dict[str, list[float]] = {}
     for round_number in range(rounds):
         print(f"round {round_number + 1} of {rounds}: fork backend", file=sys.stderr)
-        for key, times in measure_fork(work, nprocs).items():
+        for key, times in measure_fork(work["bsp"], nprocs).items():
             samples.setdefault(f"fork|{key}", []).extend(times)
         print(f"round {round_number + 1} of {rounds}: MPI job (raw mpi4py, then MPI backend)", file=sys.stderr)
-        for key, times in measure_mpi(work, nprocs).items():
-            system = "raw" if key.split("|")[0] in {name for name, _, _ in work["raw"]} else "mpi"
-            samples.setdefault(f"{system}|{key}", []).extend(times)
+        for key, times in measure_mpi({"raw": work["raw"], "bsp": work["bsp"]}, nprocs).items():
+            samples.setdefault(key, []).extend(times)
+        sort_arguments = next(args for key, _, args in work["bsp"] if key == "sample_sort")
+        samples.setdefault("serial|sample_sort", []).extend(serial_sort(*sort_arguments))
     return {key: statistics.median(times) for key, times in samples.items()}
 
 
-def machine() -> str:
+def scaling(counts: list[int], quick: bool) -> dict:
+    """l and g on both backends, and raw Barrier, for each nprocs."""
+    sizes = machine.DEFAULT_SIZES
+    repetitions = 20 if quick else 100
+    found: dict[str, dict] = {"fork": {}, "mpi": {}, "raw": {}}
+    for nprocs in counts:
+        print(f"scaling: nprocs = {nprocs}", file=sys.stderr)
+        fork = machine.measure(nprocs, "fork", sizes, repetitions)
+        found["fork"][nprocs] = {"l": fork.l, "g": fork.g, "points": fork.points}
+        job = measure_mpi({"raw": [("barrier", "barrier", [5, 20 if quick else 100])],
+                           "machine": [list(sizes), repetitions]}, nprocs)
+        found["mpi"][nprocs] = job["machine"]
+        found["raw"][nprocs] = {"l": statistics.median(job["raw|barrier"])}
+    return found
+
+
+def machine_description() -> str:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return f"{platform.node()}: {platform.processor() or platform.machine()}, {cores} usable cores, " \
-           f"Python {platform.python_version()}"
+    return (f"{platform.node()}: {platform.processor() or platform.machine()}, {cores} usable cores, "
+            f"Python {platform.python_version()}, numpy {np.__version__}")
 
 
-def report(medians: dict, nprocs: int, rounds: int) -> str:
-    def get(system, name, size=0):
-        return medians.get(f"{system}|{name}|{size}")
+def report(medians: dict, nprocs: int, rounds: int, scaled: dict | None, work: dict) -> str:
+    def get(system: str, key: str) -> float:
+        return medians[f"{system}|{key}"]
 
-    lines = [f"Machine: {machine()}; nprocs = {nprocs}; medians of {rounds} rounds.", "",
-             "Empty superstep (a sync with no traffic), microseconds:", "",
-             "| system | time | / raw Barrier | / raw Alltoall of counts |", "|---|---|---|---|"]
+    arguments = {key: args for key, _, args in work["bsp"]}
+
+    lines = [f"# pybsp benchmark", "",
+             f"Machine: {machine_description()}; nprocs = {nprocs}; medians of {rounds} rounds; "
+             f"made by `scripts/bench` on {time.strftime('%Y-%m-%d')}.", ""]
+    lines += _empty_superstep_table(get)
+    lines += _exchange_table(get, nprocs)
+    lines += _small_objects_table(get, arguments["small_objects"][0])
+    lines += _sort_table(get, arguments["sample_sort"][0])
+    lines += _memory_table(get, nprocs)
+    if scaled:
+        lines += _scaling_table(scaled)
+    lines += _targets_table(get, nprocs, scaled)
+    return "\n".join(lines) + "\n"
+
+
+def _empty_superstep_table(get) -> list[str]:
     barrier, counts = get("raw", "barrier"), get("raw", "alltoall_counts")
-    lines.append(f"| raw mpi4py Barrier | {barrier * 1e6:.2f} | 1.00 | |")
-    lines.append(f"| raw mpi4py Alltoall (int64 count per rank) | {counts * 1e6:.2f} | | 1.00 |")
-    for system, label in (("fork", "pybsp fork backend"), ("mpi", "pybsp MPI backend")):
-        time = get(system, "empty_superstep")
-        lines.append(f"| {label} | {time * 1e6:.2f} | {time / barrier:.2f} | {time / counts:.2f} |")
-    lines += ["", "Exchange: every rank sends one numpy array of the given size to every other rank; "
-                  "throughput = bytes sent per rank / time, GB/s (higher is better):", "",
-              "| bytes per rank | raw mpi4py Alltoallv | fork backend | MPI backend | fork / raw | MPI / raw |",
-              "|---|---|---|---|---|---|"]
+    lines = ["## Empty superstep", "", "A sync with no traffic, microseconds (lower is better):", "",
+             "| system | time | / raw Barrier | / raw Alltoall of counts |", "|---|---|---|---|",
+             f"| raw mpi4py Barrier | {barrier * 1e6:.2f} | 1.00 | |",
+             f"| raw mpi4py Alltoall (one int64 count per rank) | {counts * 1e6:.2f} | | 1.00 |"]
+    for system in ("fork", "mpi"):
+        seconds = get(system, "empty_superstep")
+        lines.append(f"| {SYSTEMS[system]} | {seconds * 1e6:.2f} | {seconds / barrier:.2f} | {seconds / counts:.2f} |")
+    return lines + [""]
+
+
+def _exchange_table(get, nprocs: int) -> list[str]:
+    lines = ["## Total exchange of numpy arrays", "",
+             "Every rank sends one array of the given size to every other rank (raw: one Alltoallv); "
+             "throughput = bytes sent per rank / time, GB/s (higher is better). "
+             "Plot: [benchmark_exchange.png](benchmark_exchange.png).", "",
+             "| bytes per rank | raw mpi4py Alltoallv | fork backend | MPI backend | fork / raw | MPI / raw |",
+             "|---|---|---|---|---|---|"]
     for size in SIZES:
-        rate = {system: size * (nprocs - 1) / get(system, name, size)
-                for system, name in (("raw", "alltoallv"), ("fork", "exchange"), ("mpi", "exchange"))}
+        rate = {system: size * (nprocs - 1) / get(system, f"exchange|{size}") for system in SYSTEMS}
         lines.append(f"| {_bytes(size)} | {rate['raw'] / 1e9:.2f} | {rate['fork'] / 1e9:.2f} | "
                      f"{rate['mpi'] / 1e9:.2f} | {rate['fork'] / rate['raw']:.2f} | {rate['mpi'] / rate['raw']:.2f} |")
-    return "\n".join(lines) + "\n"
+    return lines + [""]
+
+
+def _small_objects_table(get, count: int) -> list[str]:
+    raw = get("raw", "small_objects")
+    lines = ["## Small Python objects", "",
+             f"{count:,} tuples (an int, a float, a short string) per rank per superstep, split over the "
+             "other ranks; milliseconds per superstep, and throughput relative to raw lowercase `alltoall` of "
+             "the same lists (higher is better):", "",
+             "| system | time (ms) | throughput / raw |", "|---|---|---|",
+             f"| raw mpi4py `alltoall` of lists | {raw * 1e3:.1f} | 1.00 |"]
+    for system in ("fork", "mpi"):
+        for key, how in (("small_objects", "one send per list"), ("small_objects_each", "one send per object")):
+            seconds = get(system, key)
+            lines.append(f"| {SYSTEMS[system]}, {how} | {seconds * 1e3:.1f} | {raw / seconds:.2f} |")
+    return lines + [""]
+
+
+def _sort_table(get, keys: int) -> list[str]:
+    serial = get("serial", "sample_sort")
+    lines = ["## Sample sort", "",
+             f"`examples/sample_sort.py` on {keys:,} int64 keys, from keys in place to sorted parts, "
+             "the slowest rank; next to single-process `np.sort` of the same keys:", "",
+             "| system | seconds | speed-up over np.sort |", "|---|---|---|",
+             f"| np.sort, one process | {serial:.3f} | 1.00 |"]
+    for system in ("fork", "mpi"):
+        seconds = get(system, "sample_sort")
+        lines.append(f"| {SYSTEMS[system]} | {seconds:.3f} | {serial / seconds:.2f} |")
+    return lines + [""]
+
+
+def _memory_table(get, nprocs: int) -> list[str]:
+    sent = MEMORY_BYTES * (nprocs - 1)
+    lines = ["## Peak memory of a superstep", "",
+             f"Every rank sends M = {_bytes(sent)} (to the other ranks) and keeps what arrived; the extra peak "
+             "resident memory of the busiest rank during that superstep, over the payload itself:", "",
+             "| system | extra peak (MiB) | / M |", "|---|---|---|"]
+    for system in SYSTEMS:
+        extra = get(system, "memory")
+        lines.append(f"| {SYSTEMS[system]} | {extra / MIB:.0f} | {extra / sent:.2f} |")
+    return lines + [""]
+
+
+def _scaling_table(scaled: dict) -> list[str]:
+    lines = ["## How cost grows with nprocs", "",
+             "l (seconds per sync) and g (seconds per byte of an h-relation), fitted as bspbench does "
+             "(T(h) = l + g*h over h from 0 to 4 MiB per rank); raw mpi4py Barrier for reference. "
+             "More ranks than cores are oversubscribed. Plot: [benchmark_scaling.png](benchmark_scaling.png).", "",
+             "| nprocs | raw Barrier (us) | fork l (us) | MPI l (us) | fork g (ns/byte) | MPI g (ns/byte) |",
+             "|---|---|---|---|---|---|"]
+    for nprocs in sorted(scaled["fork"], key=int):
+        fork, mpi, raw = (scaled[system][nprocs] for system in ("fork", "mpi", "raw"))
+        lines.append(f"| {nprocs} | {raw['l'] * 1e6:.1f} | {fork['l'] * 1e6:.1f} | {mpi['l'] * 1e6:.1f} | "
+                     f"{fork['g'] * 1e9:.3f} | {mpi['g'] * 1e9:.3f} |")
+    return lines + [""]
+
+
+def _targets_table(get, nprocs: int, scaled: dict | None) -> list[str]:
+    big = f"exchange|{SIZES[-1]}"
+    sent = MEMORY_BYTES * (nprocs - 1)
+    targets = [
+        ("fork: empty superstep <= 2x raw Barrier", get("fork", "empty_superstep") / get("raw", "barrier"), "<=", 2),
+        ("fork: 64 MiB exchange throughput >= 1.0x raw Alltoallv", get("raw", big) / get("fork", big), ">=", 1.0),
+        ("MPI: empty superstep <= 1.5x raw Alltoall of counts",
+         get("mpi", "empty_superstep") / get("raw", "alltoall_counts"), "<=", 1.5),
+        ("MPI: 64 MiB exchange throughput >= 0.9x raw Alltoallv", get("raw", big) / get("mpi", big), ">=", 0.9),
+        ("fork: small objects >= 0.9x raw alltoall (one send per list)",
+         get("raw", "small_objects") / get("fork", "small_objects"), ">=", 0.9),
+        ("MPI: small objects >= 0.9x raw alltoall (one send per list)",
+         get("raw", "small_objects") / get("mpi", "small_objects"), ">=", 0.9),
+        ("fork: extra peak memory <= 2M", get("fork", "memory") / sent, "<=", 2),
+        ("MPI: extra peak memory <= 2M", get("mpi", "memory") / sent, "<=", 2),
+        ("sample sort, fork: >= 1.6x np.sort", get("serial", "sample_sort") / get("fork", "sample_sort"), ">=", 1.6),
+        ("sample sort, MPI: >= 1.6x np.sort", get("serial", "sample_sort") / get("mpi", "sample_sort"), ">=", 1.6),
+    ]
+    if scaled and 16 in scaled["fork"]:
+        targets.append(("fork, 16 ranks: empty superstep < 1 ms (l, in ms)", scaled["fork"][16]["l"] * 1e3, "<", 1))
+    lines = ["## Targets", "", f"At nprocs = {nprocs} (16 where named), from this run:", "",
+             "| target | measured | met |", "|---|---|---|"]
+    for name, value, relation, bound in targets:
+        met = {"<=": value <= bound, ">=": value >= bound, "<": value < bound}[relation]
+        lines.append(f"| {name} | {value:.2f} | {'yes' if met else 'no'} |")
+    return lines + [""]
+
+
+def plots(medians: dict, nprocs: int, scaled: dict | None, directory: Path) -> None:
+    """benchmark_exchange.png (time against bytes per rank, log-log, a line
+    per system) and benchmark_scaling.png (l against nprocs)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axes = plt.subplots(figsize=(6.4, 4.4))
+    for system, label in SYSTEMS.items():
+        axes.plot(SIZES, [medians[f"{system}|exchange|{size}"] for size in SIZES], marker="o", label=label)
+    axes.set(xscale="log", yscale="log", xlabel="bytes sent per rank", ylabel="seconds per superstep",
+             title=f"Total exchange, nprocs = {nprocs}")
+    axes.legend()
+    axes.grid(True, which="both", alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(directory / "benchmark_exchange.png", dpi=110)
+    if scaled:
+        figure, axes = plt.subplots(figsize=(6.4, 4.4))
+        for system, label in (("raw", "raw mpi4py Barrier"), ("fork", "pybsp fork: l"), ("mpi", "pybsp MPI: l")):
+            counts = sorted(scaled[system], key=int)
+            axes.plot(counts, [scaled[system][n]["l"] for n in counts], marker="o", label=label)
+        axes.set(xscale="log", yscale="log", xlabel="nprocs (2 cores: oversubscribed beyond 2)",
+                 ylabel="seconds per sync", title="Sync latency l against nprocs")
+        axes.set_xticks(sorted(scaled["fork"], key=int), labels=[str(n) for n in sorted(scaled["fork"], key=int)])
+        axes.legend()
+        axes.grid(True, which="both", alpha=0.3)
+        figure.tight_layout()
+        figure.savefig(directory / "benchmark_scaling.png", dpi=110)
 
 
 def _bytes(size: int) -> str:
@@ -107,17 +290,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--nprocs", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--quick", action="store_true", help="fewer repetitions, for a smoke test")
+    parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes, for a smoke test")
+    parser.add_argument("--scaling", default="1,2,4,8,16", help="nprocs for l and g ('' to skip)")
     parser.add_argument("--report", help="write the markdown report here too")
+    parser.add_argument("--plots", help="write the PNG plots into this directory (needs matplotlib)")
     parser.add_argument("--json", help="write the medians here as JSON")
     options = parser.parse_args()
     medians = collect(options.nprocs, options.rounds, options.quick)
-    text = report(medians, options.nprocs, options.rounds)
+    scaled = scaling([int(n) for n in options.scaling.split(",")], options.quick) if options.scaling else None
+    text = report(medians, options.nprocs, options.rounds, scaled, plan(options.quick))
     print(text)
     if options.report:
         Path(options.report).write_text(text)
+    if options.plots:
+        plots(medians, options.nprocs, scaled, Path(options.plots))
     if options.json:
-        Path(options.json).write_text(json.dumps(medians, indent=1))
+        Path(options.json).write_text(json.dumps({"medians": medians, "scaling": scaled}, indent=1))
 
 
 if __name__ == "__main__":
