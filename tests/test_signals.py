@@ -1,6 +1,7 @@
 """Ctrl-C (SIGINT) and SIGTERM to the launching process stop every rank
 promptly, leave nothing behind, and end the process with the usual status."""
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -27,16 +28,33 @@ SCRIPT = textwrap.dedent('''
 ''')
 
 
-def start(tmp_path, *command):
-    script = tmp_path / "forever.py"
-    script.write_text(SCRIPT)
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
-    process = subprocess.Popen([*map(str, command), str(script)], stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, env=env)
-    ranks = 3
-    for _ in range(ranks):
-        assert process.stdout.readline() == "running\n"
-    return process, psutil.Process(process.pid).children(recursive=True)
+@pytest.fixture
+def start(tmp_path):
+    """Start `command forever.py` and wait until its 3 ranks run; whatever
+    the test does, nothing it started outlives it."""
+    started = []
+
+    def start(*command):
+        script = tmp_path / "forever.py"
+        script.write_text(SCRIPT)
+        env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+        process = subprocess.Popen([*map(str, command), str(script)], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True, env=env)
+        started.append(process)
+        ranks = 3
+        for _ in range(ranks):
+            assert process.stdout.readline() == "running\n"
+        return process, psutil.Process(process.pid).children(recursive=True)
+
+    yield start
+    for process in started:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            family = [psutil.Process(process.pid), *psutil.Process(process.pid).children(recursive=True)]
+            for member in family:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    member.kill()
+            psutil.wait_procs(family, timeout=10)
+        process.communicate()
 
 
 def stopped(process, processes, sig):
@@ -48,8 +66,8 @@ def stopped(process, processes, sig):
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_to_bsp_run_stops_every_rank(tmp_path, sig):
-    process, ranks = start(tmp_path, BIN / "bsp", "run", "-n", 3)
+def test_a_signal_to_bsp_run_stops_every_rank(start, sig):
+    process, ranks = start(BIN / "bsp", "run", "-n", 3)
     assert len(ranks) == 3
     status, seconds, alive = stopped(process, ranks, sig)
     assert status == -sig           # the process ended by the signal: a shell reports 128 + sig
@@ -58,7 +76,7 @@ def test_a_signal_to_bsp_run_stops_every_rank(tmp_path, sig):
 
 @pytest.mark.skipif(not (BIN / "mpiexec").exists(), reason="no mpiexec beside this Python")
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_a_signal_to_bsp_run_mpi_stops_the_job(tmp_path, sig):
-    process, processes = start(tmp_path, BIN / "bsp", "run", "--mpi", "-n", 3)
+def test_a_signal_to_bsp_run_mpi_stops_the_job(start, sig):
+    process, processes = start(BIN / "bsp", "run", "--mpi", "-n", 3)
     status, seconds, alive = stopped(process, processes, sig)
     assert status != 0 and seconds < 20 and not alive
