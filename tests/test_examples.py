@@ -15,7 +15,7 @@ RUNS = [
     ("hello.py", [], 1), ("hello.py", [], 4),
     ("inner_product.py", ["100000"], 1), ("inner_product.py", ["100000"], 3),
     ("stencil.py", ["40", "30"], 1), ("stencil.py", ["40", "30"], 3), ("stencil.py", ["5", "10"], 4),
-    ("sample_sort.py", ["100000"], 1), ("sample_sort.py", ["100000"], 3), ("sample_sort.py", ["7"], 4),
+    ("sample_sort.py", ["100000"], 1), ("sample_sort.py", ["100000"], 3), ("sample_sort.py", ["7"], 4), ("sample_sort.py", ["0"], 3),
 ]
 
 
