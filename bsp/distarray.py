@@ -136,6 +136,24 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
             local[_positions(mine, new_rows)] = part
         return DistArray(world, self.shape, local, distribution)
 
+    def transpose(self) -> "DistArray":
+        """The transpose of a two-dimensional DistArray, its rows (this one's
+        columns) split the same way, block or cyclic.  1 superstep; h is at
+        most the rank's share of the array, n*m*s/p rounded up."""
+        if self.ndim != 2:
+            raise ValueError(f"transpose needs a two-dimensional DistArray, not one of shape {self.shape}")
+        world, (n, m) = self.world, self.shape
+        posts = []
+        for dest in range(world.nprocs):
+            part = self.local[:, _index(rows_of(m, dest, world.nprocs, self.distribution))]
+            if part.size:
+                posts.append(((dest,), np.ascontiguousarray(part)))
+        arrived = collectives.superstep(world._engine, Kind.REDISTRIBUTE, posts)
+        local = np.empty((len(rows_of(m, world.pid, world.nprocs, self.distribution)), n), self.dtype)
+        for source, part in arrived:
+            local[:, _index(rows_of(n, source, world.nprocs, self.distribution))] = part.T
+        return DistArray(world, (m, n), local, self.distribution)
+
     def halo(self, width: int = 1, periodic: bool = False, fill: Any = 0) -> np.ndarray:
         """This rank's rows with `width` rows of its neighbours' on each side:
         an array of len(local) + 2*width rows, for stencils.  Beyond the

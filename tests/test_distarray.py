@@ -63,6 +63,20 @@ def test_redistribution_keeps_every_row(world):
 
 
 @spmd(nprocs=NPROCS)
+def test_transpose_under_either_distribution(world):
+    for shape in [(7, 5), (2, 9), (5, 1), (0, 3)]:
+        expected = global_array(shape[0], shape[1:])
+        for distribution in ("block", "cyclic"):
+            d = DistArray.from_function(world, shape, lambda rows: expected[rows], distribution=distribution)
+            t = d.transpose()
+            assert t.shape == shape[::-1] and t.distribution == distribution and t.dtype == d.dtype
+            assert (t.local == expected.T[list(t.rows)]).all()
+            assert (t.transpose().local == d.local).all()
+    with pytest.raises(ValueError, match=r"transpose needs a two-dimensional DistArray, not one of shape \(4,\)"):
+        DistArray.zeros(world, 4).transpose()
+
+
+@spmd(nprocs=NPROCS)
 def test_halo_exchange(world):
     n = 10
     expected = global_array(n)
