@@ -1,6 +1,9 @@
 """The `bsp` command (also `python -m bsp`):
 
-    bsp run [-n N] [--mpi] script.py [args...]
+    bsp run [-n N] [--mpi] [--profile] [--machine FILE.json] [--trace FILE.json]
+            [--no-progress] script.py [args...]
+    bsp bench [-n N] [--mpi] [--out FILE.json]
+    bsp profile plot TRACE.json [-o FILE.png] [--title TEXT]
     bsp doctor [--launcher PATH]
 """
 
@@ -32,8 +35,37 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-n", "--nprocs", type=_positive_int, default=None,
                      help="number of ranks (default: the number of usable cores)")
     run.add_argument("--mpi", action="store_true", help="run on the MPI backend, under mpiexec")
+    run.add_argument("--profile", action="store_true",
+                     help="profile every bsp.run of the script: a table of its supersteps with the BSP "
+                          "prediction on stderr at the end of each")
+    run.add_argument("--machine", metavar="FILE.json",
+                     help="g and l for the prediction, from `bsp bench --out` (implies --profile; default: "
+                          "$BSP_MACHINE, else measured on the spot)")
+    run.add_argument("--trace", metavar="FILE.json",
+                     help="write the supersteps of every rank as a Chrome trace (Perfetto, chrome://tracing)")
+    run.add_argument("--no-progress", action="store_true",
+                     help="no progress line from rank 0 on long runs (same as BSP_PROGRESS=0)")
     run.add_argument("script", help="the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+    bench = commands.add_parser(
+        "bench", help="measure the BSP machine parameters r, g and l",
+        description="Measure r (flop/s of a numpy kernel), g (seconds per byte of an h-relation) and l "
+                    "(seconds per sync) as Bisseling's bspbench does, by timing h-relations of growing h "
+                    "and fitting T(h) = l + g*h; print them, and save them for `bsp run --machine`.")
+    bench.add_argument("-n", "--nprocs", type=_positive_int, default=None,
+                       help="number of ranks (default: the number of usable cores)")
+    bench.add_argument("--mpi", action="store_true", help="measure the MPI backend, under mpiexec")
+    bench.add_argument("--out", metavar="FILE.json", help="write the parameters to this JSON file")
+    profile = commands.add_parser(
+        "profile", help="look at a profiled run",
+        description="Render the trace that `bsp run --trace` (or bsp.run(trace=...)) wrote.")
+    views = profile.add_subparsers(dest="view", required=True)
+    plot = views.add_parser("plot", help="draw the timeline as a PNG (needs matplotlib: pip install 'pybsp[plot]')",
+                            description="Draw a trace as a PNG timeline: one row per rank, its compute, "
+                                        "barrier and exchange spans in colour.")
+    plot.add_argument("trace", help="a trace file written by --trace")
+    plot.add_argument("-o", "--output", help="the PNG file to write (default: the trace's name, ending .png)")
+    plot.add_argument("--title", help="the picture's title (default: the trace file's name)")
     doctor = commands.add_parser(
         "doctor", help="report the Python, MPI library and launcher, and check that they match",
         description="Report what pybsp runs on, and start a two-process MPI job to check that the "
@@ -46,29 +78,115 @@ def main(argv: list[str] | None = None) -> int:
     options = _parser().parse_args(argv)
     if options.command == "doctor":
         return _doctor(options.launcher)
+    if options.command == "bench":
+        return _bench(options)
+    if options.command == "profile":
+        return _plot(options)
     return _run_script(options)
+
+
+# Settings of the user's that `bsp run` passes on (it sets the other BSP_ variables itself).
+_PREFERENCES = ("BSP_MACHINE", "BSP_PROGRESS")
+
+
+def _clean_env() -> dict[str, str]:
+    """This process's environment without pybsp's settings, but for the
+    user's preferences."""
+    return {key: value for key, value in os.environ.items()
+            if not key.startswith("BSP_") or key in _PREFERENCES}
+
+
+def _under_mpiexec(nprocs: int | None, argv: list[str], env: dict[str, str]) -> int:
+    """Run `argv` as an MPI job of `nprocs` processes (default: the usable
+    cores) with the launcher of mpi4py's MPI; its exit status, or 2 when
+    there is no MPI."""
+    from .fork.launcher import usable_cores
+    launcher = _mpi_launcher_or_none()
+    if launcher is None:
+        return 2
+    env["BSP_BACKEND"] = "mpi"
+    from mpi_backend.mpiexec import run_job
+    return run_job(launcher.command(nprocs or usable_cores(), argv), env)
 
 
 def _run_script(options: argparse.Namespace) -> int:
     if not os.path.isfile(options.script):
         print(f"bsp run: no such script: {options.script}", file=sys.stderr)
         return 2
-    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    env = _clean_env()
+    try:
+        env.update(_profile_settings(options))
+    except (TypeError, ValueError) as error:
+        print(f"bsp run: {error}", file=sys.stderr)
+        return 2
     program = [sys.executable, options.script, *options.args]
     if options.mpi:
-        from .fork.launcher import usable_cores
-        launcher = _mpi_launcher_or_none()
-        if launcher is None:
-            return 2
-        env["BSP_BACKEND"] = "mpi"
-        from mpi_backend.mpiexec import run_job
-        return run_job(launcher.command(options.nprocs or usable_cores(), program), env)
+        return _under_mpiexec(options.nprocs, program, env)
     env["BSP_BACKEND"] = "fork"
     if options.nprocs is not None:
         env["BSP_NPROCS"] = str(options.nprocs)
     sys.stdout.flush()
     os.execve(program[0], program, env)
     return 0   # not reached
+
+
+def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
+    """The environment that makes the script's runs do what --profile,
+    --machine, --trace and --no-progress ask; raises ValueError for a
+    machine file that holds no parameters or a trace in a missing
+    directory."""
+    from .profile import load_machine
+    from .trace import check_path
+    env = {}
+    if options.machine:
+        load_machine(options.machine, "--machine")
+        env["BSP_MACHINE"] = os.path.abspath(options.machine)
+    if options.profile or options.machine:
+        env["BSP_PROFILE"] = "1"
+    if options.trace:
+        env["BSP_TRACE"] = os.path.abspath(check_path(options.trace, "--trace"))
+    if options.no_progress:
+        env["BSP_PROGRESS"] = "0"
+    return env
+
+
+def _bench(options: argparse.Namespace) -> int:
+    """`bsp bench`: measure r, g and l, print them, and save them with --out."""
+    if options.out:
+        from .trace import check_path
+        try:
+            check_path(options.out, "--out")
+        except ValueError as error:
+            print(f"bsp bench: {error}", file=sys.stderr)
+            return 2
+    if options.mpi:
+        argv = [sys.executable, "-m", "bsp", "bench"]
+        argv += ["-n", str(options.nprocs)] if options.nprocs else []
+        argv += ["--out", os.path.abspath(options.out)] if options.out else []
+        return _under_mpiexec(options.nprocs, argv, _clean_env())
+    from .machine import measure
+    parameters = measure(options.nprocs)
+    print(parameters.describe())
+    print(f"fit of T(h) = l + g*h over {len(parameters.points)} sizes (h: bytes each rank sends and receives):")
+    for h, seconds in parameters.points:
+        print(f"  h = {h:>8} bytes: {seconds * 1e6:10.1f} us   (fit: {(parameters.l + parameters.g * h) * 1e6:.1f} us)")
+    if options.out:
+        parameters.save(options.out)
+        print(f"wrote {options.out}")
+    return 0
+
+
+def _plot(options: argparse.Namespace) -> int:
+    """`bsp profile plot`: a trace as a PNG timeline."""
+    from .timeline import plot
+    output = options.output or os.path.splitext(options.trace)[0] + ".png"
+    try:
+        plot(options.trace, output, options.title)
+    except (ImportError, ValueError, OSError) as error:
+        print(f"bsp profile plot: {error}", file=sys.stderr)
+        return 1
+    print(f"wrote {output}")
+    return 0
 
 
 def _mpi_launcher_or_none():

@@ -9,6 +9,7 @@ from typing import Any, Callable
 from .checks import check_callable, check_nprocs
 from .errors import BSPError
 from .outcome import resolve
+from .profile import request as profile_request
 from .rank import running_a_rank
 
 BACKENDS = ("fork", "mpi")
@@ -22,7 +23,8 @@ DEFAULT_SYNC_TIMEOUT = 600.0
 
 
 def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
-        backend: str | None = None, sync_timeout: float | None = None, **kwargs: Any) -> list[Any]:
+        backend: str | None = None, sync_timeout: float | None = None, profile: Any = None,
+        trace: Any = None, **kwargs: Any) -> list[Any]:
     """Run `program(world, *args, **kwargs)` on every rank and return the
     list of the ranks' return values, in pid order, to the launching process.
 
@@ -41,16 +43,34 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     before the run ends with SyncTimeoutError naming the ranks that did not
     arrive; None takes BSP_SYNC_TIMEOUT, else 600; 0 turns it off.
 
+    `profile`: record every superstep of every rank (compute time, bytes and
+    messages, time in the sync, call site; see bsp.profile) and, at the end,
+    True: print the table of supersteps with the BSP prediction on stderr,
+    g and l from the file BSP_MACHINE names, else measured on the spot;
+    a path: the same, g and l from that file (written by `bsp bench --out`);
+    a function: call it with the bsp.profile.Profile instead.  None takes
+    BSP_PROFILE (1 or 0).  `trace`: the path of a Chrome trace file to write
+    (see bsp.trace); None takes BSP_TRACE.  Profiling costs each rank a few
+    microseconds per superstep; off, nothing.
+
+    The keywords nprocs, backend, sync_timeout, profile and trace are
+    bsp.run's own: they never reach the program.  A program that takes a
+    parameter named profile or trace gets a TypeError here if the option is
+    given; pass it with functools.partial(program, profile=...) instead.
+
     Raises RemoteError if a rank raised, SyncMismatchError if the ranks
     disagreed about a superstep, RankDiedError if a rank's process died,
-    SyncTimeoutError as above.
+    SyncTimeoutError as above; TypeError and ValueError for bad options,
+    before anything runs.
     """
-    return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend, sync_timeout=sync_timeout)
+    return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend, sync_timeout=sync_timeout,
+                            profile=profile, trace=trace)
 
 
 def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
                      nprocs: int | None = None, backend: str | None = None,
-                     timeout: float | None = None, sync_timeout: float | None = None) -> list[Any]:
+                     timeout: float | None = None, sync_timeout: float | None = None,
+                     profile: Any = None, trace: Any = None) -> list[Any]:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
     if running_a_rank():
         raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
@@ -64,7 +84,12 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
     check_callable(program, "the program")
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
-    return resolve(launcher.launch(program, args, kwargs, nprocs, timeout, sync_timeout))
+    profiling = profile_request(profile, trace, program)
+    outcomes = launcher.launch(program, args, kwargs, nprocs, timeout, sync_timeout, profiling is not None)
+    results = resolve(outcomes)
+    if profiling is not None:
+        profiling.finish(outcomes, program, backend)
+    return results
 
 
 def choose_sync_timeout(seconds: float | None) -> float | None:

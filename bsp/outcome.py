@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .errors import BSPError, RemoteError
 from .wire import Serialized
+
+if TYPE_CHECKING:
+    from .profile import RankProfile
 
 
 class Ending(enum.Enum):
@@ -24,6 +27,7 @@ class Outcome:
     value: Serialized | None = None
     traceback: str | None = None
     error: BSPError | None = None
+    profile: RankProfile | None = None      # what the rank recorded, when the run is profiled
 
 
 def resolve(outcomes: list[Outcome]) -> list[Any]:

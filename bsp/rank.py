@@ -7,36 +7,56 @@ import traceback
 from typing import Any, Callable
 
 from .callsite import definition_site
-from .engine import Engine
+from .engine import Engine, ObservedEngine
+from .logs import progress_line
 from .outcome import Ending, Outcome
+from .profile import Recorder
 from .transport import Transport
 from .wire import Serialized
 from .world import World
 
 
-_running = False
+_engine: Engine | None = None       # the engine of the rank this process runs just now
 
 
 def running_a_rank() -> bool:
     """Whether this process is running a rank's program just now."""
-    return _running
+    return _engine is not None
 
 
-def run_rank(transport: Transport, program: Callable[..., Any], args: tuple, kwargs: dict) -> Outcome:
+def current_engine() -> Engine | None:
+    """The engine of the rank this process runs just now, or None."""
+    return _engine
+
+
+def run_rank(transport: Transport, program: Callable[..., Any], args: tuple, kwargs: dict,
+             profile: bool = False) -> Outcome:
     """Run `program(world, *args, **kwargs)` on this rank.
 
     The result is serialized before the last exchange, so that a result that
     cannot be sent becomes this rank's failure, reported to every rank like
-    any other exception.
+    any other exception.  `profile`: record every superstep (see
+    bsp.profile); the record travels in the Outcome.
     """
-    global _running
-    _running = True
-    engine = Engine(transport)
+    global _engine
+    recorder = Recorder() if profile else None
+    engine = _make_engine(transport, recorder)
+    _engine = engine
     try:
-        return _run(engine, program, args, kwargs)
+        outcome = _run(engine, program, args, kwargs)
     finally:
         engine.close()
-        _running = False
+        _engine = None
+    if recorder is not None:
+        outcome.profile = recorder.result(engine.pid)
+    return outcome
+
+
+def _make_engine(transport: Transport, recorder: Recorder | None) -> Engine:
+    """A plain Engine, unless something watches the supersteps: the
+    profile's recorder, or rank 0's progress line on a terminal."""
+    observers = [observer for observer in (recorder, progress_line(transport.pid)) if observer is not None]
+    return ObservedEngine(transport, observers) if observers else Engine(transport)
 
 
 def _run(engine: Engine, program: Callable[..., Any], args: tuple, kwargs: dict) -> Outcome:

@@ -16,7 +16,8 @@ Each `bsp.run` on rank 0:
    that cannot rebuild the call fails the run with a RemoteError that says so;
 2. every rank below nprocs runs the program on a communicator of its own,
    split from a duplicate of COMM_WORLD;
-3. the outcomes travel to rank 0, which returns the results or raises.
+3. the outcomes travel to rank 0, which returns the results or raises (each
+   outcome carries its rank's record of the supersteps, when profiled).
 
 When rank 0 ends (normally, or by an uncaught exception), its last act is to
 tell the servers, which finalize MPI and exit with its status: the job ends
@@ -62,9 +63,11 @@ def is_root() -> bool:
 
 
 def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
-           timeout: float | None = None, sync_timeout: float | None = None) -> list[Outcome]:
+           timeout: float | None = None, sync_timeout: float | None = None,
+           profile: bool = False) -> list[Outcome]:
     """On rank 0: run `program` on ranks 0..nprocs-1 of the job and return
-    their Outcomes.  `sync_timeout`: see bsp.run.  (`timeout` is for the
+    their Outcomes (with each rank's record of its supersteps when
+    `profile`).  `sync_timeout`: see bsp.run.  (`timeout` is for the
     fork backend only.)  Raises BSPError once a run has lost ranks to a
     sync timeout: they are stuck, and only the end of the job ends them."""
     if _lost is not None:
@@ -72,9 +75,9 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
     control = _control_comm()
     if nprocs > control.Get_size():
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
-    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs)), sync_timeout)
+    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs)), sync_timeout, profile)
     try:
-        return _execute(control, nprocs, program, args, kwargs, sync_timeout)
+        return _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
     except KeyboardInterrupt:
         # The other ranks are in the middle of the run: only ending the job stops them.
         print("KeyboardInterrupt: ending the MPI job", file=sys.stderr, flush=True)
@@ -87,14 +90,14 @@ def serve() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     control = _control_comm()
     while True:
-        kind, number, sync_timeout, block = _receive(control)
+        kind, number, sync_timeout, profile, block = _receive(control)
         if kind == _SHUTDOWN:
             _leave(number)
         try:
             program, args, kwargs = wire.from_block(block)
         except Exception as error:
             program, args, kwargs = _unloadable(error), (), {}
-        _execute(control, number, program, args, kwargs, sync_timeout)
+        _execute(control, number, program, args, kwargs, sync_timeout, profile)
 
 
 def shutdown(status: int = 0) -> None:
@@ -121,7 +124,7 @@ def _unloadable(error: Exception) -> Callable[..., Any]:
 
 
 def _execute(control: MPI.Comm, nprocs: int, program, args, kwargs,
-             sync_timeout: float | None) -> list[Outcome] | None:
+             sync_timeout: float | None, profile: bool) -> list[Outcome] | None:
     global _lost
     rank = control.Get_rank()
     comm = control.Split(0 if rank < nprocs else MPI.UNDEFINED, rank)
@@ -129,7 +132,7 @@ def _execute(control: MPI.Comm, nprocs: int, program, args, kwargs,
         return None
     transport = MPITransport(comm, sync_timeout)
     try:
-        outcome = run_rank(transport, program, args, kwargs)
+        outcome = run_rank(transport, program, args, kwargs, profile)
         if isinstance(outcome.error, SyncTimeoutError):
             _lost = outcome.error           # the late ranks will not hand in outcomes
             return [outcome] if rank == 0 else None
@@ -187,25 +190,26 @@ def _record_uncaught_exceptions() -> None:
 
 
 def _broadcast(control: MPI.Comm, kind: int, number: int, frames: list,
-               sync_timeout: float | None = None) -> None:
+               sync_timeout: float | None = None, profile: bool = False) -> None:
     """Rank 0 to the servers: a kind of message, a number (nprocs of a run,
-    status of a shutdown), the run's sync timeout and a block of frames.
-    The sync timeout travels outside the block because it decides which
-    collective calls a run makes (SyncWatch): a server that cannot unpickle
-    the block must still make the same ones as rank 0."""
+    status of a shutdown), the run's sync timeout, whether it is profiled,
+    and a block of frames.  The sync timeout travels outside the block
+    because it decides which collective calls a run makes (SyncWatch): a
+    server that cannot unpickle the block must still make the same ones as
+    rank 0.  The profile flag travels beside it, as every rank needs it."""
     payload = b"".join(memoryview(frame).cast("B") for frame in frames)
-    header = np.array([kind, number, len(payload), sync_timeout or 0.0], np.float64)
+    header = np.array([kind, number, len(payload), sync_timeout or 0.0, profile], np.float64)
     control.Ibcast(header, root=0).Wait()
     control.Bcast([payload, MPI.BYTE], root=0)
 
 
-def _receive(control: MPI.Comm) -> tuple[int, int, float | None, memoryview]:
-    header = np.empty(4, np.float64)
+def _receive(control: MPI.Comm) -> tuple[int, int, float | None, bool, memoryview]:
+    header = np.empty(5, np.float64)
     _wait_idly(control.Ibcast(header, root=0))
-    kind, number, size, sync_timeout = header.tolist()
+    kind, number, size, sync_timeout, profile = header.tolist()
     payload = np.empty(int(size), np.uint8)
     control.Bcast([payload, MPI.BYTE], root=0)
-    return int(kind), int(number), sync_timeout or None, memoryview(payload)
+    return int(kind), int(number), sync_timeout or None, bool(profile), memoryview(payload)
 
 
 def _wait_idly(request: MPI.Request) -> None:

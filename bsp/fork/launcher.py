@@ -46,18 +46,20 @@ def usable_cores() -> int:
 
 
 def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
-           timeout: float | None = None, sync_timeout: float | None = None) -> list[Outcome]:
+           timeout: float | None = None, sync_timeout: float | None = None,
+           profile: bool = False) -> list[Outcome]:
     """Run `program` on `nprocs` forked ranks; return their Outcomes in pid
-    order.  Raises RankDiedError if a rank's process dies, RunTimeoutError
+    order (with each rank's record of its supersteps when `profile`).
+    Raises RankDiedError if a rank's process dies, RunTimeoutError
     if the run outlives `timeout` seconds, SyncTimeoutError if ranks wait at
     a sync for more than `sync_timeout` seconds (None: no limit) for others
     that do not arrive."""
     with _stopped_by_sigterm():
-        return _launch(program, args, kwargs, nprocs, timeout, sync_timeout)
+        return _launch(program, args, kwargs, nprocs, timeout, sync_timeout, profile)
 
 
 def _launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
-            timeout: float | None, sync_timeout: float | None) -> list[Outcome]:
+            timeout: float | None, sync_timeout: float | None, profile: bool) -> list[Outcome]:
     shared = SharedRegion(nprocs)
     barrier = make_barrier(shared, usable_cores(), SPIN_SECONDS)
     pipes = [os.pipe() for _ in range(nprocs)]
@@ -67,7 +69,7 @@ def _launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
         for rank in range(nprocs):
             child = os.fork()
             if child == 0:
-                _become_rank(rank, pipes, shared, barrier, program, args, kwargs)
+                _become_rank(rank, pipes, shared, barrier, program, args, kwargs, profile)
             children[rank] = child
         for _, writer in pipes:
             os.close(writer)
@@ -114,7 +116,7 @@ def _stopped_by_sigterm():
 
 
 def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
-                 program: Callable[..., Any], args: tuple, kwargs: dict) -> None:
+                 program: Callable[..., Any], args: tuple, kwargs: dict, profile: bool) -> None:
     """The life of a rank process; never returns."""
     status = 1
     try:
@@ -129,7 +131,7 @@ def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
             os.close(reader)
             if other_writer != writer:
                 os.close(other_writer)
-        outcome = run_rank(ForkTransport(rank, shared, barrier), program, args, kwargs)
+        outcome = run_rank(ForkTransport(rank, shared, barrier), program, args, kwargs, profile)
         _write_frames(writer, to_frames(outcome))
         status = 0
     except BaseException:
