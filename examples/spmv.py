@@ -3,20 +3,20 @@ x <- A x / |A x| converges to the eigenvector of A's largest eigenvalue,
 and |A x| to that eigenvalue.
 
 A is an n x n sparse matrix with positive entries: a band around the
-diagonal, and in one row of eight a few long links.  Each rank holds a block of its rows
-in CSR form (row pointers, column indices, values) and the same block of x
-and y = A x (DistArrays).  Before the first product, each rank tells every
-other which of its x values it needs (one superstep); after that, each
-product starts with the fan-out: every rank sends the others exactly the x
-values they asked for.  The multiplication is then local, and the norm is
-a reduction.  (BSPedupack's bspmv also has a fan-in, for matrices whose
-rows are split over several ranks; whole rows need none.)  Checked against
-the same iteration on the whole matrix.
+diagonal, and in one row of eight a few long links.  Each rank holds a
+block of its rows in CSR form (row pointers, column indices, values) and
+the same block of x and y = A x (DistArrays).  Before the first product,
+each rank tells every other which of its x values it needs (one
+superstep); after that, each product starts with the fan-out: every rank
+sends the others exactly the x values they asked for.  The multiplication
+is then local, and the norm is a reduction.  (BSPedupack's bspmv also has a
+fan-in, for matrices whose rows are split over several ranks; whole rows
+need none.)  Checked against the same iteration on the whole matrix.
 
 BSP cost: 1 superstep to set up, then 2 per iteration: the fan-out, h = 8
 bytes per x value a rank sends or receives (4 for the band, at most 3n/8p
-for the long links), and the
-norm, an allreduce with h = 8(p-1); w = 2 nnz/p flops for nnz nonzeros.
+for the long links), and the norm, an allreduce with h = 8(p-1);
+w = 2 nnz/p flops for nnz nonzeros.
 
     python examples/spmv.py [n] [iterations]     (defaults: n = 200000, 50 iterations)
 """
