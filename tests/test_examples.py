@@ -16,6 +16,14 @@ RUNS = [
     ("inner_product.py", ["100000"], 1), ("inner_product.py", ["100000"], 3),
     ("stencil.py", ["40", "30"], 1), ("stencil.py", ["40", "30"], 3), ("stencil.py", ["5", "10"], 4),
     ("sample_sort.py", ["100000"], 1), ("sample_sort.py", ["100000"], 3), ("sample_sort.py", ["7"], 4), ("sample_sort.py", ["0"], 3),
+    ("sieve.py", ["10000"], 1), ("sieve.py", ["10000"], 3), ("sieve.py", ["2"], 4),
+    ("lu.py", ["30"], 1), ("lu.py", ["30"], 3), ("lu.py", ["3"], 4),
+    ("fft.py", ["8"], 1), ("fft.py", ["8"], 3), ("fft.py", ["3"], 4),
+    ("spmv.py", ["2000", "10"], 1), ("spmv.py", ["2000", "10"], 3), ("spmv.py", ["5", "3"], 4),
+    ("pagerank.py", ["2000", "10"], 1), ("pagerank.py", ["2000", "10"], 3), ("pagerank.py", ["3", "5"], 4),
+    ("components.py", ["2000"], 1), ("components.py", ["2000"], 3), ("components.py", ["5"], 4),
+    ("power_couples.py", ["2000", "12"], 1), ("power_couples.py", ["2000", "12"], 3),
+    ("power_couples.py", ["2", "2"], 4),
 ]
 
 

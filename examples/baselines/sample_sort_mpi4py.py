@@ -1,8 +1,8 @@
 """examples/sample_sort.py written with plain mpi4py, for comparison: the same
 keys, the same algorithm (a regular sample from every rank, the same p-1
 splitters everywhere, one total exchange, one local sort), with buffer-based
-collectives on numpy arrays.  The keys come from examples/sample_sort.py, so
-only the parallel part differs.  Run it under MPI only:
+collectives on numpy arrays.  The keys and the bucketing come from
+examples/sample_sort.py, so only the parallel part differs.  Run it under MPI only:
 
     mpiexec -n 2 python examples/baselines/sample_sort_mpi4py.py [N] [--timing]
 """
@@ -15,7 +15,7 @@ import numpy as np
 from mpi4py import MPI
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from sample_sort import SAMPLES, keys_for  # noqa: E402
+from sample_sort import SAMPLES, buckets, keys_for  # noqa: E402
 
 
 def block(n: int, pid: int, p: int) -> np.ndarray:
@@ -35,14 +35,16 @@ def sample_sort(comm: MPI.Comm, n: int) -> tuple[np.ndarray, float]:
     everyone = np.empty(sizes.sum(), np.int64)
     comm.Allgatherv(samples, [everyone, sizes])
     everyone.sort()
-    splitters = everyone[np.arange(1, p) * len(everyone) // p]
-    bucket = np.searchsorted(splitters, local, side="right")
-    order = np.argsort(bucket, kind="stable")
-    send_counts = np.bincount(bucket, minlength=p)
+    if len(everyone):
+        splitters = everyone[np.arange(1, p) * len(everyone) // p]
+    else:
+        splitters = np.zeros(p - 1, np.int64)      # no keys anywhere: every bucket is empty
+    parts = buckets(local, splitters)
+    send_counts = np.array([len(part) for part in parts])
     receive_counts = np.empty(p, np.int64)
     comm.Alltoall(send_counts, receive_counts)
     mine = np.empty(receive_counts.sum(), np.int64)
-    comm.Alltoallv([local[order], send_counts], [mine, receive_counts])
+    comm.Alltoallv([np.concatenate(parts), send_counts], [mine, receive_counts])
     mine.sort()
     return mine, time.perf_counter() - start
 
