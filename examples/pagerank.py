@@ -66,19 +66,25 @@ def serial(n: int, edges: np.ndarray, iterations: int) -> np.ndarray:
     return rank
 
 
+def report(n: int, iterations: int, nprocs: int, rank: np.ndarray, seconds: float) -> bool:
+    """Print the highest ranks (and the time, with --timing) and the check
+    against the serial answer; return whether it passed."""
+    top = np.argsort(-rank, kind="stable")[:5]
+    print(f"PageRank of a random graph of {n} vertices and {EDGES_PER_VERTEX * n} edges, "
+          f"{iterations} iterations, {nprocs} ranks")
+    print("highest ranks: " + ", ".join(f"vertex {v} {rank[v]:.6f}" for v in top))
+    if "--timing" in sys.argv:
+        print(f"time: {seconds:.3f} s")
+    ok = np.allclose(rank, serial(n, random_edges(n), iterations), rtol=1e-10, atol=0)
+    print(f"check against the serial answer: {'OK' if ok else 'FAILED'}")
+    return ok
+
+
 if __name__ == "__main__":
     arguments = [a for a in sys.argv[1:] if not a.startswith("--")]
     n = int(arguments[0]) if arguments else 100_000
     iterations = int(arguments[1]) if len(arguments) > 1 else 50
     results = bsp.run(pagerank, n, iterations)
     rank = np.concatenate([part for part, _ in results])
-    expected = serial(n, random_edges(n), iterations)
-    top = np.argsort(-rank, kind="stable")[:5]
-    print(f"PageRank of a random graph of {n} vertices and {EDGES_PER_VERTEX * n} edges, "
-          f"{iterations} iterations, {len(results)} ranks")
-    print("highest ranks: " + ", ".join(f"vertex {v} {rank[v]:.6f}" for v in top))
-    if "--timing" in sys.argv:
-        print(f"time: {max(seconds for _, seconds in results):.3f} s")
-    ok = np.allclose(rank, expected, rtol=1e-10, atol=0)
-    print(f"check against the serial answer: {'OK' if ok else 'FAILED'}")
+    ok = report(n, iterations, len(results), rank, max(seconds for _, seconds in results))
     raise SystemExit(0 if ok else 1)

@@ -12,7 +12,7 @@ BSP cost: about log2(log2(sqrt(n))) supersteps, each an allgather of the
 new primes (h = 8 * the primes up to sqrt(n) in all), and one allreduce to
 count; w = O((n/p) log log n) for the crossing out.
 
-    python examples/sieve.py [n]        (default: n = 20000000)
+    python examples/sieve.py [n]        (default: n = 10000000)
 """
 
 import math
@@ -61,7 +61,7 @@ def serial(n: int) -> np.ndarray:
 
 
 if __name__ == "__main__":
-    n = int(sys.argv[1]) if len(sys.argv) > 1 else 20_000_000
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else 10_000_000
     results = bsp.run(sieve, n)
     primes = np.concatenate([part for part, _, _ in results])
     count, supersteps = results[0][1], results[0][2]
