@@ -24,6 +24,13 @@ def _positive_int(text: str) -> int:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _add_ranks(command: argparse.ArgumentParser, mpi_help: str) -> None:
+    """The -n and --mpi options of a command that starts ranks."""
+    command.add_argument("-n", "--nprocs", type=_positive_int, default=None,
+                         help="number of ranks (default: the number of usable cores)")
+    command.add_argument("--mpi", action="store_true", help=mpi_help)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bsp", description="pybsp: bulk-synchronous parallel Python")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -32,9 +39,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a Python script so that its bsp.run(...) calls use N ranks (unless a call names "
                     "nprocs itself): forked processes, or with --mpi the processes of an MPI job started "
                     "with the mpiexec of mpi4py's MPI.")
-    run.add_argument("-n", "--nprocs", type=_positive_int, default=None,
-                     help="number of ranks (default: the number of usable cores)")
-    run.add_argument("--mpi", action="store_true", help="run on the MPI backend, under mpiexec")
+    _add_ranks(run, "run on the MPI backend, under mpiexec")
     run.add_argument("--profile", action="store_true",
                      help="profile every bsp.run of the script: a table of its supersteps with the BSP "
                           "prediction on stderr at the end of each")
@@ -52,9 +57,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Measure r (flop/s of a numpy kernel), g (seconds per byte of an h-relation) and l "
                     "(seconds per sync) as Bisseling's bspbench does, by timing h-relations of growing h "
                     "and fitting T(h) = l + g*h; print them, and save them for `bsp run --machine`.")
-    bench.add_argument("-n", "--nprocs", type=_positive_int, default=None,
-                       help="number of ranks (default: the number of usable cores)")
-    bench.add_argument("--mpi", action="store_true", help="measure the MPI backend, under mpiexec")
+    _add_ranks(bench, "measure the MPI backend, under mpiexec")
     bench.add_argument("--out", metavar="FILE.json", help="write the parameters to this JSON file")
     profile = commands.add_parser(
         "profile", help="look at a profiled run",
@@ -166,12 +169,13 @@ def _bench(options: argparse.Namespace) -> int:
         return _under_mpiexec(options.nprocs, argv, _clean_env())
     from .machine import measure
     parameters = measure(options.nprocs)
+    if options.out:
+        parameters.save(options.out)
     print(parameters.describe())
     print(f"fit of T(h) = l + g*h over {len(parameters.points)} sizes (h: bytes each rank sends and receives):")
     for h, seconds in parameters.points:
         print(f"  h = {h:>8} bytes: {seconds * 1e6:10.1f} us   (fit: {(parameters.l + parameters.g * h) * 1e6:.1f} us)")
     if options.out:
-        parameters.save(options.out)
         print(f"wrote {options.out}")
     return 0
 

@@ -40,14 +40,13 @@ import inspect
 import os
 import sys
 import time
-from array import array
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 import numpy as np
 
-from .callsite import user_call_site
 from .record import Kind, Status, SyncRecord
 
 if TYPE_CHECKING:
@@ -72,31 +71,69 @@ PathLike = Union[str, "os.PathLike[str]"]
 # -- on every rank ------------------------------------------------------------
 
 class Recorder:
-    """Notes each superstep of one rank.  Cost per superstep: a lookup of the
-    user's call site (a walk up the stack, a few microseconds) and one
-    append of ten numbers (80 bytes of memory)."""
+    """Notes each superstep of one rank.  Cost per superstep: a walk up the
+    stack to the user's call site (a dictionary lookup per frame) and one
+    row of ten numbers, kept as 80 bytes of an array (rows are gathered in
+    a list and packed into an array every CHUNK_ROWS supersteps)."""
+
+    CHUNK_ROWS = 4096
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter):
-        self._rows = array("d")
-        self._sites: dict[str, int] = {}
+        self._pending: list[tuple] = []
+        self._chunks: list[np.ndarray] = []
+        self._sites: dict[Any, int] = {}        # (code, line) or a site given as text -> index
         self.start = clock()
         self.clock_offset = time.time() - clock()
 
     def superstep(self, engine: "ObservedEngine", kind: int, arg: int, site: str | None,
                   entered: float, left: float) -> None:
-        site = site or user_call_site()
-        index = self._sites.setdefault(site, len(self._sites))
-        self._rows.extend((kind, arg, index, entered, left,
-                           engine.bytes_sent, engine.bytes_received, engine.messages_sent,
-                           engine.messages_received, engine.superstep_exchanges))
+        if site is None:
+            frame = user_frame()
+            key: Any = (frame.f_code, frame.f_lineno)
+        else:
+            key = site
+        index = self._sites.get(key)
+        if index is None:
+            index = self._sites[key] = len(self._sites)
+        pending = self._pending
+        pending.append((kind, arg, index, entered, left, engine.bytes_sent, engine.bytes_received,
+                        engine.messages_sent, engine.messages_received, engine.superstep_exchanges))
+        if len(pending) == self.CHUNK_ROWS:
+            self._pack()
+
+    def _pack(self) -> None:
+        self._chunks.append(np.array(self._pending, np.float64).reshape(-1, len(COLUMNS)))
+        self._pending = []
 
     def close(self) -> None:
         pass
 
     def result(self, pid: int) -> "RankProfile":
         """What this rank recorded, ready to travel in its Outcome."""
-        rows = np.frombuffer(self._rows, np.float64).reshape(-1, len(COLUMNS)).copy()
-        return RankProfile(pid, self.start, self.clock_offset, rows, list(self._sites))
+        self._pack()
+        sites = [key if isinstance(key, str) else f"{key[0].co_filename}:{key[1]} in {key[0].co_name}"
+                 for key in self._sites]
+        return RankProfile(pid, self.start, self.clock_offset, np.concatenate(self._chunks), sites)
+
+
+PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep      # the bsp package, as bsp.callsite sees it
+_inside_bsp: dict[str, bool] = {}       # co_filename -> whether it is a module of the bsp package
+
+
+def user_frame() -> FrameType:
+    """The innermost frame outside the bsp package (where the user called
+    into it): what `bsp.callsite.user_call_site` describes, found with one
+    dictionary lookup per frame rather than a path normalization."""
+    frame = sys._getframe(1)
+    while frame.f_back is not None:
+        filename = frame.f_code.co_filename
+        inside = _inside_bsp.get(filename)
+        if inside is None:
+            inside = _inside_bsp[filename] = os.path.abspath(filename).startswith(PACKAGE_DIR)
+        if not inside:
+            break
+        frame = frame.f_back
+    return frame
 
 
 @dataclass
