@@ -103,7 +103,8 @@ def report(samples: dict, nprocs: int, runs: int) -> str:
     lines = ["# pybsp examples against plain mpi4py", "",
              f"Machine: {platform.machine()}, {cores} usable cores, Python {platform.python_version()}; "
              f"nprocs = {nprocs}; medians of {runs} runs; made by `scripts/benchmarks/baselines.py` "
-             f"on {time.strftime('%Y-%m-%d')}.", "",
+             f"on {time.strftime('%Y-%m-%d')}; load average at the end {os.getloadavg()[0]:.1f} "
+             f"(above the number of cores, other work shared the machine and slowed every column).", "",
              "## The same algorithm, with pybsp and with mpi4py", "",
              "Parallel part: the time the program reports (`--timing`: the slowest rank, from the data in "
              "place to the result, without start-up, data generation or check). Ratio: pybsp under "
