@@ -331,17 +331,9 @@ class ObservedEngine(Engine):
         super().__init__(transport)
         self._observers = tuple(observers)
         self._clock = clock
-        self._reset_traffic()
-
-    def _reset_traffic(self) -> None:
-        self.bytes_sent = self.bytes_received = 0
-        self.messages_sent = self.messages_received = 0
-        self._exchanges_before = self.exchanges
-
-    @property
-    def superstep_exchanges(self) -> int:
-        """Transport exchanges made so far in the current superstep."""
-        return self.exchanges - self._exchanges_before
+        # This superstep's traffic so far, and the exchanges of the last sync.
+        self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
+        self.superstep_exchanges = 0
 
     def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview]) -> None:
         super()._post(channel, dests, data, buffers)
@@ -359,11 +351,13 @@ class ObservedEngine(Engine):
     def exchange(self, kind: int, arg: int = 0, status: int = Status.RUNNING,
                  site: str | None = None) -> None:
         entered = self._clock()
+        before = self.exchanges
         super().exchange(kind, arg, status, site)
         left = self._clock()
+        self.superstep_exchanges = self.exchanges - before
         for observer in self._observers:
             observer.superstep(self, kind, arg, site, entered, left)
-        self._reset_traffic()
+        self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
 
     def close(self) -> None:
         super().close()
