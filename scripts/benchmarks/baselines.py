@@ -100,12 +100,11 @@ def report(samples: dict, nprocs: int, runs: int) -> str:
         return median([seconds for seconds, _ in samples[key]])
 
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    load = os.getloadavg()[0]
-    busy = " (more than the cores: other work shared the machine and slowed every column)" if load > cores else ""
     lines = ["# pybsp examples against plain mpi4py", "",
              f"Machine: {platform.machine()}, {cores} usable cores, Python {platform.python_version()}; "
              f"nprocs = {nprocs}; medians of {runs} runs; made by `scripts/benchmarks/baselines.py` "
-             f"on {time.strftime('%Y-%m-%d')}; load average at the end {load:.1f}{busy}.", "",
+             f"on {time.strftime('%Y-%m-%d')}; load average over the last minute {os.getloadavg()[0]:.1f}, "
+             f"about {nprocs} of it the benchmark's own ranks (more means other work slowed every column).", "",
              "## The same algorithm, with pybsp and with mpi4py", "",
              "Parallel part: the time the program reports (`--timing`: the slowest rank, from the data in "
              "place to the result, without start-up, data generation or check). Ratio: pybsp under "
