@@ -337,15 +337,24 @@ class ObservedEngine(Engine):
 
     def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview]) -> None:
         super()._post(channel, dests, data, buffers)
+        nbytes = len(data)
+        for buffer in buffers:
+            nbytes += buffer.nbytes
         self.messages_sent += len(dests)
-        self.bytes_sent += (len(data) + sum(buffer.nbytes for buffer in buffers)) * len(dests)
+        self.bytes_sent += nbytes * len(dests)
 
     def _swap(self, record: bytes) -> bytes:
         records = super()._swap(record)
-        for arrivals in self._arrivals.values():
-            for arrival in arrivals:
-                self.messages_received += arrival.count
-                self.bytes_received += arrival.stream.nbytes + sum(buffer.nbytes for buffer in arrival.bulk)
+        if self._arrivals:
+            messages = nbytes = 0
+            for arrivals in self._arrivals.values():
+                for arrival in arrivals:
+                    messages += arrival.count
+                    nbytes += arrival.stream.nbytes
+                    for buffer in arrival.bulk:
+                        nbytes += buffer.nbytes
+            self.messages_received += messages
+            self.bytes_received += nbytes
         return records
 
     def exchange(self, kind: int, arg: int = 0, status: int = Status.RUNNING,
