@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 import numpy as np
 
-from .record import Kind, Status, SyncRecord
+from .record import SyncRecord
 
 if TYPE_CHECKING:
     from .engine import ObservedEngine
@@ -239,11 +239,10 @@ class Profile:
         return self.w_max + machine.g * self.h_max + machine.l * self.exchanges.max(axis=0)
 
     def label(self, superstep: int) -> str:
-        """What ended the superstep, and where (rank 0's call site)."""
-        kind = int(self.kinds[superstep])
-        status = Status.RETURNED if kind == Kind.EXIT else Status.RUNNING
-        call = SyncRecord(superstep, kind, int(self.args[superstep]), 0, 0, status, 0).describe()
-        return f"{call} at {short_site(self.sites[0][superstep])}"
+        """What ended the superstep, and where (rank 0's call site; for the
+        program's end, 'exit at' its definition)."""
+        record = SyncRecord(superstep, int(self.kinds[superstep]), int(self.args[superstep]), 0, 0, 0, 0)
+        return f"{record.describe()} at {short_site(self.sites[0][superstep])}"
 
     # -- the report --
 
@@ -266,6 +265,10 @@ class Profile:
         lines += _table(by, rows, [sum(row[2][i] for row in rows) for i in range(len(columns))])
         lines.append(f"BSP prediction T = sum(w_max + g*h_max + l) = {seconds(total)}, measured {seconds(measured)}: "
                      f"error {percent(total, measured)}")
+        spread = float(self.start.max() - self.start.min())
+        if self.nprocs > 1:
+            lines.append(f"the ranks started within {seconds(spread)} of each other: "
+                         f"superstep 0's measured time includes that")
         lines.append(f"g = {machine.g * 1e9:.3g} ns/byte, l = {seconds(machine.l)} "
                      f"({describe_machine(machine, self.nprocs, self.backend)})")
         return "\n".join(lines)
