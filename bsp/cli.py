@@ -68,7 +68,7 @@ def _parser() -> argparse.ArgumentParser:
                                         "barrier and exchange spans in colour.")
     plot.add_argument("trace", help="a trace file written by --trace")
     plot.add_argument("-o", "--output", help="the PNG file to write (default: the trace's name, ending .png)")
-    plot.add_argument("--title", help="the picture's title (default: the trace file's name)")
+    plot.add_argument("--title", help="the picture's title (default: the runs the trace holds)")
     doctor = commands.add_parser(
         "doctor", help="report the Python, MPI library and launcher, and check that they match",
         description="Report what pybsp runs on, and start a two-process MPI job to check that the "

@@ -22,7 +22,7 @@ keeps a line on stderr up to date with the superstep, the time elapsed and
 the bytes it exchanged, and erases it at the end.  Only when stderr is a
 terminal; BSP_PROGRESS=0 (or `bsp run --no-progress`) turns it off.  It
 costs rank 0 about a microsecond per superstep, so benchmarks run at a
-terminal should turn it off.
+terminal should turn it off; when stderr is not a terminal it costs nothing.
 """
 
 from __future__ import annotations
@@ -91,8 +91,8 @@ def configure(level: int = logging.INFO, others: int = logging.WARNING, *, root:
     (default: the root logger's) to let those records through.  Call it
     once, before bsp.run (the ranks inherit it; under MPI every process runs
     the script's top).  Calling it again replaces the handler it added.
-    Returns the handler.  Raises ValueError for a format that names fields
-    records lack."""
+    Returns the handler.  Raises ValueError for a format string that
+    logging.Formatter refuses."""
     target = logger if logger is not None else logging.getLogger()
     for handler in list(target.handlers):
         if getattr(handler, "_bsp_rank_handler", False):
