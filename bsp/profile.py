@@ -42,7 +42,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
+from types import CodeType, FrameType
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
 
 import numpy as np
@@ -72,7 +72,8 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 class Recorder:
     """Notes each superstep of one rank.  Cost per superstep: a walk up the
-    stack to the user's call site (a dictionary lookup per frame) and one
+    stack to the user's call site (a dictionary lookup per frame; the site
+    is keyed by code and instruction, its line worked out once) and one
     row of ten numbers, kept as 80 bytes of an array (rows are gathered in
     a list and packed into an array every CHUNK_ROWS supersteps)."""
 
@@ -81,25 +82,35 @@ class Recorder:
     def __init__(self, clock: Callable[[], float] = time.perf_counter):
         self._pending: list[tuple] = []
         self._chunks: list[np.ndarray] = []
-        self._sites: dict[Any, int] = {}        # (code, line) or a site given as text -> index
+        self._sites: dict[Any, int] = {}        # (id of code, instruction) or a site given as text -> index
+        self._site_names: list[str] = []        # 'file:line in function' of each
+        self._codes: list[CodeType] = []        # the code objects whose ids are in keys
         self.start = clock()
         self.clock_offset = time.time() - clock()
 
     def superstep(self, engine: "ObservedEngine", kind: int, arg: int, site: str | None,
                   entered: float, left: float) -> None:
         if site is None:
-            frame = user_frame()
-            key: Any = (frame.f_code, frame.f_lineno)
+            frame = user_frame(3)      # from the caller of ObservedEngine.exchange, which calls this
+            key: Any = (id(frame.f_code), frame.f_lasti)      # (hashing a code object costs microseconds)
         else:
-            key = site
+            key = frame = site
         index = self._sites.get(key)
         if index is None:
             index = self._sites[key] = len(self._sites)
+            self._site_names.append(frame if isinstance(frame, str) else self._name(frame))
         pending = self._pending
         pending.append((kind, arg, index, entered, left, engine.bytes_sent, engine.bytes_received,
                         engine.messages_sent, engine.messages_received, engine.superstep_exchanges))
         if len(pending) == self.CHUNK_ROWS:
             self._pack()
+
+    def _name(self, frame: FrameType) -> str:
+        """'file:line in function' of `frame`, whose code is kept from now on,
+        so that its id, part of the site's key, stays its own."""
+        code = frame.f_code
+        self._codes.append(code)
+        return f"{code.co_filename}:{frame.f_lineno} in {code.co_name}"
 
     def _pack(self) -> None:
         self._chunks.append(np.array(self._pending, np.float64).reshape(-1, len(COLUMNS)))
@@ -111,20 +122,19 @@ class Recorder:
     def result(self, pid: int) -> "RankProfile":
         """What this rank recorded, ready to travel in its Outcome."""
         self._pack()
-        sites = [key if isinstance(key, str) else f"{key[0].co_filename}:{key[1]} in {key[0].co_name}"
-                 for key in self._sites]
-        return RankProfile(pid, self.start, self.clock_offset, np.concatenate(self._chunks), sites)
+        return RankProfile(pid, self.start, self.clock_offset, np.concatenate(self._chunks), self._site_names)
 
 
 PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep      # the bsp package, as bsp.callsite sees it
 _inside_bsp: dict[str, bool] = {}       # co_filename -> whether it is a module of the bsp package
 
 
-def user_frame() -> FrameType:
+def user_frame(depth: int = 1) -> FrameType:
     """The innermost frame outside the bsp package (where the user called
-    into it): what `bsp.callsite.user_call_site` describes, found with one
-    dictionary lookup per frame rather than a path normalization."""
-    frame = sys._getframe(1)
+    into it), starting from the frame `depth` calls up: what
+    `bsp.callsite.user_call_site` describes, found with one dictionary
+    lookup per frame rather than a path normalization."""
+    frame = sys._getframe(depth)
     while frame.f_back is not None:
         filename = frame.f_code.co_filename
         inside = _inside_bsp.get(filename)
