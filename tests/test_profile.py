@@ -5,7 +5,6 @@ they relate (a sync is never shorter than its wait, the supersteps add up
 to the run)."""
 
 import functools
-import operator
 import os
 import subprocess
 import sys
@@ -73,11 +72,8 @@ def test_known_supersteps_bytes_and_messages_on_every_rank(nprocs):
         assert profile.messages_sent[rank].tolist() == [2, 0, nprocs, 0]
         assert profile.messages_received[rank].tolist() == [2, 0, nprocs, 0]
         assert profile.exchanges[rank].tolist() == [1, 1, 1, 1]
-        assert [site.rsplit(":", 1)[-1] for site in profile.sites[rank]] == ["".join(
-            f"{line} in {name}") for line, name in [(line_of("first sync"), "known"), (line_of("empty sync"), "known"),
-                                                     (line_of("the allgather"), "known"),
-                                                     (known.__code__.co_firstlineno, "known")]]
-        assert all(site.startswith(str(HERE)) for site in profile.sites[rank])
+        lines = [line_of("first sync"), line_of("empty sync"), line_of("the allgather"), known.__code__.co_firstlineno]
+        assert profile.sites[rank] == [f"{HERE}:{line} in known" for line in lines]
     assert profile.h_max.tolist() == [sent, 0, max(gathered, nprocs * message_bytes(nprocs - 1)), 0]
 
 
@@ -281,10 +277,6 @@ def test_a_failing_profiled_run_raises_as_usual():
     with pytest.raises(bsp.RemoteError, match="rank 1 fails"):
         bsp.run(failing, nprocs=2, profile=called.append)
     assert called == []
-
-
-def sum_of_pids(world):
-    return world.allreduce(world.pid, op=operator.add)
 
 
 # (not the id "mpi": pytest-mpi would take it for its marker)
