@@ -15,6 +15,7 @@ import platform
 import sys
 
 from .checks import check_nprocs
+from .cores import usable_cores
 
 
 def _positive_int(text: str) -> int:
@@ -103,7 +104,6 @@ def _under_mpiexec(nprocs: int | None, argv: list[str], env: dict[str, str]) -> 
     """Run `argv` as an MPI job of `nprocs` processes (default: the usable
     cores) with the launcher of mpi4py's MPI; its exit status, or 2 when
     there is no MPI."""
-    from .fork.launcher import usable_cores
     launcher = _mpi_launcher_or_none()
     if launcher is None:
         return 2
@@ -208,7 +208,6 @@ def _doctor(launcher_path: str | None) -> int:
     import numpy
 
     from . import __version__
-    from .fork.launcher import usable_cores
 
     print(f"pybsp {__version__}, Python {platform.python_version()} ({sys.executable}), numpy {numpy.__version__}")
     print(f"fork backend: {usable_cores()} usable cores")

@@ -155,6 +155,6 @@ def choose_nprocs(nprocs: int | None, backend: str = "fork") -> int:
         return check_nprocs(value, "BSP_NPROCS")
     if backend == "mpi":
         return _mpi_launcher().world_size()
-    from .fork.launcher import usable_cores
+    from .cores import usable_cores
     return usable_cores()
 

@@ -37,6 +37,7 @@ from typing import Any, Callable
 import numpy as np
 
 from bsp import stdio, wire
+from bsp.cores import share_cores, usable_cores
 from bsp.errors import BSPError, SyncTimeoutError
 from bsp.outcome import Outcome
 from bsp.rank import run_rank
@@ -152,10 +153,23 @@ def _control_comm() -> MPI.Comm:
         _check_launcher_matches()
         stdio.write_whole_lines()
         _control = MPI.COMM_WORLD.Dup()
+        _share_the_node()
         if _control.Get_rank() == 0:
             _record_uncaught_exceptions()
             atexit.register(lambda: shutdown(_exit_status))
     return _control
+
+
+def _share_the_node() -> None:
+    """Limit this rank's thread pools to its share of the node's cores
+    (see bsp.cores): the node's cores over the ranks on it, unless the
+    launcher bound this rank to cores of its own (its affinity is less than
+    the node), which are then its share.  Collective."""
+    node = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
+    ranks_here = node.Get_size()
+    node.Free()
+    cores = usable_cores()
+    share_cores(ranks_here if cores == (os.cpu_count() or cores) else 1, cores)
 
 
 def _check_launcher_matches() -> None:

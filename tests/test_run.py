@@ -8,7 +8,7 @@ import textwrap
 import pytest
 
 import bsp
-from bsp.fork.launcher import usable_cores
+from bsp.cores import usable_cores
 from bsp.testing import require_nprocs
 
 

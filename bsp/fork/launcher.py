@@ -26,6 +26,7 @@ from typing import Any, Callable
 from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
 from ..outcome import Outcome
 from .. import stdio
+from ..cores import share_cores, usable_cores
 from ..rank import run_rank
 from ..wire import from_block, to_frames
 from .barrier import make_barrier
@@ -36,13 +37,6 @@ from .transport import ForkTransport
 SPIN_SECONDS = 1e-3
 _READ_CHUNK = 1 << 20
 _STRANDED_POLL_SECONDS = 0.2
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:      # macOS
-        return os.cpu_count() or 1
 
 
 def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
@@ -126,6 +120,7 @@ def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         stdio.write_whole_lines()
+        share_cores(shared.nprocs, usable_cores())
         writer = pipes[rank][1]
         for reader, other_writer in pipes:
             os.close(reader)

@@ -1,0 +1,40 @@
+"""The cores a rank may use: how many this process has, and each rank's
+share of them for numpy's thread pools (BLAS, OpenMP).
+
+numpy's BLAS starts as many threads as the machine has cores, in every
+process, and they spin while they wait for work.  With several ranks on one
+machine every rank's BLAS would run a thread per core: with two ranks on two
+cores a 300x300 matrix product took 10 to 16 ms instead of 1 ms.  So each
+rank limits its pools to its share of the cores, as process pools such as
+loky do for their workers, unless the user chose a thread count in the
+environment, which is then left as it is.
+"""
+
+from __future__ import annotations
+
+import os
+
+# Environment variables by which users choose thread counts themselves.
+USER_SETTINGS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
+                 "VECLIB_MAXIMUM_THREADS", "NUMEXPR_NUM_THREADS")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its affinity, where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:      # macOS
+        return os.cpu_count() or 1
+
+
+def share_cores(ranks_sharing: int, cores: int) -> int | None:
+    """Limit this process's thread pools to `cores // ranks_sharing` threads
+    (at least one), for `ranks_sharing` ranks on `cores` cores; return the
+    limit, or None when the user's environment sets one instead."""
+    if any(os.environ.get(name) for name in USER_SETTINGS):
+        return None
+    from threadpoolctl import threadpool_limits     # imported here: only ranks need it
+
+    limit = max(1, cores // max(1, ranks_sharing))
+    threadpool_limits(limit)
+    return limit
