@@ -1,6 +1,7 @@
 """pybsp's fork and MPI backends next to raw mpi4py: same machine, same
 nprocs, one run.  Usage: scripts/bench [--nprocs 2] [--rounds 3] [--quick]
 [--scaling 1,2,4,8,16] [--report FILE.md] [--plots DIR] [--json FILE.json]
+(the report goes to docs/benchmarks.md, the plots to docs/, by default)
 
 Each round measures every workload on the fork backend (in this process),
 then starts one MPI job that measures raw mpi4py and pybsp's MPI backend.
@@ -29,6 +30,7 @@ import bsp
 from bsp import machine
 
 HERE = Path(__file__).resolve().parent
+DOCS = HERE.parent.parent / "docs"
 BSP_COMMAND = Path(sys.executable).parent / "bsp"
 KIB, MIB = 1 << 10, 1 << 20
 SIZES = [KIB, 16 * KIB, 256 * KIB, 4 * MIB, 64 * MIB]
@@ -292,8 +294,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="fewer repetitions and smaller sizes, for a smoke test")
     parser.add_argument("--scaling", default="1,2,4,8,16", help="nprocs for l and g ('' to skip)")
-    parser.add_argument("--report", help="write the markdown report here too")
-    parser.add_argument("--plots", help="write the PNG plots into this directory (needs matplotlib)")
+    parser.add_argument("--report", default=str(DOCS / "benchmarks.md"), help="write the markdown report here")
+    parser.add_argument("--plots", default=str(DOCS), help="write the PNG plots into this directory")
     parser.add_argument("--json", help="write the medians here as JSON")
     options = parser.parse_args()
     medians = collect(options.nprocs, options.rounds, options.quick)
