@@ -82,10 +82,15 @@ def measure(nprocs: int | None = None, backend: str | None = None, sizes: tuple[
 
 
 def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
-    """Least-squares g and l of T(h) = l + g*h (neither below zero)."""
+    """Least-squares g and l of T(h) = l + g*h (neither below zero), in
+    relative terms: each point's residual is weighted by 1/T, so that the
+    times of small h, which are what l is, count as much as those of large
+    h, whose absolute noise would otherwise swamp l."""
     h = np.array([point[0] for point in points], float)
     seconds = np.array([point[1] for point in points], float)
-    g, l = np.polyfit(h, seconds, 1) if len(set(h.tolist())) > 1 else (0.0, float(seconds.mean()))
+    if len(set(h.tolist())) < 2:
+        return 0.0, max(float(seconds.mean()), 0.0)
+    g, l = np.polyfit(h, seconds, 1, w=1 / np.maximum(seconds, 1e-12))
     return max(float(g), 0.0), max(float(l), 0.0)
 
 
