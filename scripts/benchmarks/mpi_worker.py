@@ -26,10 +26,12 @@ def main(plan: dict) -> None:
         results[f"raw|{key}"] = getattr(raw_mpi, function)(comm, *args)
     for key, function, args in plan.get("bsp", []):
         results[f"mpi|{key}"] = bsp.run(getattr(programs, function), *args, backend="mpi")[0]
+    for key, function, args in plan.get("launcher", []):
+        results[f"mpi|{key}"] = [getattr(programs, function)(*args, backend="mpi")]
     if "machine" in plan:
         sizes, repetitions = plan["machine"]
         found = machine.measure(backend="mpi", sizes=tuple(sizes), repetitions=repetitions)
-        results["machine"] = {"l": found.l, "g": found.g, "points": found.points}
+        results["machine"] = {"l": found.l, "g": found.g}
     if comm.Get_rank() == 0:
         print(json.dumps(results))
 

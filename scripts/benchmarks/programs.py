@@ -11,6 +11,8 @@ from pathlib import Path
 
 import numpy as np
 
+import bsp
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 import sample_sort as sample_sort_example  # noqa: E402
 
@@ -85,6 +87,27 @@ def small_objects(world, count: int, repetitions: int, one_send_each: bool = Fal
     return times
 
 
+def exchange_phases(world, nbytes: int, repetitions: int) -> list[list[float]]:
+    """Where the time of `exchange` goes, on rank 0: seconds in `send`
+    (which captures a copy), in `sync` (the transfer) and in `messages`
+    (unpickling), one triple per repetition."""
+    payload = np.ones(nbytes, np.uint8)
+    others = [dest for dest in range(world.nprocs) if dest != world.pid]
+    times = []
+    for repetition in range(repetitions + 1):
+        world.sync()
+        start = time.perf_counter()
+        for dest in others:
+            world.send(payload, dest)
+        sent = time.perf_counter()
+        world.sync()
+        synced = time.perf_counter()
+        received = world.messages()
+        times.append([sent - start, synced - sent, time.perf_counter() - synced])
+        del received
+    return times[1:]
+
+
 def sample_sort(world, n: int, repetitions: int) -> list[float]:
     """Seconds of examples/sample_sort.py on n keys (the slowest rank's
     time, from its keys in place to its sorted part)."""
@@ -132,3 +155,13 @@ def _status_bytes(field: str) -> int:
             if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def sample_sort_profile(n: int, backend: str, nprocs: int | None = None) -> list[list[float]]:
+    """Called in the launching process: one run of the sample sort with
+    pybsp's profiler on; per superstep, [w_max, time in the sync, h_max]
+    (seconds, seconds, bytes)."""
+    profiles = []
+    bsp.run(sample_sort_example.sample_sort, n, nprocs=nprocs, backend=backend, profile=profiles.append)
+    [profile] = profiles
+    return np.column_stack([profile.w_max, profile.sync_time, profile.h_max]).tolist()

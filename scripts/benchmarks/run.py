@@ -60,13 +60,19 @@ def plan(quick: bool) -> dict:
                + [("small_objects", "small_objects", objects),
                   ("small_objects_each", "small_objects", [*objects, True]),
                   ("sample_sort", "sample_sort", sort),
-                  ("memory", "superstep_memory", [MEMORY_BYTES])],
+                  ("memory", "superstep_memory", [MEMORY_BYTES]),
+                  ("exchange_phases", "exchange_phases", [SIZES[-1], repetitions[SIZES[-1]]])],
+        # run in the launching process, with the backend as a keyword: one sample a round
+        "launcher": [("sort_profile", "sample_sort_profile", sort[:1])],
     }
 
 
-def measure_fork(work: list, nprocs: int) -> dict:
-    return {key: bsp.run(getattr(programs, function), *args, nprocs=nprocs, backend="fork")[0]
-            for key, function, args in work}
+def measure_fork(work: dict, nprocs: int) -> dict:
+    results = {f"fork|{key}": bsp.run(getattr(programs, function), *args, nprocs=nprocs, backend="fork")[0]
+               for key, function, args in work["bsp"]}
+    for key, function, args in work["launcher"]:
+        results[f"fork|{key}"] = [getattr(programs, function)(*args, backend="fork", nprocs=nprocs)]
+    return results
 
 
 def measure_mpi(work: dict, nprocs: int) -> dict:
@@ -79,7 +85,7 @@ def measure_mpi(work: dict, nprocs: int) -> dict:
 
 
 def serial_sort(n: int, repetitions: int) -> list[float]:
-    """Seconds of single-process np.sort of the sample sort's keys."""
+    """Seconds of single-process np.sort of the first n of the sample sort's keys."""
     keys = programs.sample_sort_example.keys_for(np.arange(n))
     times = []
     for _ in range(repetitions):
@@ -91,32 +97,42 @@ def serial_sort(n: int, repetitions: int) -> list[float]:
 
 def collect(nprocs: int, rounds: int, quick: bool) -> dict:
     work = plan(quick)
-    samples: dict[str, list[float]] = {}
+    samples: dict[str, list] = {}
+    sort_arguments = next(args for key, _, args in work["bsp"] if key == "sample_sort")
     for round_number in range(rounds):
         print(f"round {round_number + 1} of {rounds}: fork backend", file=sys.stderr)
-        for key, times in measure_fork(work["bsp"], nprocs).items():
-            samples.setdefault(f"fork|{key}", []).extend(times)
+        results = measure_fork(work, nprocs)
         print(f"round {round_number + 1} of {rounds}: MPI job (raw mpi4py, then MPI backend)", file=sys.stderr)
-        for key, times in measure_mpi({"raw": work["raw"], "bsp": work["bsp"]}, nprocs).items():
-            samples.setdefault(key, []).extend(times)
-        sort_arguments = next(args for key, _, args in work["bsp"] if key == "sample_sort")
-        samples.setdefault("serial|sample_sort", []).extend(serial_sort(*sort_arguments))
-    return {key: statistics.median(times) for key, times in samples.items()}
+        results.update(measure_mpi(work, nprocs))
+        results["serial|sample_sort"] = serial_sort(*sort_arguments)
+        results["serial|sample_sort_part"] = serial_sort(sort_arguments[0] // nprocs, sort_arguments[1])
+        for key, values in results.items():
+            samples.setdefault(key, []).extend(values)
+    return {key: _median(values) for key, values in samples.items()}
+
+
+def _median(values: list) -> float | list:
+    """The median of numbers, or elementwise of equal-shaped lists of them."""
+    return float(np.median(values)) if np.ndim(values) == 1 else np.median(values, axis=0).tolist()
 
 
 def scaling(counts: list[int], quick: bool) -> dict:
-    """l and g on both backends, and raw Barrier, for each nprocs."""
+    """For each nprocs: l and g on both backends, fitted; the time of an
+    empty superstep, measured; and raw mpi4py's Barrier."""
     sizes = machine.DEFAULT_SIZES
     repetitions = 20 if quick else 100
+    sync = [5, 20 if quick else 100]
     found: dict[str, dict] = {"fork": {}, "mpi": {}, "raw": {}}
     for nprocs in counts:
         print(f"scaling: nprocs = {nprocs}", file=sys.stderr)
         fork = machine.measure(nprocs, "fork", sizes, repetitions)
-        found["fork"][nprocs] = {"l": fork.l, "g": fork.g, "points": fork.points}
-        job = measure_mpi({"raw": [("barrier", "barrier", [5, 20 if quick else 100])],
+        empty = bsp.run(programs.empty_superstep, *sync, nprocs=nprocs, backend="fork")[0]
+        found["fork"][nprocs] = {"l": fork.l, "g": fork.g, "empty": statistics.median(empty)}
+        job = measure_mpi({"raw": [("barrier", "barrier", sync)],
+                           "bsp": [("empty_superstep", "empty_superstep", sync)],
                            "machine": [list(sizes), repetitions]}, nprocs)
-        found["mpi"][nprocs] = job["machine"]
-        found["raw"][nprocs] = {"l": statistics.median(job["raw|barrier"])}
+        found["mpi"][nprocs] = dict(job["machine"], empty=statistics.median(job["mpi|empty_superstep"]))
+        found["raw"][nprocs] = {"empty": statistics.median(job["raw|barrier"])}
     return found
 
 
@@ -140,6 +156,7 @@ def report(medians: dict, nprocs: int, rounds: int, scaled: dict | None, work: d
     lines += _small_objects_table(get, arguments["small_objects"][0])
     lines += _sort_table(get, arguments["sample_sort"][0])
     lines += _memory_table(get, nprocs)
+    lines += _phases_tables(get, nprocs, arguments["sample_sort"][0])
     if scaled:
         lines += _scaling_table(scaled)
     lines += _targets_table(get, nprocs, scaled)
@@ -161,14 +178,17 @@ def _empty_superstep_table(get) -> list[str]:
 def _exchange_table(get, nprocs: int) -> list[str]:
     lines = ["## Total exchange of numpy arrays", "",
              "Every rank sends one array of the given size to every other rank (raw: one Alltoallv); "
-             "throughput = bytes sent per rank / time, GB/s (higher is better). "
+             "throughput = bytes sent per rank / time, GB/s (higher is better), and g against message size: "
+             "the superstep's time per byte, ns (lower is better). "
              "Plot: [benchmark_exchange.png](benchmark_exchange.png).", "",
-             "| bytes per rank | raw mpi4py Alltoallv | fork backend | MPI backend | fork / raw | MPI / raw |",
-             "|---|---|---|---|---|---|"]
+             "| bytes per rank | raw mpi4py Alltoallv | fork backend | MPI backend | fork / raw | MPI / raw "
+             "| g fork (ns/byte) | g MPI (ns/byte) |",
+             "|---|---|---|---|---|---|---|---|"]
     for size in SIZES:
         rate = {system: size * (nprocs - 1) / get(system, f"exchange|{size}") for system in SYSTEMS}
         lines.append(f"| {_bytes(size)} | {rate['raw'] / 1e9:.2f} | {rate['fork'] / 1e9:.2f} | "
-                     f"{rate['mpi'] / 1e9:.2f} | {rate['fork'] / rate['raw']:.2f} | {rate['mpi'] / rate['raw']:.2f} |")
+                     f"{rate['mpi'] / 1e9:.2f} | {rate['fork'] / rate['raw']:.2f} | {rate['mpi'] / rate['raw']:.2f} | "
+                     f"{1e9 / rate['fork']:.3f} | {1e9 / rate['mpi']:.3f} |")
     return lines + [""]
 
 
@@ -208,21 +228,50 @@ def _memory_table(get, nprocs: int) -> list[str]:
              "| system | extra peak (MiB) | / M |", "|---|---|---|"]
     for system in SYSTEMS:
         extra = get(system, "memory")
-        lines.append(f"| {SYSTEMS[system]} | {extra / MIB:.0f} | {extra / sent:.2f} |")
+        lines.append(f"| {SYSTEMS[system]} | {extra / MIB:.1f} | {extra / sent:.3f} |")
     return lines + [""]
+
+
+def _phases_tables(get, nprocs: int, keys: int) -> list[str]:
+    lines = ["## Where the time goes", "",
+             f"The {_bytes(SIZES[-1])} exchange, seconds on rank 0 (medians): `send` captures a copy of the "
+             "array (messages are copies), `sync` moves the bytes, `messages` unpickles what arrived "
+             "(the array data is not copied again):", "",
+             "| system | send (copy) | sync (transfer) | messages | total | raw Alltoallv |", "|---|---|---|---|---|---|"]
+    raw = get("raw", f"exchange|{SIZES[-1]}")
+    for system in ("fork", "mpi"):
+        send, sync, messages = get(system, "exchange_phases")
+        lines.append(f"| {SYSTEMS[system]} | {send * 1e3:.1f} ms | {sync * 1e3:.1f} ms | {messages * 1e3:.2f} ms "
+                     f"| {(send + sync + messages) * 1e3:.1f} ms | {raw * 1e3:.1f} ms |")
+    lines += ["", f"The sample sort of {keys:,} keys under pybsp's own profiler (`bsp.run(..., profile=...)`), "
+              "per superstep: w_max (the slowest rank's compute), the time in the sync, h_max; next to np.sort "
+              f"of all the keys and of one rank's share ({keys // nprocs:,} keys) in one process:", "",
+              "| system | superstep | w_max | sync | h_max |", "|---|---|---|---|---|"]
+    names = ["keys made", "allgather of samples (w: sampling)", "alltoall of buckets (w: bucketing)",
+             "exit (w: concatenate and sort)"]
+    for system in ("fork", "mpi"):
+        for step, (w, sync, h) in enumerate(get(system, "sort_profile")):
+            name = names[step] if step < len(names) else str(step)
+            lines.append(f"| {SYSTEMS[system]} | {step}: {name} | {w * 1e3:.1f} ms | {sync * 1e3:.2f} ms | "
+                         f"{_bytes(int(h)) if h >= KIB else f'{int(h)} B'} |")
+    lines += ["", f"np.sort in one process: all {keys:,} keys {get('serial', 'sample_sort') * 1e3:.1f} ms, "
+              f"one rank's share {get('serial', 'sample_sort_part') * 1e3:.1f} ms.", ""]
+    return lines
 
 
 def _scaling_table(scaled: dict) -> list[str]:
     lines = ["## How cost grows with nprocs", "",
-             "l (seconds per sync) and g (seconds per byte of an h-relation), fitted as bspbench does "
-             "(T(h) = l + g*h over h from 0 to 4 MiB per rank); raw mpi4py Barrier for reference. "
-             "More ranks than cores are oversubscribed. Plot: [benchmark_scaling.png](benchmark_scaling.png).", "",
-             "| nprocs | raw Barrier (us) | fork l (us) | MPI l (us) | fork g (ns/byte) | MPI g (ns/byte) |",
-             "|---|---|---|---|---|---|"]
+             "An empty superstep, measured (raw: mpi4py's Barrier); l (seconds per sync) and g (seconds per "
+             "byte of an h-relation) fitted as bspbench does (T(h) = l + g*h over h from 0 to 4 MiB per rank, "
+             "each point weighted by 1/T). More ranks than the 2 cores are oversubscribed. "
+             "Plot: [benchmark_scaling.png](benchmark_scaling.png).", "",
+             "| nprocs | raw Barrier (us) | fork: empty superstep (us) | MPI: empty superstep (us) "
+             "| fork l (us) | MPI l (us) | fork g (ns/byte) | MPI g (ns/byte) |",
+             "|---|---|---|---|---|---|---|---|"]
     for nprocs in sorted(scaled["fork"], key=int):
         fork, mpi, raw = (scaled[system][nprocs] for system in ("fork", "mpi", "raw"))
-        lines.append(f"| {nprocs} | {raw['l'] * 1e6:.1f} | {fork['l'] * 1e6:.1f} | {mpi['l'] * 1e6:.1f} | "
-                     f"{fork['g'] * 1e9:.3f} | {mpi['g'] * 1e9:.3f} |")
+        lines.append(f"| {nprocs} | {raw['empty'] * 1e6:.1f} | {fork['empty'] * 1e6:.1f} | {mpi['empty'] * 1e6:.1f} | "
+                     f"{fork['l'] * 1e6:.1f} | {mpi['l'] * 1e6:.1f} | {fork['g'] * 1e9:.3f} | {mpi['g'] * 1e9:.3f} |")
     return lines + [""]
 
 
@@ -245,7 +294,7 @@ def _targets_table(get, nprocs: int, scaled: dict | None) -> list[str]:
         ("sample sort, MPI: >= 1.6x np.sort", get("serial", "sample_sort") / get("mpi", "sample_sort"), ">=", 1.6),
     ]
     if scaled and 16 in scaled["fork"]:
-        targets.append(("fork, 16 ranks: empty superstep < 1 ms (l, in ms)", scaled["fork"][16]["l"] * 1e3, "<", 1))
+        targets.append(("fork, 16 ranks: empty superstep < 1 ms (in ms)", scaled["fork"][16]["empty"] * 1e3, "<", 1))
     lines = ["## Targets", "", f"At nprocs = {nprocs} (16 where named), from this run:", "",
              "| target | measured | met |", "|---|---|---|"]
     for name, value, relation, bound in targets:
@@ -272,12 +321,15 @@ def plots(medians: dict, nprocs: int, scaled: dict | None, directory: Path) -> N
     figure.savefig(directory / "benchmark_exchange.png", dpi=110)
     if scaled:
         figure, axes = plt.subplots(figsize=(6.4, 4.4))
-        for system, label in (("raw", "raw mpi4py Barrier"), ("fork", "pybsp fork: l"), ("mpi", "pybsp MPI: l")):
-            counts = sorted(scaled[system], key=int)
-            axes.plot(counts, [scaled[system][n]["l"] for n in counts], marker="o", label=label)
+        counts = sorted(scaled["fork"], key=int)
+        for system, key, label in (("raw", "empty", "raw mpi4py Barrier"), ("fork", "empty", "pybsp fork: empty superstep"),
+                                   ("mpi", "empty", "pybsp MPI: empty superstep"), ("fork", "l", "pybsp fork: fitted l"),
+                                   ("mpi", "l", "pybsp MPI: fitted l")):
+            axes.plot(counts, [scaled[system][n][key] for n in counts], marker="o", label=label,
+                      linestyle="--" if key == "l" else "-")
         axes.set(xscale="log", yscale="log", xlabel="nprocs (2 cores: oversubscribed beyond 2)",
-                 ylabel="seconds per sync", title="Sync latency l against nprocs")
-        axes.set_xticks(sorted(scaled["fork"], key=int), labels=[str(n) for n in sorted(scaled["fork"], key=int)])
+                 ylabel="seconds per sync", title="Sync cost against nprocs")
+        axes.set_xticks(counts, labels=[str(n) for n in counts])
         axes.legend()
         axes.grid(True, which="both", alpha=0.3)
         figure.tight_layout()
