@@ -1,10 +1,17 @@
 """The ranks' standard streams: shared by every rank of a run (the fork
 ranks inherit the launching process's; an MPI launcher gathers its ranks'),
-so each rank writes whole lines, which never mix with another rank's."""
+so each rank writes whole lines, which never mix with another rank's; and a
+rank about to end the job waits until its output has been read."""
 
 from __future__ import annotations
 
+import fcntl
+import os
+import stat
+import struct
 import sys
+import termios
+import time
 
 
 def write_whole_lines() -> None:
@@ -25,3 +32,23 @@ def flush() -> None:
             stream.flush()
         except (AttributeError, ValueError, OSError):
             pass
+
+
+def wait_until_read(seconds: float) -> None:
+    """Wait, at most `seconds`, until whatever reads this process's stdout
+    and stderr through a pipe (an MPI launcher's proxy) has read all that
+    was written: a process about to be killed, with every other rank of its
+    job, must not take its last words with it."""
+    deadline = time.monotonic() + seconds
+    for fd in (1, 2):
+        while _unread_bytes(fd) and time.monotonic() < deadline:
+            time.sleep(0.001)
+
+
+def _unread_bytes(fd: int) -> int:
+    try:
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return 0
+        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+    except OSError:
+        return 0

@@ -1,17 +1,18 @@
 """Ending the whole MPI job from inside, without leaving the MPI library's
-shared memory behind.
+or the launcher's files behind.
 
-MPICH keeps a file in /dev/shm for its intra-node shared memory until
-MPI_Finalize, so a job that ends by MPI_Abort would leave it there.  Every
-process that maps it may unlink its name (the memory stays until the last
-process unmaps it), so the aborting process unlinks the ones it maps first.
+MPI_Abort ends every process of the job on every launcher (srun included,
+which by default lets the other tasks run on when one exits), but two
+things outlive it:
 
-MPICH's launcher, hydra, has a leak of its own: when a rank calls MPI_Abort,
-mpiexec exits without removing the topology file it made in /tmp
-(hydra_hwloc_xmlfile_*).  A rank that exits non-zero without finalizing also
-makes hydra end the whole job, and then hydra cleans up; so under hydra the
-aborting rank just exits.  Elsewhere (Open MPI, srun, which by default lets
-the other tasks run on when one exits) MPI_Abort is the way to end a job.
+- MPICH keeps a file in /dev/shm for its intra-node shared memory until
+  MPI_Finalize.  Every process that maps it may unlink its name (the memory
+  stays until the last process unmaps it), so the aborting process unlinks
+  the ones it maps first.
+- MPICH's launcher, hydra, makes a topology file in /tmp
+  (hydra_hwloc_xmlfile_*) and does not remove it when a rank aborts.  Its
+  proxy, the rank's parent, holds the file open: the aborting rank finds it
+  there and unlinks it too.
 """
 
 from __future__ import annotations
@@ -22,25 +23,21 @@ from mpi4py import MPI
 
 from bsp import stdio
 
+_LAUNCHER_TOPOLOGY_FILE = "hydra_hwloc_xmlfile_"
+_OUTPUT_SECONDS = 2.0       # the most an abort waits for the launcher to read what was printed
+
 
 def abort_job(status: int) -> None:
-    """Stop every process of the job, with `status`; never returns."""
-    for path in mapped_shared_memory_files():
+    """Stop every process of the job, with `status` (1 if 0: the job
+    failed); never returns."""
+    for path in mapped_shared_memory_files() | launcher_topology_files():
         try:
             os.unlink(path)
         except OSError:
             pass
     stdio.flush()
-    status = status or 1            # a job ended this way has failed
-    if launched_by_hydra():
-        os._exit(status)
-    MPI.COMM_WORLD.Abort(status)
-
-
-def launched_by_hydra() -> bool:
-    """Whether MPICH's (or Intel MPI's) launcher started this process: its
-    proxies, and no other launcher, give each rank MPI_LOCALNRANKS."""
-    return "MPI_LOCALNRANKS" in os.environ and "PMI_RANK" in os.environ
+    stdio.wait_until_read(_OUTPUT_SECONDS)
+    MPI.COMM_WORLD.Abort(status or 1)
 
 
 def mapped_shared_memory_files(maps: str = "/proc/self/maps") -> set[str]:
@@ -51,3 +48,22 @@ def mapped_shared_memory_files(maps: str = "/proc/self/maps") -> set[str]:
     except (OSError, IndexError):
         return set()
     return {path for path in paths if not path.endswith("(deleted)")}
+
+
+def launcher_topology_files(process: int | None = None) -> set[str]:
+    """hydra's topology files among the open files of `process` (by
+    default this rank's parent, the launcher's proxy)."""
+    folder = f"/proc/{os.getppid() if process is None else process}/fd"
+    found = set()
+    try:
+        names = os.listdir(folder)
+    except OSError:             # not Linux, or not ours to read
+        return found
+    for name in names:
+        try:
+            link = os.readlink(os.path.join(folder, name))
+        except OSError:         # closed meanwhile
+            continue
+        if os.path.basename(link).startswith(_LAUNCHER_TOPOLOGY_FILE):
+            found.add(link)
+    return found

@@ -19,7 +19,7 @@ import os
 import struct
 import sys
 import time
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import mpi4py
 
@@ -79,11 +79,10 @@ class MPITransport(Transport):
         else:
             plans = None
             rows[:] = (record + _NOTHING) * p
-        request = self._control.start()
         if self._watch is None:
-            request.Wait()
+            self._control.run(MPI.Request.Wait)
         else:
-            self._watch.wait(request, record)
+            self._control.run(lambda request: self._watch.wait(request, record))
         received = self._received
         if plans is None and received == rows:
             return record * p, self._nothing        # the same superstep everywhere, no data
@@ -148,19 +147,28 @@ class _ControlExchange:
     def __init__(self, comm: MPI.Comm, rows: bytearray, received: bytearray):
         self._buffers = ([rows, MPI.BYTE], [received, MPI.BYTE])
         self._comm = comm
+        self._pending = False
         try:
             self._persistent: MPI.Prequest | None = comm.Alltoall_init(*self._buffers)
         except (AttributeError, NotImplementedError, MPI.Exception):
             self._persistent = None
 
-    def start(self) -> MPI.Request:
+    def run(self, wait: Callable[[MPI.Request], Any]) -> None:
+        """Start the exchange and `wait` for it.  If `wait` raises (a sync
+        timeout), the exchange stays pending: the late ranks never come."""
         if self._persistent is None:
-            return self._comm.Ialltoall(*self._buffers)
-        self._persistent.Start()
-        return self._persistent
+            request = self._comm.Ialltoall(*self._buffers)
+        else:
+            request = self._persistent
+            request.Start()
+        self._pending = True
+        wait(request)
+        self._pending = False
 
     def close(self) -> None:
-        if self._persistent is not None:
+        # A pending request cannot be freed (MPICH crashes): it is left to
+        # the end of the job, which a lost run brings soon.
+        if self._persistent is not None and not self._pending:
             self._persistent.Free()
 
 

@@ -138,7 +138,7 @@ def _mpi_trial(trial: Trial) -> tuple[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
     command = [str(Path(sys.executable).parent / "bsp"), "run", "--mpi", "-n", str(trial.nprocs), __file__,
                "--one", trial.kind, str(trial.rank), str(trial.superstep)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     if done.returncode == 0:
         return "no error", done.stdout + done.stderr
     for name in ("RemoteError", "SyncMismatchError", "SyncTimeoutError"):
