@@ -137,9 +137,10 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
         ranks.join()
         ranks.wait_until_gone()
         remove_orphaned_shared_memory(before)
-    if status != 0 and ranks.first_to_end is not None:
-        rank, pid = ranks.first_to_end
-        print(f"pybsp: the job failed; rank {rank} (pid {pid}) was the first of its processes to end",
+    if status != 0 and ranks.first_to_end:
+        named = ", ".join(f"rank {rank} (pid {pid})" for rank, pid in ranks.first_to_end)
+        together = " (at once, within a millisecond)" if len(ranks.first_to_end) > 1 else ""
+        print(f"pybsp: the job failed; the first of its processes to end: {named}{together}",
               file=sys.stderr, flush=True)
     return 128 - status if status < 0 else status
 
@@ -155,15 +156,20 @@ def _wait(process: subprocess.Popen) -> int:
 class _RankWatch(threading.Thread):
     """Finds the job's rank processes on this node, from the environment
     the launcher gives each (PMI_RANK, OMPI_COMM_WORLD_RANK), then watches
-    them closely enough to tell which one ends first."""
+    them closely enough to tell which one began to end first.
 
-    FIND_SECONDS, WATCH_SECONDS = 0.05, 0.002
+    Not which one finished ending first: a rank killed by a signal takes
+    milliseconds to tear down its memory, and the ranks the launcher kills
+    when it notices can finish before it (MPICH's own report then names one
+    of those).  A process is marked as exiting the moment its end begins."""
+
+    FIND_SECONDS, WATCH_SECONDS = 0.05, 0.001
 
     def __init__(self, process: subprocess.Popen):
         super().__init__(daemon=True)
         self._process = process
         self.of_pid: dict[int, int] = {}
-        self.first_to_end: tuple[int, int] | None = None    # (rank, pid)
+        self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of each seen ending at once
 
     def run(self) -> None:
         expected = None
@@ -173,9 +179,9 @@ class _RankWatch(threading.Thread):
                     self.of_pid[pid], expected = found
             time.sleep(self.FIND_SECONDS)
         while self._process.poll() is None:
-            gone = [pid for pid in self.of_pid if not _alive(pid)]
-            if gone:
-                self.first_to_end = (self.of_pid[gone[0]], gone[0])
+            ending = [pid for pid in self.of_pid if _ending(pid)]
+            if ending:
+                self.first_to_end = [(self.of_pid[pid], pid) for pid in ending]
                 return
             time.sleep(self.WATCH_SECONDS)
 
@@ -185,6 +191,19 @@ class _RankWatch(threading.Thread):
         deadline = time.monotonic() + seconds
         while any(_alive(pid) for pid in self.of_pid) and time.monotonic() < deadline:
             time.sleep(self.FIND_SECONDS)
+
+
+_EXITING = 0x4      # PF_EXITING, in a process's flags from the moment its end begins
+
+
+def _ending(pid: int) -> bool:
+    """Whether `pid` has begun to end, or is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as text:
+            fields = text.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return True
+    return fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
 
 
 def _alive(pid: int) -> bool:

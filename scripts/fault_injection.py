@@ -96,8 +96,8 @@ EXPECTED = {
     "loop": ("SyncTimeoutError", r"ranks \[{rank}\] did not reach the sync of superstep {superstep}"),
 }
 # Under MPI the launcher ends the job when a process dies.
-EXPECTED_MPI = dict(EXPECTED, kill=("job ended", r"rank {rank} \(pid \d+\) was the first of its processes to end"),
-                    exit=("job ended", r"rank {rank} \(pid \d+\) was the first of its processes to end"))
+_FIRST_TO_END = r"the first of its processes to end: [^\n]*\brank {rank} \(pid \d+\)"
+EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ended", _FIRST_TO_END))
 
 
 def run_trial(trial: Trial, backend: str) -> Trial:
