@@ -82,7 +82,7 @@ class MPITransport(Transport):
         if self._watch is None:
             self._control.run(MPI.Request.Wait)
         else:
-            self._control.run(lambda request: self._watch.wait(request, record))
+            self._control.run(self._watch.wait, record)
         received = self._received
         if plans is None and received == rows:
             return record * p, self._nothing        # the same superstep everywhere, no data
@@ -153,16 +153,17 @@ class _ControlExchange:
         except (AttributeError, NotImplementedError, MPI.Exception):
             self._persistent = None
 
-    def run(self, wait: Callable[[MPI.Request], Any]) -> None:
-        """Start the exchange and `wait` for it.  If `wait` raises (a sync
-        timeout), the exchange stays pending: the late ranks never come."""
+    def run(self, wait: Callable[..., Any], *args: Any) -> None:
+        """Start the exchange and wait for it with `wait(request, *args)`.
+        If that raises (a sync timeout), the exchange stays pending: the
+        late ranks never come."""
         if self._persistent is None:
             request = self._comm.Ialltoall(*self._buffers)
         else:
             request = self._persistent
             request.Start()
         self._pending = True
-        wait(request)
+        wait(request, *args)
         self._pending = False
 
     def close(self) -> None:
