@@ -32,21 +32,19 @@ def empty_superstep(world, batches: int, per_batch: int) -> list[float]:
 def exchange(world, nbytes: int, repetitions: int) -> list[float]:
     """Seconds for a superstep in which every rank sends an array of
     `nbytes` to every other rank and takes what arrived."""
+    return [sum(phases) for phases in exchange_phases(world, nbytes, repetitions)]
+
+
+def exchange_phases(world, nbytes: int, repetitions: int) -> list[list[float]]:
+    """Where the time of `exchange` goes: see `supersteps`."""
     payload = np.ones(nbytes, np.uint8)
     others = [dest for dest in range(world.nprocs) if dest != world.pid]
-    times = []
-    for repetition in range(repetitions + 1):      # the first one warms up
-        world.sync()
-        start = time.perf_counter()
+
+    def send() -> None:
         for dest in others:
             world.send(payload, dest)
-        world.sync()
-        received = world.messages()
-        elapsed = time.perf_counter() - start
-        del received
-        if repetition:
-            times.append(elapsed)
-    return times
+
+    return supersteps(world, repetitions, send)
 
 
 def small_records(count: int) -> list[tuple[int, float, str]]:
@@ -68,44 +66,35 @@ def small_objects(world, count: int, repetitions: int, one_send_each: bool = Fal
     objects, split evenly over the other ranks, and reads what arrived: as
     one list per destination, or with one `send` per object."""
     parts = shares(small_records(count), world.pid, world.nprocs)
-    times = []
-    for repetition in range(repetitions + 1):
-        world.sync()
-        start = time.perf_counter()
+
+    def send() -> None:
         for dest, part in enumerate(parts):
             if one_send_each:
                 for item in part:
                     world.send(item, dest)
             elif part:
                 world.send(part, dest)
-        world.sync()
-        received = world.messages()
-        elapsed = time.perf_counter() - start
-        del received
-        if repetition:
-            times.append(elapsed)
-    return times
+
+    return [sum(phases) for phases in supersteps(world, repetitions, send)]
 
 
-def exchange_phases(world, nbytes: int, repetitions: int) -> list[list[float]]:
-    """Where the time of `exchange` goes, on rank 0: seconds in `send`
-    (which captures a copy), in `sync` (the transfer) and in `messages`
-    (unpickling), one triple per repetition."""
-    payload = np.ones(nbytes, np.uint8)
-    others = [dest for dest in range(world.nprocs) if dest != world.pid]
-    times = []
-    for repetition in range(repetitions + 1):
+def supersteps(world, repetitions: int, send) -> list[list[float]]:
+    """Time `repetitions` supersteps (after one that warms up), each
+    begun by `send()`: per superstep, the seconds in `send` (which captures
+    copies), in the sync (the transfer) and in `world.messages()`
+    (unpickling what arrived), on this rank."""
+    phases = []
+    for _ in range(repetitions + 1):
         world.sync()
         start = time.perf_counter()
-        for dest in others:
-            world.send(payload, dest)
+        send()
         sent = time.perf_counter()
         world.sync()
         synced = time.perf_counter()
         received = world.messages()
-        times.append([sent - start, synced - sent, time.perf_counter() - synced])
+        phases.append([sent - start, synced - sent, time.perf_counter() - synced])
         del received
-    return times[1:]
+    return phases[1:]
 
 
 def sample_sort(world, n: int, repetitions: int) -> list[float]:
