@@ -6,7 +6,8 @@ measures them, and saved as JSON for the cost model.
 - g: seconds per byte of an h-relation, and l: seconds per sync, from timing
   supersteps in which every rank sends h bytes (spread evenly over the other
   ranks, or to itself when alone) for growing h, and fitting
-  T(h) = l + g*h by least squares.
+  T(h) = l + g*h by least squares (see `fit`: l is the fixed cost of a
+  superstep that carries data).
 
 The cost of a program is then predicted as
 T = sum over supersteps of (w_max + g*h_max + l), w in seconds (flops / r).
@@ -82,10 +83,17 @@ def measure(nprocs: int | None = None, backend: str | None = None, sizes: tuple[
 
 
 def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
-    """Least-squares g and l of T(h) = l + g*h (neither below zero), in
-    relative terms: each point's residual is weighted by 1/T, so that the
-    times of small h, which are what l is, count as much as those of large
-    h, whose absolute noise would otherwise swamp l."""
+    """Least-squares g and l of T(h) = l + g*h (neither below zero).
+
+    Two choices make l the fixed cost of a superstep that carries data,
+    which is what the supersteps of real programs are: the points of h = 0
+    are left out when there are others (an empty sync skips the framing and
+    costs a fraction of that), and each residual is weighted by 1/T, so
+    that the times of small h, which are what l is, count as much as those
+    of large h, whose absolute noise would otherwise swamp l."""
+    carrying = [point for point in points if point[0] > 0]
+    if len({h for h, _ in carrying}) >= 2:
+        points = carrying
     h = np.array([point[0] for point in points], float)
     seconds = np.array([point[1] for point in points], float)
     if len(set(h.tolist())) < 2:

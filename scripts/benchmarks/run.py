@@ -262,8 +262,9 @@ def _phases_tables(get, nprocs: int, keys: int) -> list[str]:
 def _scaling_table(scaled: dict) -> list[str]:
     lines = ["## How cost grows with nprocs", "",
              "An empty superstep, measured (raw: mpi4py's Barrier); l (seconds per sync) and g (seconds per "
-             "byte of an h-relation) fitted as bspbench does (T(h) = l + g*h over h from 0 to 4 MiB per rank, "
-             "each point weighted by 1/T). More ranks than the 2 cores are oversubscribed. "
+             "byte of an h-relation) fitted as bspbench does, T(h) = l + g*h over h from 64 B to 4 MiB per rank "
+             "(each point weighted by 1/T; l: the fixed cost of a superstep that carries data). "
+             "More ranks than the 2 cores are oversubscribed. "
              "Plot: [benchmark_scaling.png](benchmark_scaling.png).", "",
              "| nprocs | raw Barrier (us) | fork: empty superstep (us) | MPI: empty superstep (us) "
              "| fork l (us) | MPI l (us) | fork g (ns/byte) | MPI g (ns/byte) |",
