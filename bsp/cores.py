@@ -33,8 +33,23 @@ def share_cores(ranks_sharing: int, cores: int) -> int | None:
     limit, or None when the user's environment sets one instead."""
     if any(os.environ.get(name) for name in USER_SETTINGS):
         return None
-    from threadpoolctl import threadpool_limits     # imported here: only ranks need it
+    from threadpoolctl import ThreadpoolController     # imported here: only ranks need it
 
     limit = max(1, cores // max(1, ranks_sharing))
-    threadpool_limits(limit)
+    controller = ThreadpoolController()
+    controller.limit(limits=limit)
+    for library in controller.lib_controllers:
+        if library.internal_api == "openblas":
+            _stop_openblas_workers(library.dynlib)
     return limit
+
+
+def _stop_openblas_workers(openblas) -> None:
+    """Setting OpenBLAS's thread count starts its worker threads, which
+    then spin for about 0.1 s: in a fresh rank, competing with the ranks
+    for the cores even when the program never calls BLAS.  Stopping them
+    (as OpenBLAS does itself before a fork) leaves them to start on the
+    first call that needs them."""
+    stop = getattr(openblas, "blas_thread_shutdown_", None)
+    if stop is not None:
+        stop()
