@@ -169,10 +169,14 @@ def _empty_superstep_table(get) -> list[str]:
              "| system | time | / raw Barrier | / raw Alltoall of counts |", "|---|---|---|---|",
              f"| raw mpi4py Barrier | {barrier * 1e6:.2f} | 1.00 | |",
              f"| raw mpi4py Alltoall (one int64 count per rank) | {counts * 1e6:.2f} | | 1.00 |"]
-    for system in ("fork", "mpi"):
-        seconds = get(system, "empty_superstep")
-        lines.append(f"| {SYSTEMS[system]} | {seconds * 1e6:.2f} | {seconds / barrier:.2f} | {seconds / counts:.2f} |")
-    return lines + [""]
+    return lines + _backend_rows(get, "empty_superstep", lambda label, seconds:
+                                 f"| {label} | {seconds * 1e6:.2f} | {seconds / barrier:.2f} | {seconds / counts:.2f} |")
+
+
+def _backend_rows(get, key: str, row) -> list[str]:
+    """One table row per pybsp backend, `row(label, its figure for key)`,
+    and the blank line that ends the table."""
+    return [row(SYSTEMS[system], get(system, key)) for system in ("fork", "mpi")] + [""]
 
 
 def _exchange_table(get, nprocs: int) -> list[str]:
@@ -214,10 +218,8 @@ def _sort_table(get, keys: int) -> list[str]:
              "the slowest rank; next to single-process `np.sort` of the same keys:", "",
              "| system | seconds | speed-up over np.sort |", "|---|---|---|",
              f"| np.sort, one process | {serial:.3f} | 1.00 |"]
-    for system in ("fork", "mpi"):
-        seconds = get(system, "sample_sort")
-        lines.append(f"| {SYSTEMS[system]} | {seconds:.3f} | {serial / seconds:.2f} |")
-    return lines + [""]
+    return lines + _backend_rows(get, "sample_sort", lambda label, seconds:
+                                 f"| {label} | {seconds:.3f} | {serial / seconds:.2f} |")
 
 
 def _memory_table(get, nprocs: int) -> list[str]:
