@@ -50,10 +50,10 @@ def mapped_shared_memory_files(maps: str = "/proc/self/maps") -> set[str]:
     return {path for path in paths if not path.endswith("(deleted)")}
 
 
-def launcher_topology_files(process: int | None = None) -> set[str]:
-    """hydra's topology files among the open files of `process` (by
-    default this rank's parent, the launcher's proxy)."""
-    folder = f"/proc/{os.getppid() if process is None else process}/fd"
+def launcher_topology_files() -> set[str]:
+    """hydra's topology files among the open files of this rank's parent,
+    the launcher's proxy."""
+    folder = f"/proc/{os.getppid()}/fd"
     found = set()
     try:
         names = os.listdir(folder)

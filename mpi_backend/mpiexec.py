@@ -198,32 +198,33 @@ _EXITING = 0x4      # PF_EXITING, in a process's flags from the moment its end b
 
 def _ending(pid: int) -> bool:
     """Whether `pid` has begun to end, or is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as text:
-            fields = text.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return True
-    return fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
+    fields = _stat(pid)
+    return fields is None or fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
 
 
 def _alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, which has ended, does not)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def _stat(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first),
+    or None when the process is gone."""
     try:
         with open(f"/proc/{pid}/stat") as text:
-            return text.read().rsplit(")", 1)[1].split()[0] != "Z"
+            return text.read().rsplit(")", 1)[1].split()
     except (OSError, IndexError):
-        return False
+        return None
 
 
 def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
-    for stat in glob.glob("/proc/[0-9]*/stat"):
-        try:
-            with open(stat) as text:
-                fields = text.read().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.split("/")[2]))
-        except (OSError, IndexError, ValueError):
-            continue
+    for entry in glob.glob("/proc/[0-9]*"):
+        pid = int(os.path.basename(entry))
+        fields = _stat(pid)
+        if fields is not None:
+            children.setdefault(int(fields[1]), []).append(pid)
     found, todo = [], [root]
     while todo:
         for child in children.get(todo.pop(), []):
