@@ -54,9 +54,17 @@ def loads(data: bytes | memoryview, buffers: Iterable[memoryview] = ()) -> Any:
 
 def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memoryview] = ()) -> Iterator[Any]:
     """Rebuild `count` objects serialized one after another into `stream`;
-    `buffers` are all their out-of-band buffers, in order."""
-    unpickler = pickle.Unpickler(io.BytesIO(stream), buffers=iter(buffers))
-    return (unpickler.load() for _ in range(count))
+    `buffers` are all their out-of-band buffers, in order.
+
+    Each object gets an unpickler of its own: an unpickler's memo outlives
+    `load`, and since protocol 4 a pickle numbers its memo entries from the
+    memo's current length, so a shared unpickler would resolve the second
+    object's back-references (repeated keys, shared sublists) to the first
+    object's entries.  All of them read the same file and buffer iterator,
+    each from where the previous one stopped.
+    """
+    file, pending = io.BytesIO(stream), iter(buffers)
+    return (pickle.Unpickler(file, buffers=pending).load() for _ in range(count))
 
 
 def _collector(buffers: list[memoryview]):

@@ -170,3 +170,21 @@ def test_random_programs_match_the_sequential_model(nprocs_and_plan):
     nprocs, plan = nprocs_and_plan
     require_nprocs(nprocs)
     assert bsp.run(_execute, plan, nprocs=nprocs) == _model(nprocs, plan)
+
+
+@spmd(nprocs=[1, 2, 3])
+def test_later_messages_to_one_rank_decode_with_their_own_repeated_objects(world):
+    # Each message repeats objects inside itself (dict keys, a shared list):
+    # a decoder that carried state from one message to the next would
+    # resolve the second message's back-references to the first one's.
+    shared = [world.pid]
+    payloads = [[{"key": 1}, {"key": 2}], [{"name": 3}, {"name": 4}], (shared, shared, "s", "s")]
+    for payload in payloads:
+        world.send(payload, 0)
+    world.sync()
+    if world.pid == 0:
+        arrived = world.messages()
+        assert arrived == [(source, payload) for source in range(world.nprocs) for payload in
+                           [[{"key": 1}, {"key": 2}], [{"name": 3}, {"name": 4}], ([source], [source], "s", "s")]]
+        for _, (first, second, *_) in arrived[2::3]:
+            assert first is second
