@@ -65,3 +65,9 @@ class BufferPool:
     @property
     def idle_bytes(self) -> int:
         return self._idle_bytes
+
+
+def byte_view(array: np.ndarray) -> memoryview:
+    """The bytes of `array` as a flat view (a copy only if the array is not
+    C-contiguous)."""
+    return memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B")

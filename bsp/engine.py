@@ -19,6 +19,9 @@ is what keeps a failing or diverging program from hanging.
   data objects apply the puts that arrived, in source order, and the replies
   complete the futures of the gets.
 
+Data objects that batch their traffic (a coarray's element puts) register a
+flush in `before_exchange`, called once at the start of the next exchange.
+
 After either error the engine is broken: every later call raises the same
 error at once, without communicating, because the other ranks have stopped.
 
@@ -58,7 +61,9 @@ class Delivering(Protocol):
         """Answer the get requests that arrived (queue replies)."""
 
     def deliver(self, arrivals: list[Arrival]) -> None:
-        """Apply the puts that arrived, in order."""
+        """Apply the puts that arrived, in order.  May raise, for this
+        rank's own program, an error found only now (the sync still
+        completes first)."""
 
     def complete(self, arrivals: list[Arrival]) -> None:
         """Complete futures from the replies that arrived (called after every
@@ -79,6 +84,7 @@ class Engine:
         self.created: list[str] = []            # what they are, for messages
         self.broken: BSPError | None = None
         self.getting = False                    # whether this superstep has gets
+        self.before_exchange: list[Callable[[], None]] = []     # to call once at the next exchange
         self._outboxes: list[Outbox | None] = [None] * self.nprocs
         self._sending = False                   # whether any outbox holds something
         self._nothing = ((),) * self.nprocs     # what an exchange with nothing to send sends
@@ -136,29 +142,50 @@ class Engine:
         space[:nbytes] = buffer
         return space
 
-    def post_object(self, channel: int, dests: Sequence[int], obj: Any) -> None:
+    def post_object(self, channel: int, dests: Sequence[int], obj: Any, copy: bool = True) -> None:
         """Queue `obj` on `channel` for each of `dests`.  It is serialized
-        once, now; its bulk buffers are captured once and shared."""
+        once, now; its bulk buffers are captured once and shared.  With
+        `copy` False they are not captured: they go out from where they lie
+        at the next exchange (the caller must not change them before)."""
         data, buffers = wire.dumps(obj)
-        self._post(channel, dests, data, buffers)
+        self._post(channel, dests, data, buffers, copy)
 
-    def post_raw(self, channel: int, dest: int, header: Any, data: memoryview | None) -> None:
-        """Queue a picklable `header` and, beside it, raw bytes that are
-        never pickled (a copy of `data`, a one-dimensional view of bytes,
-        taken now).  The channel must carry raw messages only (see
-        `raw_messages`)."""
-        encoded, buffers = wire.dumps((header, data is not None))
-        self._post(channel, (dest,), encoded, buffers if data is None else [*buffers, data])
+    def post_raw(self, channel: int, dests: Sequence[int], header: Any, frames: Sequence[memoryview] = (),
+                 copy: bool = True) -> None:
+        """Queue a picklable `header` and, beside it, raw `frames` that are
+        never pickled (one-dimensional views of bytes), for each of `dests`.
+        The frames are copied now, unless `copy` is False (memory nobody
+        changes before the next exchange).  The channel must carry raw
+        messages only (see `raw_messages`)."""
+        encoded, buffers = wire.dumps((header, len(frames)))
+        if frames and not copy:
+            self._post(channel, dests, encoded, buffers)
+            self._add_uncopied(channel, dests, frames)
+        else:
+            self._post(channel, dests, encoded, [*buffers, *frames])
 
-    def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview]) -> None:
+    def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview],
+              copy: bool = True) -> None:
         self.check_caller()
-        bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
+        if copy:
+            bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
         for dest in dests:
             section = self.outbox(dest).section(channel)
             section.stream += data
             section.count += 1
-            for padded, nbytes in bulk:
-                section.add_bulk(padded, nbytes)
+            if copy:
+                for padded, nbytes in bulk:
+                    section.add_bulk(padded, nbytes)
+            else:
+                for buffer in buffers:
+                    section.add_uncopied(buffer)
+
+    def _add_uncopied(self, channel: int, dests: Sequence[int], frames: Sequence[memoryview]) -> None:
+        """Frames that follow the last message posted on `channel`, uncopied."""
+        for dest in dests:
+            section = self.outbox(dest).section(channel)
+            for frame in frames:
+                section.add_uncopied(frame)
 
     # -- reading what arrived -----------------------------------------------
 
@@ -183,13 +210,13 @@ class Engine:
                 yield arrival.source, obj
 
     @staticmethod
-    def raw_messages(arrivals: list[Arrival]) -> Iterator[tuple[int, Any, memoryview | None]]:
-        """(source, header, data or None) of raw messages (see `post_raw`),
+    def raw_messages(arrivals: list[Arrival]) -> Iterator[tuple[int, Any, list[memoryview]]]:
+        """(source, header, frames) of raw messages (see `post_raw`),
         ordered by source, then send order."""
         for arrival in arrivals:
-            bulk = iter(arrival.bulk)     # the headers' own buffers, each followed by its data
-            for header, has_data in wire.load_stream(arrival.stream, arrival.count, bulk):
-                yield arrival.source, header, next(bulk) if has_data else None
+            bulk = iter(arrival.bulk)     # the headers' own buffers, each followed by its frames
+            for header, nframes in wire.load_stream(arrival.stream, arrival.count, bulk):
+                yield arrival.source, header, [next(bulk) for _ in range(nframes)]
 
     # -- ending supersteps --------------------------------------------------
 
@@ -200,11 +227,17 @@ class Engine:
         messages; by default, the user's call site.  Costs one barrier, two
         if any rank got data with a get."""
         self.check_caller()
+        if self.before_exchange:
+            flushes, self.before_exchange = self.before_exchange, []
+            for flush in flushes:
+                flush()
         flags = self._round(kind, arg, status, Flags.GETS if self.getting else 0, site)
         self.getting = False
-        if self._delivering:
-            self._act(flags & Flags.GETS)
-        self.superstep += 1
+        try:
+            if self._delivering:
+                self._act(flags & Flags.GETS)
+        finally:
+            self.superstep += 1
 
     def _round(self, kind: int, arg: int, status: int, flags: int, site: str | None) -> int:
         """One exchange and the sync rules; returns the flags of all ranks."""
@@ -231,11 +264,20 @@ class Engine:
                 obj.serve(arrived.get(channel, []))
             self._round(Kind.REPLIES, 0, Status.RUNNING, 0, None)
             replies, self._arrivals = self._arrivals, arrived
+        # An object may raise (a put this rank made was found out of bounds
+        # at this sync): the others are still served, and the first error
+        # is raised once the sync is complete on this rank.
+        errors = []
         for channel, obj in objects:
-            if channel in arrived:
-                obj.deliver(arrived[channel])
-            if replies_needed:
-                obj.complete(replies.get(channel, []))
+            try:
+                if channel in arrived:
+                    obj.deliver(arrived[channel])
+                if replies_needed:
+                    obj.complete(replies.get(channel, []))
+            except Exception as error:
+                errors.append(error)
+        if errors:
+            raise errors[0]
 
     def finish(self, site: str) -> None:
         """The program returned on this rank: the last exchange."""
@@ -281,6 +323,7 @@ class Engine:
     def _drop_outboxes(self) -> None:
         self._outboxes = [None] * self.nprocs
         self._sending = False
+        self.before_exchange = []
 
     def _raise_remote_error(self, records: list[SyncRecord]) -> None:
         failed = [pid for pid, record in enumerate(records) if record.status == Status.FAILED]
@@ -335,13 +378,15 @@ class ObservedEngine(Engine):
         self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
         self.superstep_exchanges = 0
 
-    def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview]) -> None:
-        super()._post(channel, dests, data, buffers)
-        nbytes = len(data)
-        for buffer in buffers:
-            nbytes += buffer.nbytes
+    def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview],
+              copy: bool = True) -> None:
+        super()._post(channel, dests, data, buffers, copy)
         self.messages_sent += len(dests)
-        self.bytes_sent += nbytes * len(dests)
+        self.bytes_sent += (len(data) + sum(buffer.nbytes for buffer in buffers)) * len(dests)
+
+    def _add_uncopied(self, channel: int, dests: Sequence[int], frames: Sequence[memoryview]) -> None:
+        super()._add_uncopied(channel, dests, frames)
+        self.bytes_sent += sum(frame.nbytes for frame in frames) * len(dests)
 
     def _swap(self, record: bytes) -> bytes:
         records = super()._swap(record)

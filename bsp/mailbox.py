@@ -16,7 +16,8 @@ block, built from frames without joining them:
 
 The header and the streams go as one frame when they are small, so that a
 small message costs one copy of one frame; bulk buffers are captured into
-send buffers padded to ALIGN, so each is one frame, with its padding.
+send buffers padded to ALIGN, so each is one frame, with its padding (an
+uncopied buffer, sent from where it lies, is one frame and its padding another).
 
 so that a receiver that gets the block at an ALIGN-aligned address finds every
 bulk buffer aligned too, and can hand it to numpy as it is.  A transport may
@@ -49,11 +50,21 @@ class Section:
     def __init__(self) -> None:
         self.stream = bytearray()
         self.count = 0
-        self.bulk: list[memoryview] = []    # captured, each padded to ALIGN
-        self.sizes: list[int] = []          # the bytes of each without its padding
+        self.bulk: list = []                # the frames of the bulk buffers, each buffer padded to ALIGN
+        self.sizes: list[int] = []          # the bytes of each buffer without its padding
 
     def add_bulk(self, padded: memoryview, nbytes: int) -> None:
+        """A buffer captured into send space, with its padding."""
         self.bulk.append(padded)
+        self.sizes.append(nbytes)
+
+    def add_uncopied(self, buffer: memoryview) -> None:
+        """A buffer that goes out from where it lies (an unbuffered send):
+        it is one frame, and its padding another."""
+        nbytes = buffer.nbytes
+        self.bulk.append(buffer)
+        if padding(nbytes):
+            self.bulk.append(_PADDING[:padding(nbytes)])
         self.sizes.append(nbytes)
 
 
@@ -75,7 +86,7 @@ class Outbox:
         """The frames of this destination's block, in wire order."""
         header = [len(self.sections)]
         for channel, section in self.sections.items():
-            header += (channel, section.count, len(section.stream), len(section.bulk), *section.sizes)
+            header += (channel, section.count, len(section.stream), len(section.sizes), *section.sizes)
         head = struct.pack(f"<{len(header) + 1}q", len(header), *header)
         front = [head, *(section.stream for section in self.sections.values())]
         used = sum(map(len, front))

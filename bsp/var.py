@@ -3,17 +3,15 @@ registered variable, Bulk's `var`)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 from .checks import check_pid
+from .dataobject import DataObject
 from .engine import Engine
 from .future import Future
-from .mailbox import Arrival
-
-_PUT, _GET, _REPLY = 0, 1, 2
 
 
-class Var:
+class Var(DataObject):
     """A value on every rank.  Create with `world.var(value)` (collectively:
     every rank creates the same data objects in the same order).
 
@@ -28,18 +26,15 @@ class Var:
     """
 
     def __init__(self, engine: Engine, value: Any):
-        self._engine = engine
-        self._channel = engine.create_object("var", self)
+        super().__init__(engine, "var")
         self.value = value
-        self._waiting: list[Future] = []
 
     def put(self, value: Any, dest: int) -> None:
         """Write a copy of `value` (taken now) into dest's image at the next
         sync.  Cost: adds the pickled size of `value` to h on this rank and
         on dest.  Raises ValueError for a bad dest, TypeError for a value
         that cannot be serialized."""
-        engine = self._engine
-        engine.post_object(self._channel, (check_pid(dest, engine.nprocs),), (_PUT, value))
+        self._post((check_pid(dest, self._engine.nprocs),), value)
 
     def get(self, source: int) -> Future:
         """Ask for a copy of source's image as it is at the end of this
@@ -49,26 +44,14 @@ class Var:
         engine = self._engine
         source = check_pid(source, engine.nprocs, "source")
         future = Future(f"var.get({source})", engine.superstep)
-        engine.post_object(self._channel, (source,), (_GET, len(self._waiting)))
-        self._waiting.append(future)
-        engine.getting = True
+        self._request(source, None, lambda value, _: future.set(value))
         return future
 
-    def serve(self, arrivals: list[Arrival]) -> None:
-        engine = self._engine
-        for source, (tag, payload) in engine.objects_in(arrivals):
-            if tag == _GET:
-                engine.post_object(self._channel, (source,), (_REPLY, payload, self.value))
+    def _apply(self, source: int, value: Any, frames: list[memoryview]) -> None:
+        self.value = value
 
-    def deliver(self, arrivals: list[Arrival]) -> None:
-        for _, (tag, payload) in self._engine.objects_in(arrivals):
-            if tag == _PUT:
-                self.value = payload
-
-    def complete(self, arrivals: list[Arrival]) -> None:
-        for _, (_, request, value) in self._engine.objects_in(arrivals):
-            self._waiting[request].set(value)
-        self._waiting = []
+    def _answer(self, source: int, header: Any, frames: list[memoryview]) -> tuple[Any, Sequence[memoryview], bool]:
+        return self.value, (), True
 
     def __repr__(self) -> str:
         return f"<bsp.Var value={self.value!r}>"

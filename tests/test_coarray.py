@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
-from bsp.testing import spmd
+import bsp
+from bsp.launch import run_with_timeout
+from bsp.testing import require_nprocs, spmd
 
 
 @spmd(nprocs=[1, 2, 3, 4])
@@ -63,20 +65,32 @@ def test_values_are_captured_at_the_put(world):
 @spmd(nprocs=[2])
 def test_bounds_shape_and_dtype_are_checked_at_the_call(world):
     xs = world.coarray(10, dtype=np.int32)
-    with pytest.raises(IndexError, match="slice 5:12 is out of bounds for axis 0 of size 10"):
+    world.sync()                            # from here on, every rank's shape is known
+    with pytest.raises(IndexError, match=r"slice 5:12 is out of bounds for axis 0 of size 10 "
+                                         r"\(rank 1's image has shape \(10,\)\)"):
         xs[1, 5:12] = 0
-    with pytest.raises(IndexError, match="out of bounds"):
+    with pytest.raises(IndexError, match=r"index 10 is out of bounds for axis 0 of size 10"):
         xs.put(1, 0, 10)
+    with pytest.raises(IndexError, match=r"index -11 is out of bounds"):
+        xs[1, -11] = 1
+    with pytest.raises(IndexError, match=r"index 10 is out of bounds"):
+        xs.put([1, 2], 1, np.array([3, 10]))
     with pytest.raises(ValueError, match=r"cannot put values of shape \(3,\) into index slice\(0, 2, None\)"):
         xs[0, 0:2] = [1, 2, 3]
     with pytest.raises(TypeError, match="cannot put float64 values into a coarray of int32"):
         xs[0, 0:2] = [1.5, 2.5]
+    with pytest.raises(TypeError, match="cannot put float64 values into a coarray of int32"):
+        xs[0, 3] = 1.5
     with pytest.raises(TypeError, match="coarray indices are ints, slices and Ellipsis"):
-        xs.put([1, 2], 0, [0, 1])
+        xs.put(1, 0, 1.0)
+    with pytest.raises(TypeError, match="boolean masks are not coarray indices"):
+        xs.put(1, 0, np.ones(10, bool))
     with pytest.raises(ValueError, match="dest 2 is out of range"):
         xs[2, 0] = 1
     with pytest.raises(IndexError, match="out of bounds"):
         xs.get(0, slice(-11, None))
+    with pytest.raises(IndexError, match="out of bounds"):
+        xs[1, 10]
     world.sync()
     assert (xs.local == 0).all()
 
@@ -87,3 +101,144 @@ def test_object_arrays_are_refused():
         with pytest.raises(TypeError, match="holds numbers"):
             world.coarray(np.array([None, 1], dtype=object))
     body()
+
+
+# -- per-rank shapes --------------------------------------------------------------
+
+@spmd(nprocs=[1, 2, 3, 4])
+def test_images_may_differ_in_size_from_rank_to_rank_and_be_empty(world):
+    xs = world.coarray(world.pid, dtype=np.int64)         # rank 0's image is empty
+    assert xs.shape_of(world.pid) == (world.pid,)
+    if world.nprocs > 1:
+        with pytest.raises(bsp.BSPError, match="known from the sync after the coarray was created"):
+            xs.shape_of((world.pid + 1) % world.nprocs)
+    world.sync()
+    assert [xs.shape_of(pid) for pid in range(world.nprocs)] == [(pid,) for pid in range(world.nprocs)]
+    for dest in range(1, world.nprocs):
+        xs[dest, world.pid % dest] = 100 + world.pid         # one element of each non-empty image
+        xs[dest, dest:] = -1                                 # an empty slice at the end: nothing
+    xs[0, 0:0] = []                                          # an empty put into an empty image
+    with pytest.raises(IndexError, match=r"index 0 is out of bounds for axis 0 of size 0 "
+                                         r"\(rank 0's image has shape \(0,\)\)"):
+        xs[0, 0] = 1
+    lengths = [xs.get(pid) for pid in range(world.nprocs)]
+    world.sync()
+    for pid, got in enumerate(lengths):
+        assert got.value.shape == (pid,)
+    expected = np.zeros(world.pid, np.int64)
+    for source in range(world.nprocs):                      # put order: by source, the last wins
+        if world.pid:
+            expected[source % world.pid] = 100 + source
+    assert xs.local.tolist() == expected.tolist()
+
+
+@spmd(nprocs=[2, 3])
+def test_two_dimensional_images_of_different_shapes(world):
+    xs = world.coarray((world.pid + 1, 3), dtype=np.float32)
+    world.sync()
+    right = (world.pid + 1) % world.nprocs
+    rows = xs.shape_of(right)[0]
+    xs[right, rows - 1, :] = world.pid          # the last row of the right neighbour's image
+    world.sync()
+    left = (world.pid - 1) % world.nprocs
+    assert xs.local[-1].tolist() == [left] * 3 and (xs.local[:-1] == 0).all()
+
+
+def test_ranks_that_disagree_on_dtype_or_ndim_are_a_mismatch():
+    def differing_dtype(world):
+        world.coarray(4, dtype=np.float64 if world.pid == 0 else np.float32)
+        world.sync()
+
+    def differing_ndim(world):
+        world.coarray(4 if world.pid == 0 else (2, 2))
+        world.sync()
+
+    require_nprocs(2)
+    with pytest.raises(bsp.SyncMismatchError, match=r"coarray \(1-D float64\)"):
+        run_with_timeout(differing_dtype, (), {}, nprocs=2, timeout=60)
+    with pytest.raises(bsp.SyncMismatchError, match=r"coarray \(2-D float64\)"):
+        run_with_timeout(differing_ndim, (), {}, nprocs=2, timeout=60)
+
+
+@spmd(nprocs=[2, 3])
+def test_puts_and_gets_before_the_shapes_are_known_are_checked_at_that_sync(world):
+    xs = world.coarray(4 + world.pid, dtype=np.int64)
+    right = (world.pid + 1) % world.nprocs
+    xs[right, 3] = 7                        # fits every image: applied at the sync
+    xs[right, -1] = 8                       # the last element of the right neighbour's image
+    xs.put([1, 2], right, np.array([0, 1]), op=np.add)
+    tail = xs[right, 2:]                    # its shape depends on the image
+    world.sync()
+    left = (world.pid - 1) % world.nprocs
+    assert xs.local[:2].tolist() == [1, 2] and xs.local[3] == (8 if world.pid == 0 else 7)
+    assert xs.local[-1] == 8
+    assert tail.value.tolist() == [0] * (2 + right)
+
+
+PAST_THE_END = "xs[1, 4] = 1.0    # past the end of rank 1's image"
+
+
+def put_past_the_end_before_the_shapes_are_known(world):
+    xs = world.coarray(4 if world.pid else 10, dtype=np.float64)
+    if world.pid == 0:
+        xs[1, 4] = 1.0    # past the end of rank 1's image
+    world.sync()
+    return xs.local.tolist()
+
+
+def test_a_put_found_out_of_bounds_at_the_sync_fails_the_putting_rank_with_its_call_site():
+    require_nprocs(2)
+    with pytest.raises(bsp.RemoteError) as caught:
+        run_with_timeout(put_past_the_end_before_the_shapes_are_known, (), {}, nprocs=2, timeout=60)
+    error = caught.value
+    line = open(__file__).read().splitlines().index("        " + PAST_THE_END) + 1
+    assert error.rank == 0
+    assert "IndexError: index 4 is out of bounds for axis 0 of size 4 (rank 1's image has shape (4,))" \
+        in error.remote_traceback
+    assert f"in the coarray put at {__file__}:{line} in put_past_the_end_before_the_shapes_are_known" \
+        in error.remote_traceback
+
+
+# -- element puts and gets ----------------------------------------------------------
+
+@spmd(nprocs=[1, 2, 3])
+def test_element_puts_keep_put_order_with_slice_and_op_puts(world):
+    xs = world.coarray(8, dtype=np.float64)
+    world.sync()
+    right = (world.pid + 1) % world.nprocs
+    xs[right, 1] = 1.0                      # an element put (batched) ...
+    xs[right, 0:4] = 2.0                    # ... then a slice put over it ...
+    xs.put(3, right, 2)                     # ... then element puts, by method, an int ...
+    xs[right, np.int64(-1)] = np.float64(4.5)       # ... numpy scalars, a negative index
+    xs.put(10.0, right, 2, op=np.add)       # ... and an op put after an element put
+    xs[right, 5] = 1.0
+    xs[right, 5] = 6.0                      # a repeated index: the last wins
+    world.sync()
+    assert xs.local.tolist() == [2, 2, 13, 2, 0, 6, 0, 4.5]
+
+
+@spmd(nprocs=[1, 2, 3])
+def test_element_gets_are_numpy_scalars_seen_before_the_puts(world):
+    xs = world.coarray(np.arange(5, dtype=np.int32) + 10 * world.pid)
+    world.sync()
+    right = (world.pid + 1) % world.nprocs
+    first, last, method = xs[right, 0], xs[right, -1], xs.get(right, 2)
+    xs[right, 0] = -1
+    world.sync()
+    assert first.value == 10 * right and last.value == 10 * right + 4 and method.value == 10 * right + 2
+    assert type(first.value) is np.int32
+    assert xs.local[0] == -1
+
+
+@spmd(nprocs=[2])
+def test_many_element_puts_and_gets_in_one_superstep(world):
+    n = 5000
+    xs = world.coarray(n, dtype=np.float64)
+    world.sync()
+    other = 1 - world.pid
+    for i in range(n):
+        xs[other, i] = float(i * (world.pid + 1))
+    futures = [xs[other, i] for i in range(0, n, 7)]
+    world.sync()
+    assert (xs.local == np.arange(n) * (other + 1)).all()
+    assert [future.value for future in futures] == [0.0] * len(futures)      # served before the puts

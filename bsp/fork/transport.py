@@ -5,6 +5,9 @@ A frame goes out in one of two ways:
 - handed over: a large frame captured into an exclusive send buffer (a region
   of the sender's handover heap, see `heap`) becomes the receiver's memory as
   it is.  Its data is copied once, when it was captured at `send`;
+- written at the exchange: a large frame of the caller's own memory (a
+  memoryview that is not a send buffer: the data of an unbuffered send) is
+  written into a heap region at the exchange, which is then handed over;
 - copied: every other frame is written into the sender's scratch arena of the
   exchange (unless it is there already) and copied out by the receiver after
   the barrier, into a pooled buffer of its own.
@@ -131,6 +134,12 @@ class ForkTransport(Transport):
                     offset, kind = placed[0], placed[1]
                     if kind == HANDOVER:
                         handed_over.add(offset)
+                elif size >= HANDOVER_MIN and isinstance(frame, memoryview):
+                    # the caller's own memory (an unbuffered send): this
+                    # write into the heap is its transfer
+                    offset, kind = self._heap.allocate(size), HANDOVER
+                    self._bytes[offset:offset + size] = frame
+                    handed_over.add(offset)
                 else:
                     offset, kind = self._allocate(size), COPY
                     self._bytes[offset:offset + size] = frame
