@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
+import numpy as np
+
 from .checks import check_pid
 from .engine import Engine
 
@@ -23,16 +25,30 @@ class Queue:
         self._channel = channel
         self._delivered: tuple[int, list[tuple[int, Any]]] = (-1, [])
 
-    def send(self, obj: Any, dest: int) -> None:
+    def send(self, obj: Any, dest: int, copy: bool = True) -> None:
         """Queue a copy of `obj` for rank `dest`, delivered at the next sync.
+
+        With `copy=False` (BSPlib's hpput), `obj` is a buffer (a numpy
+        array, or anything with the buffer protocol: it arrives as a numpy
+        array of its items) that is not copied now: its bytes leave from
+        where they lie at the next sync (the MPI backend sends them from
+        there; the fork backend writes them once into shared memory, which
+        is their transfer; under 64 KiB they are copied with the message).
+        The caller promises not to change it before the next sync; if it
+        does, whatever is in it at the sync arrives, never a crash.
 
         Cost: no superstep of its own; adds the pickled size of `obj` to this
         superstep's h on this rank and on `dest`.  Raises ValueError for a
         dest outside 0..nprocs-1 and TypeError for an object that neither
-        pickle nor dill can serialize.
+        pickle nor dill can serialize, or, with copy=False, for one that is
+        not a buffer.
         """
         engine = self._engine
-        engine.post_object(self._channel, (check_pid(dest, engine.nprocs),), obj)
+        dest = check_pid(dest, engine.nprocs)
+        if copy:
+            engine.post_object(self._channel, (dest,), obj)
+        else:
+            engine.post_object(self._channel, (dest,), unbuffered(obj), copy=False)
 
     def messages(self) -> list[tuple[int, Any]]:
         """What arrived at the last sync: `(source, obj)` pairs, ordered by
@@ -49,3 +65,19 @@ class Queue:
 
     def __len__(self) -> int:
         return sum(arrival.count for arrival in self._engine.arrivals(self._channel))
+
+
+def unbuffered(obj: Any) -> np.ndarray:
+    """`obj` as a numpy array on its own memory, for a send without a copy;
+    TypeError for what has no buffer of numbers."""
+    if not isinstance(obj, np.ndarray):
+        try:
+            obj = np.asarray(memoryview(obj))
+        except (TypeError, ValueError):
+            raise TypeError(f"send with copy=False takes a buffer (a numpy array, bytearray, memoryview, ...) "
+                            f"and sends it without copying; {type(obj).__name__!r} is not one: "
+                            f"send it with copy=True") from None
+    if obj.dtype.hasobject:
+        raise TypeError("send with copy=False sends an array's bytes; an array of Python objects "
+                        "(dtype object) has none: send it with copy=True")
+    return obj

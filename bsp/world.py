@@ -54,12 +54,15 @@ class World:
 
     # -- messages -----------------------------------------------------------
 
-    def send(self, obj: Any, dest: int) -> None:
+    def send(self, obj: Any, dest: int, copy: bool = True) -> None:
         """Queue a copy of `obj` for rank `dest` (itself included), delivered
-        at the next sync.  No superstep of its own.  Raises ValueError for a
-        dest outside 0..nprocs-1, TypeError for an object that neither pickle
-        nor dill can serialize."""
-        self._default_queue.send(obj, dest)
+        at the next sync.  No superstep of its own.  `copy=False` (BSPlib's
+        hpput): `obj` is a buffer such as a numpy array, not copied now, that
+        the caller must not change before the next sync (see Queue.send).
+        Raises ValueError for a dest outside 0..nprocs-1, TypeError for an
+        object that neither pickle nor dill can serialize, or, with
+        copy=False, for one that is not a buffer."""
+        self._default_queue.send(obj, dest, copy)
 
     def sync(self) -> None:
         """End the superstep: wait for every rank and deliver everything
