@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # These tests start programs of their own; the fork leg of the suite runs them.
@@ -24,6 +25,7 @@ RUNS = [
     ("components.py", ["2000"], 1), ("components.py", ["2000"], 3), ("components.py", ["5"], 4),
     ("power_couples.py", ["2000", "12"], 1), ("power_couples.py", ["2000", "12"], 3),
     ("power_couples.py", ["2", "2"], 4),
+    ("cpi_accumulate.py", ["100000"], 1), ("cpi_accumulate.py", ["100000"], 3), ("cpi_accumulate.py", ["2"], 4),
 ]
 
 
@@ -71,3 +73,27 @@ def test_the_readme_data_objects_example_runs():
     lines = sorted(done.stdout.splitlines())
     assert lines[0] == "0 [0. 0. 0.] [0. 0. 1. 2. 3. 0. 0. 0. 0. 0.]"      # rank 1: the puts landed
     assert len(lines) == 3
+
+
+def check_bspbench_output(text, nprocs, maxh):
+    """bspbench's report: the rates, one time per h, two fits, the bottom line."""
+    lines = text.splitlines()
+    assert lines[0] == f"Using {nprocs} processors"
+    rates = [line for line in lines if line.startswith("n= ")]
+    assert [int(line.split()[1]) for line in rates] == [2 ** k for k in range(11)]
+    times = [line for line in lines if line.startswith("Time of ")]
+    assert [int(line.split()[2].split("-")[0]) for line in times] == list(range(maxh + 1))
+    assert all(float(line.split("= ")[1].split()[0]) > 0 for line in times)
+    fits = [line for line in lines if line.startswith("Range h=")]
+    assert len(fits) == 2 and all(" us/word, l= " in line for line in fits)
+    assert lines[-2] == "The bottom line for this BSP computer is:"
+    p, r, g, l = (part.split("= ")[1] for part in lines[-1].split(" (")[0].split(", "))
+    assert int(p) == nprocs and float(r.split()[0]) > 0
+    assert all(np.isfinite(float(value)) for value in (g, l))
+
+
+@pytest.mark.parametrize("nprocs", [1, 2, 3])
+def test_bspbench_reports_g_and_l_from_element_puts(nprocs):
+    done = run_example("bspbench.py", ["8", "3"], nprocs)
+    assert done.returncode == 0, done.stdout + done.stderr
+    check_bspbench_output(done.stdout, nprocs, 8)
