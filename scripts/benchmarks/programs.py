@@ -14,6 +14,7 @@ import numpy as np
 import bsp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
+import bspbench as bspbench_example  # noqa: E402
 import sample_sort as sample_sort_example  # noqa: E402
 
 
@@ -29,22 +30,83 @@ def empty_superstep(world, batches: int, per_batch: int) -> list[float]:
     return times
 
 
-def exchange(world, nbytes: int, repetitions: int) -> list[float]:
+def exchange(world, nbytes: int, repetitions: int, copy: bool = True) -> list[float]:
     """Seconds for a superstep in which every rank sends an array of
-    `nbytes` to every other rank and takes what arrived."""
-    return [sum(phases) for phases in exchange_phases(world, nbytes, repetitions)]
+    `nbytes` to every other rank and takes what arrived (`copy` False: an
+    unbuffered send)."""
+    return [sum(phases) for phases in exchange_phases(world, nbytes, repetitions, copy)]
 
 
-def exchange_phases(world, nbytes: int, repetitions: int) -> list[list[float]]:
+def exchange_phases(world, nbytes: int, repetitions: int, copy: bool = True) -> list[list[float]]:
     """Where the time of `exchange` goes: see `supersteps`."""
     payload = np.ones(nbytes, np.uint8)
     others = [dest for dest in range(world.nprocs) if dest != world.pid]
 
     def send() -> None:
         for dest in others:
-            world.send(payload, dest)
+            world.send(payload, dest, copy=copy)
 
     return supersteps(world, repetitions, send)
+
+
+ELEMENT_CALLS = ("send", "setitem", "put", "get")
+
+
+def element_calls(world, count: int, repetitions: int) -> list[list[float]]:
+    """Seconds per call of `count` one-element calls to the next rank in a
+    superstep, their sync (and reading what arrived) included, for each of
+    ELEMENT_CALLS in turn, `repetitions` times (interleaved, so that they
+    share the machine's moods): "send" (world.send of a float), "setitem"
+    (xs[dest, i] = x), "put" (xs.put(x, dest, i)) and "get" (xs[dest, i],
+    a future)."""
+    xs = world.coarray(count, dtype=np.float64)
+    dest = (world.pid + 1) % world.nprocs
+    loops = [_send_loop, _setitem_loop, _put_loop, _get_loop]
+    world.sync()
+    times = []
+    for _ in range(repetitions + 1):            # the first round warms up
+        row = []
+        for loop in loops:
+            world.sync()
+            start = time.perf_counter()
+            loop(world, xs, dest, 1.5, count)
+            row.append((time.perf_counter() - start) / count)
+        times.append(row)
+    return times[1:]
+
+
+def _send_loop(world, xs, dest, value, count):
+    for _ in range(count):
+        world.send(value, dest)
+    world.sync()
+    world.messages()
+
+
+def _setitem_loop(world, xs, dest, value, count):
+    for i in range(count):
+        xs[dest, i] = value
+    world.sync()
+
+
+def _put_loop(world, xs, dest, value, count):
+    for i in range(count):
+        xs.put(value, dest, i)
+    world.sync()
+
+
+def _get_loop(world, xs, dest, value, count):
+    futures = [xs[dest, i] for i in range(count)]
+    world.sync()
+    return futures
+
+
+def bspbench(world, maxh: int, niters: int) -> list[list[float]]:
+    """examples/bspbench.py: [r (flop/s), g (seconds per word), l (seconds)],
+    fitted over h = p..maxh as its bottom line is."""
+    rates, times = bspbench_example.bspbench(world, maxh, niters)
+    low = min(world.nprocs, maxh)
+    g, l = bspbench_example.least_squares(list(range(low, maxh + 1)), times[low:])
+    return [[rates[-1][3], g, l]]
 
 
 def small_records(count: int) -> list[tuple[int, float, str]]:

@@ -50,6 +50,39 @@ def superstep_memory(comm: MPI.Comm, nbytes: int) -> list[float]:
     return [comm.allreduce(float(extra), op=MPI.MAX)]
 
 
+def one_sided(comm: MPI.Comm, count: int, repetitions: int) -> list[list[float]]:
+    """Seconds per call of `count` Win.Put of one double into the next
+    rank's window between two fences (the fences included), then of as many
+    Win.Get, each into an element of its own; `repetitions` times."""
+    gotten = np.zeros(count)
+    calls = [lambda window, one, dest, i: window.Put(one, dest, i),
+             lambda window, one, dest, i: window.Get(gotten[i:i + 1], dest, i)]
+    return _one_sided(comm, count, repetitions, calls)
+
+
+def _one_sided(comm: MPI.Comm, count: int, repetitions: int, calls) -> list[list[float]]:
+    memory = np.zeros(count)
+    window = MPI.Win.Create(memory, memory.itemsize, comm=comm)
+    one = np.array([1.5])
+    dest = (comm.Get_rank() + 1) % comm.Get_size()
+    times = []
+    try:
+        for repetition in range(repetitions + 1):       # the first one warms up
+            row = []
+            for call in calls:
+                window.Fence()
+                start = time.perf_counter()
+                for i in range(count):
+                    call(window, one, dest, i)
+                window.Fence()
+                row.append((time.perf_counter() - start) / count)
+            if repetition:
+                times.append(row)
+    finally:
+        window.Free()
+    return times
+
+
 def _alltoallv_buffers(comm: MPI.Comm, nbytes: int):
     size, rank = comm.Get_size(), comm.Get_rank()
     spec = _spec(nbytes, size, rank)

@@ -1,6 +1,7 @@
 """pybsp's fork and MPI backends next to raw mpi4py: same machine, same
 nprocs, one run.  Usage: scripts/bench [--nprocs 2] [--rounds 3] [--quick]
 [--scaling 1,2,4,8,16] [--report FILE.md] [--plots DIR] [--json FILE.json]
+[--only coarrays]
 (the report goes to docs/benchmarks.md, the plots to docs/, by default)
 
 Each round measures every workload on the fork backend (in this process),
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+import coarray_report
 import programs
 
 import bsp
@@ -40,9 +42,18 @@ MEMORY_BYTES = 64 * MIB
 SYSTEMS = {"raw": "raw mpi4py", "fork": "pybsp fork backend", "mpi": "pybsp MPI backend"}
 
 
-def plan(quick: bool) -> dict:
+def plan(quick: bool, only: str | None = None) -> dict:
     """What to measure: lists of (key, function, arguments), for raw mpi4py
-    (raw_mpi.py) and for pybsp (programs.py, on both backends)."""
+    (raw_mpi.py) and for pybsp (programs.py, on both backends); `only`
+    "coarrays": the coarray part alone (see coarray_report)."""
+    coarrays = coarray_report.plan(quick, alone=only == "coarrays")
+    if only == "coarrays":
+        return {**coarrays, "launcher": []}
+    work = _main_plan(quick)
+    return {part: work[part] + coarrays.get(part, []) for part in work}
+
+
+def _main_plan(quick: bool) -> dict:
     batches, per_batch = (10, 200) if quick else (20, 1000)
     sync = [batches, per_batch]
     repetitions = {size: max(3, min(50, (256 * MIB) // (size * 4))) for size in SIZES}
@@ -95,17 +106,18 @@ def serial_sort(n: int, repetitions: int) -> list[float]:
     return times
 
 
-def collect(nprocs: int, rounds: int, quick: bool) -> dict:
-    work = plan(quick)
+def collect(nprocs: int, rounds: int, quick: bool, only: str | None = None) -> dict:
+    work = plan(quick, only)
     samples: dict[str, list] = {}
-    sort_arguments = next(args for key, _, args in work["bsp"] if key == "sample_sort")
+    sort_arguments = next((args for key, _, args in work["bsp"] if key == "sample_sort"), None)
     for round_number in range(rounds):
         print(f"round {round_number + 1} of {rounds}: fork backend", file=sys.stderr)
         results = measure_fork(work, nprocs)
         print(f"round {round_number + 1} of {rounds}: MPI job (raw mpi4py, then MPI backend)", file=sys.stderr)
         results.update(measure_mpi(work, nprocs))
-        results["serial|sample_sort"] = serial_sort(*sort_arguments)
-        results["serial|sample_sort_part"] = serial_sort(sort_arguments[0] // nprocs, sort_arguments[1])
+        if sort_arguments:
+            results["serial|sample_sort"] = serial_sort(*sort_arguments)
+            results["serial|sample_sort_part"] = serial_sort(sort_arguments[0] // nprocs, sort_arguments[1])
         for key, values in results.items():
             samples.setdefault(key, []).extend(values)
     return {key: _median(values) for key, values in samples.items()}
@@ -142,7 +154,7 @@ def machine_description() -> str:
             f"Python {platform.python_version()}, numpy {np.__version__}")
 
 
-def report(medians: dict, nprocs: int, rounds: int, scaled: dict | None, work: dict) -> str:
+def report(medians: dict, nprocs: int, rounds: int, scaled: dict | None, work: dict, only: str | None = None) -> str:
     def get(system: str, key: str) -> float:
         return medians[f"{system}|{key}"]
 
@@ -151,6 +163,9 @@ def report(medians: dict, nprocs: int, rounds: int, scaled: dict | None, work: d
     lines = [f"# pybsp benchmark", "",
              f"Machine: {machine_description()}; nprocs = {nprocs}; medians of {rounds} rounds; "
              f"made by `scripts/bench` on {time.strftime('%Y-%m-%d')}.", ""]
+    if only == "coarrays":
+        lines += coarray_report.tables(get, nprocs, scaled)
+        return "\n".join(lines + _targets_lines(nprocs, coarray_report.targets(get))) + "\n"
     lines += _empty_superstep_table(get)
     lines += _exchange_table(get, nprocs)
     lines += _small_objects_table(get, arguments["small_objects"][0])
@@ -159,6 +174,7 @@ def report(medians: dict, nprocs: int, rounds: int, scaled: dict | None, work: d
     lines += _phases_tables(get, nprocs, arguments["sample_sort"][0])
     if scaled:
         lines += _scaling_table(scaled)
+    lines += coarray_report.tables(get, nprocs, scaled)
     lines += _targets_table(get, nprocs, scaled)
     return "\n".join(lines) + "\n"
 
@@ -298,6 +314,10 @@ def _targets_table(get, nprocs: int, scaled: dict | None) -> list[str]:
     ]
     if scaled and 16 in scaled["fork"]:
         targets.append(("fork, 16 ranks: empty superstep < 1 ms (in ms)", scaled["fork"][16]["empty"] * 1e3, "<", 1))
+    return _targets_lines(nprocs, targets + coarray_report.targets(get))
+
+
+def _targets_lines(nprocs: int, targets: list[tuple[str, float, str, float]]) -> list[str]:
     lines = ["## Targets", "", f"At nprocs = {nprocs} (16 where named), from this run:", "",
              "| target | measured | met |", "|---|---|---|"]
     for name, value, relation, bound in targets:
@@ -352,14 +372,15 @@ def main() -> None:
     parser.add_argument("--report", default=str(DOCS / "benchmarks.md"), help="write the markdown report here")
     parser.add_argument("--plots", default=str(DOCS), help="write the PNG plots into this directory")
     parser.add_argument("--json", help="write the medians here as JSON")
+    parser.add_argument("--only", choices=["coarrays"], help="measure and report one part alone")
     options = parser.parse_args()
-    medians = collect(options.nprocs, options.rounds, options.quick)
+    medians = collect(options.nprocs, options.rounds, options.quick, options.only)
     scaled = scaling([int(n) for n in options.scaling.split(",")], options.quick) if options.scaling else None
-    text = report(medians, options.nprocs, options.rounds, scaled, plan(options.quick))
+    text = report(medians, options.nprocs, options.rounds, scaled, plan(options.quick, options.only), options.only)
     print(text)
     if options.report:
         Path(options.report).write_text(text)
-    if options.plots:
+    if options.plots and not options.only:
         plots(medians, options.nprocs, scaled, Path(options.plots))
     if options.json:
         Path(options.json).write_text(json.dumps({"medians": medians, "scaling": scaled}, indent=1))
