@@ -148,7 +148,7 @@ class Engine:
         `copy` False they are not captured: they go out from where they lie
         at the next exchange (the caller must not change them before)."""
         data, buffers = wire.dumps(obj)
-        self._post(channel, dests, data, buffers, copy)
+        self._post(channel, dests, data, buffers if copy else [], [] if copy else buffers)
 
     def post_raw(self, channel: int, dests: Sequence[int], header: Any, frames: Sequence[memoryview] = (),
                  copy: bool = True) -> None:
@@ -158,34 +158,22 @@ class Engine:
         changes before the next exchange).  The channel must carry raw
         messages only (see `raw_messages`)."""
         encoded, buffers = wire.dumps((header, len(frames)))
-        if frames and not copy:
-            self._post(channel, dests, encoded, buffers)
-            self._add_uncopied(channel, dests, frames)
-        else:
-            self._post(channel, dests, encoded, [*buffers, *frames])
+        self._post(channel, dests, encoded, [*buffers, *frames] if copy else buffers, () if copy else frames)
 
     def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview],
-              copy: bool = True) -> None:
+              uncopied: Sequence[memoryview] = ()) -> None:
+        """Queue a message: its stream `data`, its `buffers` (captured now)
+        and then its `uncopied` buffers (sent from where they lie)."""
         self.check_caller()
-        if copy:
-            bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
+        bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
         for dest in dests:
             section = self.outbox(dest).section(channel)
             section.stream += data
             section.count += 1
-            if copy:
-                for padded, nbytes in bulk:
-                    section.add_bulk(padded, nbytes)
-            else:
-                for buffer in buffers:
-                    section.add_uncopied(buffer)
-
-    def _add_uncopied(self, channel: int, dests: Sequence[int], frames: Sequence[memoryview]) -> None:
-        """Frames that follow the last message posted on `channel`, uncopied."""
-        for dest in dests:
-            section = self.outbox(dest).section(channel)
-            for frame in frames:
-                section.add_uncopied(frame)
+            for padded, nbytes in bulk:
+                section.add_bulk(padded, nbytes)
+            for buffer in uncopied:
+                section.add_uncopied(buffer)
 
     # -- reading what arrived -----------------------------------------------
 
@@ -379,14 +367,11 @@ class ObservedEngine(Engine):
         self.superstep_exchanges = 0
 
     def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview],
-              copy: bool = True) -> None:
-        super()._post(channel, dests, data, buffers, copy)
+              uncopied: Sequence[memoryview] = ()) -> None:
+        super()._post(channel, dests, data, buffers, uncopied)
+        nbytes = len(data) + sum(buffer.nbytes for buffer in buffers) + sum(buffer.nbytes for buffer in uncopied)
         self.messages_sent += len(dests)
-        self.bytes_sent += (len(data) + sum(buffer.nbytes for buffer in buffers)) * len(dests)
-
-    def _add_uncopied(self, channel: int, dests: Sequence[int], frames: Sequence[memoryview]) -> None:
-        super()._add_uncopied(channel, dests, frames)
-        self.bytes_sent += sum(frame.nbytes for frame in frames) * len(dests)
+        self.bytes_sent += nbytes * len(dests)
 
     def _swap(self, record: bytes) -> bytes:
         records = super()._swap(record)
