@@ -14,7 +14,7 @@ See README.md for the programming model and the backends.
 
 from .coarray import Coarray
 from .distarray import DistArray
-from .errors import (BSPError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError,
+from .errors import (BSPError, CheckpointError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError,
                      SyncTimeoutError)
 from .future import Future
 from .launch import run
@@ -23,7 +23,7 @@ from .var import Var
 from .world import World
 
 __all__ = [
-    "BSPError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",
+    "BSPError", "CheckpointError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",
     "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World", "run",
 ]
 __version__ = "0.1.0"

@@ -101,3 +101,11 @@ class SyncTimeoutError(BSPError, TimeoutError):
         return (f"ranks {self.late} did not reach the sync of superstep {self.superstep} within the sync "
                 f"timeout of {self.timeout:g} s; ranks {self.waiting} waited there "
                 f"(set the timeout with bsp.run(..., sync_timeout=seconds) or BSP_SYNC_TIMEOUT; 0 turns it off)")
+
+
+class CheckpointError(BSPError):
+    """A checkpoint directory cannot be used: it holds another program's
+    checkpoints or files pybsp did not write, was written by a newer pybsp,
+    is a symbolic link, or a file of the checkpoint being restored is
+    missing, truncated or damaged.  The message names the directory or file.
+    Nothing in the directory is changed when this is raised."""

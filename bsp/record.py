@@ -39,6 +39,8 @@ class Kind:
     SCAN = 17
     HALO = 20           # DistArray operations
     REDISTRIBUTE = 21
+    SAVE = 30           # checkpoints (bsp.checkpoint, bsp.restart)
+    RESTORE = 31
 
 
 class Status:
