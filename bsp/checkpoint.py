@@ -70,14 +70,14 @@ def program_identity(program: Callable[..., Any]) -> str:
 
 def checkpointing(program: Callable[..., Any], directory: Any) -> Callable[..., Any]:
     """`program`, made to save into and restore from `directory`: bsp.run's
-    checkpoint option (None: BSP_CHECKPOINT, if set; else `program` as it
-    is).  Checks the directory first, creating it if missing; raises
+    checkpoint option (None: BSP_CHECKPOINT, if set; False or neither:
+    `program` as it is).  Checks the directory first, creating it if missing; raises
     TypeError for a directory that is not a path, CheckpointError for one
     that cannot be used (see `prepare`)."""
     if directory is None:
         directory = os.environ.get("BSP_CHECKPOINT") or None
-        if directory is None:
-            return program
+    if directory is None or directory is False:
+        return program
     if not isinstance(directory, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be the path of a directory, not {type(directory).__name__!r}")
     return Checkpointed(program, directory)
@@ -188,14 +188,15 @@ def save(world: "World", state: dict[str, Any]) -> None:
         arrays_of.check_writable(name, array)
     frames = files.serialize_values({name: value for name, value in state.items() if name not in arrays})
     digests = {name: _digest(pieces) for name, pieces in frames.items()}
-    names = sorted(f"{name}{'[]' if name in arrays else ''}" for name in state)
+    names = sorted(state)
+    signature = zlib.crc32(" ".join(f"{name}{'[]' if name in arrays else ''}" for name in names).encode())
     checkpoints: _Checkpoints | None = getattr(world, "_checkpoints", None)
     part = None
     if checkpoints is not None:
         part = _write_part(world, checkpoints, sorted(arrays.items()), frames)
         engine.note_written(part["nbytes"])
     engine.post_object(SYSTEM_CHANNEL, (0,), (part, digests))
-    engine.exchange(Kind.SAVE, zlib.crc32(" ".join(names).encode()) & 0x7FFFFFFF,
+    engine.exchange(Kind.SAVE, signature & 0x7FFFFFFF,
                     site=f"{user_call_site()} (saving {', '.join(names) or 'nothing'})")
     if checkpoints is not None and world.pid == 0:
         metadata = {name: {"shape": list(array.shape), "dtype": _dtype_text(array.dtype), **arrays_of.layout(array)}

@@ -1,7 +1,7 @@
 """The `bsp` command (also `python -m bsp`):
 
     bsp run [-n N] [--mpi] [--profile] [--machine FILE.json] [--trace FILE.json]
-            [--no-progress] script.py [args...]
+            [--no-progress] [--checkpoint DIR] script.py [args...]
     bsp bench [-n N] [--mpi] [--out FILE.json]
     bsp profile plot TRACE.json [-o FILE.png] [--title TEXT]
     bsp doctor [--launcher PATH]
@@ -51,6 +51,10 @@ def _parser() -> argparse.ArgumentParser:
                      help="write the supersteps of every rank as a Chrome trace (Perfetto, chrome://tracing)")
     run.add_argument("--no-progress", action="store_true",
                      help="no progress line from rank 0 on long runs (same as BSP_PROGRESS=0)")
+    run.add_argument("--checkpoint", metavar="DIR",
+                     help="the directory where world.save() writes checkpoints and from which world.restore() "
+                          "reads the last one back: rerunning the same command resumes the run (created 0700 "
+                          "if missing; same as bsp.run(..., checkpoint=DIR))")
     run.add_argument("script", help="the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     bench = commands.add_parser(
@@ -135,7 +139,7 @@ def _run_script(options: argparse.Namespace) -> int:
 
 def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
     """The environment that makes the script's runs do what --profile,
-    --machine, --trace and --no-progress ask; raises ValueError for a
+    --machine, --trace, --no-progress and --checkpoint ask; raises ValueError for a
     machine file that holds no parameters or a trace in a missing
     directory."""
     from .profile import load_machine
@@ -150,6 +154,8 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
         env["BSP_TRACE"] = os.path.abspath(check_path(options.trace, "--trace"))
     if options.no_progress:
         env["BSP_PROGRESS"] = "0"
+    if options.checkpoint:
+        env["BSP_CHECKPOINT"] = os.path.abspath(options.checkpoint)
     return env
 
 

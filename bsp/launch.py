@@ -56,7 +56,8 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
 
     `checkpoint`: a directory (created 0700 if missing) where
     `world.save(...)` writes checkpoints and from which `world.restore()`
-    reads the last one back (see bsp.checkpoint); None takes BSP_CHECKPOINT.
+    reads the last one back (see bsp.checkpoint); None takes BSP_CHECKPOINT,
+    False turns it off.
     It belongs to one program: CheckpointError, before anything runs, for a
     directory holding another program's checkpoints, a newer format, or
     files pybsp did not write.
