@@ -4,6 +4,7 @@ others with the same values; bad directories and damaged files are clear
 errors that change nothing; the directory and its files are private."""
 
 import hashlib
+import random
 import os
 import stat
 from pathlib import Path
@@ -15,6 +16,7 @@ import bsp
 from bsp import CheckpointError, DistArray, RemoteError, SyncMismatchError
 from bsp.machine import MachineParameters
 from bsp.testing import require_nprocs, spmd
+from scripts import load_script
 
 N = 23      # rows: not a multiple of any nprocs used here
 
@@ -235,3 +237,61 @@ def test_a_save_shows_in_the_profile_with_its_bytes_written(tmp_path):
     assert profile.bytes_written[:, [s for s in range(profile.supersteps) if s != step]].sum() == 0
     machine = MachineParameters(r=1e9, g=1e-9, l=1e-5, nprocs=2, backend="fork")
     assert "checkpoints: 1 supersteps wrote" in profile.report(machine)
+
+
+def twice(world, restore_only=False):
+    if restore_only:
+        return world.restore()["step"]
+    for step in (1, 2):
+        world.save(step=step, plate=DistArray.from_function(world, (N, 3), initial))
+    return step
+
+
+def killing(original, pid, superstep, when=lambda *args: True):
+    """`original`, but rank `pid` dies by SIGKILL after calling it from
+    `superstep` on, when `when` says so."""
+    from bsp.rank import current_engine
+
+    def call(*args, **kwargs):
+        result = original(*args, **kwargs)
+        engine = current_engine()
+        if engine.pid == pid and engine.superstep >= superstep and when(*args):
+            os.kill(os.getpid(), 9)
+        return result
+    return call
+
+
+@pytest.mark.mpi_skip
+@pytest.mark.parametrize("where, pid, restored", [
+    ("rank 2 has written its part", 2, 1),
+    ("rank 0 has written the manifest, not LATEST", 0, 1),
+    ("rank 0 has replaced LATEST", 0, 2),
+])
+def test_a_rank_killed_during_save_leaves_a_complete_checkpoint(tmp_path, monkeypatch, where, pid, restored):
+    from bsp import checkpoint, checkpoint_files
+    # The second save writes in superstep 1 and commits in superstep 2.
+    if where.startswith("rank 2"):
+        monkeypatch.setattr(checkpoint_files, "write_values", killing(checkpoint_files.write_values, pid, 1))
+    elif "not LATEST" in where:
+        monkeypatch.setattr(checkpoint_files, "write_atomically", killing(
+            checkpoint_files.write_atomically, pid, 2, lambda fd, name, data: name != "LATEST"))
+    else:
+        monkeypatch.setattr(checkpoint, "_prune", killing(checkpoint._prune, pid, 2))
+    with pytest.raises(bsp.RankDiedError, match=f"rank {pid} died: killed by signal 9"):
+        bsp.run(twice, nprocs=3, checkpoint=tmp_path)
+    monkeypatch.undo()
+    assert bsp.run(twice, True, nprocs=2, checkpoint=tmp_path) == [restored, restored]
+    assert bsp.run(twice, nprocs=2, checkpoint=tmp_path) == [2, 2]
+    assert len(os.listdir(tmp_path)) == 2       # LATEST and the last checkpoint: the rest was removed
+
+
+@pytest.mark.mpi_skip
+def test_runs_killed_at_random_resume_to_the_uninterrupted_answer(tmp_path):
+    """A few trials of scripts/checkpoint_kills (which runs 50 and more)."""
+    kills = load_script("checkpoint_kills")
+    args = ["60", "80", "4"]
+    expected, duration = kills.uninterrupted(tmp_path / "reference", False, args)
+    rng = random.Random(18)
+    for number in range(2):
+        result = kills.trial(number, rng, tmp_path, expected, duration, False, args)
+        assert result["same"], result
