@@ -31,6 +31,8 @@ filesystem (NFS, Lustre, GPFS) for a job that spans nodes.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import functools
 import hashlib
 import json
@@ -38,7 +40,7 @@ import os
 import re
 import secrets
 import zlib
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, ContextManager
 
 from . import checkpoint_files as files
 from .callsite import user_call_site
@@ -68,16 +70,17 @@ def program_identity(program: Callable[..., Any]) -> str:
     return f"{where}:{name}"
 
 
-def checkpointing(program: Callable[..., Any], directory: Any) -> Callable[..., Any]:
-    """`program`, made to save into and restore from `directory`: bsp.run's
-    checkpoint option (None: BSP_CHECKPOINT, if set; False or neither:
-    `program` as it is).  Checks the directory first, creating it if missing; raises
-    TypeError for a directory that is not a path, CheckpointError for one
-    that cannot be used (see `prepare`)."""
+def checkpointing(program: Callable[..., Any], directory: Any) -> ContextManager[Callable[..., Any]]:
+    """A context that gives `program`, made to save into and restore from
+    `directory` (bsp.run's checkpoint option; None: BSP_CHECKPOINT, if set;
+    False or neither: `program` as it is), and holds the directory for this
+    run meanwhile.  Checks the directory first, creating it if missing;
+    raises TypeError for a directory that is not a path, CheckpointError
+    for one that cannot be used (see `prepare`) or that another run holds."""
     if directory is None:
         directory = os.environ.get("BSP_CHECKPOINT") or None
     if directory is None or directory is False:
-        return program
+        return contextlib.nullcontext(program)
     if not isinstance(directory, (str, os.PathLike)):
         raise TypeError(f"checkpoint must be the path of a directory, not {type(directory).__name__!r}")
     return Checkpointed(program, directory)
@@ -99,6 +102,26 @@ class Checkpointed:
     @property
     def __code__(self):
         return getattr(self.program, "__code__", None)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "_lock"}
+
+    def __enter__(self) -> "Checkpointed":
+        """Hold the directory (an flock, where the filesystem has them) in
+        the launching process for the run: two runs saving into one
+        directory would remove each other's checkpoints."""
+        self._lock = files.open_directory(self.directory)
+        try:
+            fcntl.flock(self._lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._lock)
+            raise CheckpointError(f"checkpoint directory {self.directory!r} is in use by another run") from None
+        except OSError:
+            pass            # a filesystem without locks: the user keeps runs apart
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        os.close(self._lock)
 
     def __call__(self, world: "World", *args: Any, **kwargs: Any) -> Any:
         world._checkpoints = _Checkpoints(self, files.open_directory(self.directory))
@@ -251,7 +274,8 @@ def _prune(checkpoints: _Checkpoints, committed: str) -> None:
             continue
         if entry.startswith(mine) and int(entry[len(mine):]) > checkpoints.saves:
             continue
-        files.remove_tree(checkpoints.fd, entry)
+        with contextlib.suppress(FileNotFoundError):
+            files.remove_tree(checkpoints.fd, entry)
 
 
 def _digest(frames: list) -> str:

@@ -94,8 +94,8 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
     profiling = profile_request(profile, trace, program)
-    outcomes = launcher.launch(checkpointing(program, checkpoint), args, kwargs, nprocs, timeout, sync_timeout,
-                               profiling is not None)
+    with checkpointing(program, checkpoint) as launched:
+        outcomes = launcher.launch(launched, args, kwargs, nprocs, timeout, sync_timeout, profiling is not None)
     results = resolve(outcomes)
     if profiling is not None:
         profiling.finish(outcomes, program, backend)

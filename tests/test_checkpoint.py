@@ -295,3 +295,17 @@ def test_runs_killed_at_random_resume_to_the_uninterrupted_answer(tmp_path):
     for number in range(2):
         result = kills.trial(number, rng, tmp_path, expected, duration, False, args)
         assert result["same"], result
+
+
+def nested(world, directory):
+    if world.pid == 0:
+        with pytest.raises(CheckpointError, match="is in use by another run"):
+            from bsp.checkpoint import checkpointing
+            with checkpointing(nested, directory):
+                pass
+    return world.pid
+
+
+@pytest.mark.mpi_skip
+def test_a_directory_is_held_by_one_run_at_a_time(tmp_path):
+    assert bsp.run(nested, str(tmp_path), nprocs=2, checkpoint=tmp_path) == [0, 1]
