@@ -36,10 +36,10 @@ def restore(world: "World", distribution: Mapping[str, Any] | None = None,
     """world.restore: see World.restore."""
     engine = world._engine
     engine.check_caller()
+    layouts = _layouts(distribution, grid)
     checkpoints: _Checkpoints | None = getattr(world, "_checkpoints", None)
     if checkpoints is None:
         return None
-    layouts = _layouts(distribution, grid)
     found = _find(checkpoints) if world.pid == 0 else None
     found = superstep(engine, Kind.RESTORE, [(range(world.nprocs), found)] if world.pid == 0 else [])[0][1]
     if isinstance(found, str):
