@@ -147,7 +147,8 @@ class World:
         superstep: every rank writes its own part (DistArrays: the local
         block, raw; other values: pickled, numpy data raw), syncs it to
         disk, and rank 0 commits the checkpoint, replacing the previous one
-        atomically: a crash during `save` leaves the previous one whole.
+        atomically, before its save returns: a crash before that (of any
+        rank, or of the launching process) leaves the previous one whole.
         A value that is equal on every rank (compared by its pickle) can be
         restored on any number of ranks; one that differs, only on as many
         as saved it.  Without a checkpoint directory it writes nothing, but

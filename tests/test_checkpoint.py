@@ -242,9 +242,10 @@ def test_a_save_shows_in_the_profile_with_its_bytes_written(tmp_path):
 def twice(world, restore_only=False):
     if restore_only:
         return world.restore()["step"]
-    for step in (1, 2):
-        world.save(step=step, plate=DistArray.from_function(world, (N, 3), initial))
-    return step
+    world.save(step=1, plate=DistArray.from_function(world, (N, 3), initial))
+    world.sync()        # rank 0 has committed the first save before it comes here
+    world.save(step=2, plate=DistArray.from_function(world, (N, 3), initial))
+    return 2
 
 
 def killing(original, pid, superstep, when=lambda *args: True):
@@ -269,14 +270,14 @@ def killing(original, pid, superstep, when=lambda *args: True):
 ])
 def test_a_rank_killed_during_save_leaves_a_complete_checkpoint(tmp_path, monkeypatch, where, pid, restored):
     from bsp import checkpoint, checkpoint_files
-    # The second save writes in superstep 1 and commits in superstep 2.
+    # The second save writes in superstep 2 and commits in superstep 3.
     if where.startswith("rank 2"):
-        monkeypatch.setattr(checkpoint_files, "write_values", killing(checkpoint_files.write_values, pid, 1))
+        monkeypatch.setattr(checkpoint_files, "write_values", killing(checkpoint_files.write_values, pid, 2))
     elif "not LATEST" in where:
         monkeypatch.setattr(checkpoint_files, "write_atomically", killing(
-            checkpoint_files.write_atomically, pid, 2, lambda fd, name, data: name != "LATEST"))
+            checkpoint_files.write_atomically, pid, 3, lambda fd, name, data: name != "LATEST"))
     else:
-        monkeypatch.setattr(checkpoint, "_prune", killing(checkpoint._prune, pid, 2))
+        monkeypatch.setattr(checkpoint, "_prune", killing(checkpoint._prune, pid, 3))
     with pytest.raises(bsp.RankDiedError, match=f"rank {pid} died: killed by signal 9"):
         bsp.run(twice, nprocs=3, checkpoint=tmp_path)
     monkeypatch.undo()
