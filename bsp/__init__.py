@@ -14,16 +14,18 @@ See README.md for the programming model and the backends.
 
 from .coarray import Coarray
 from .distarray import DistArray
-from .errors import (BSPError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError,
-                     SyncTimeoutError)
+from .errors import (BSPError, RankDiedError, RemoteError, ReplayDivergence, RunTimeoutError,
+                     SyncMismatchError, SyncTimeoutError)
 from .future import Future
 from .launch import run
 from .queue import Queue
+from .replay import replay
 from .var import Var
 from .world import World
 
 __all__ = [
     "BSPError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",
-    "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World", "run",
+    "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
+    "replay", "run",
 ]
 __version__ = "0.1.0"
