@@ -93,8 +93,10 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
     profiling = profile_request(profile, trace, program)
-    with recording(record_path(record), program, args, kwargs, nprocs, backend) as wrap:
-        outcomes = launcher.launch(wrap(program), args, kwargs, nprocs, timeout, sync_timeout, profiling is not None)
+    with recording(record_path(record), program, args, kwargs, nprocs, backend) as recorder:
+        outcomes = launcher.launch(recorder.wrap(program), args, kwargs, nprocs, timeout, sync_timeout,
+                                   profiling is not None)
+        recorder.ended(outcomes)
         results = resolve(outcomes)
     if profiling is not None:
         profiling.finish(outcomes, program, backend)

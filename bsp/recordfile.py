@@ -217,6 +217,14 @@ class RecordFile:
         file.seek(start)
         return manifest, pickle.loads(file.read(length))
 
+    def result(self, pid: int) -> Any:
+        """What rank `pid`'s program returned in the run.  Raises LookupError
+        if it did not return (it failed, or the run ended before)."""
+        blob = self.manifest.get("results", {}).get(pid)
+        if blob is None:
+            raise LookupError(f"rank {pid} did not return in the recorded run ({self.manifest['ending']})")
+        return pickle.loads(blob).load()
+
     def ranks(self) -> list[int]:
         """The ranks whose parts the record holds (empty parts included)."""
         return sorted(self._index)

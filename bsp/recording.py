@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import pickle
 import platform
 import shutil
 import struct
@@ -39,6 +40,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .errors import BSPError
 from .mailbox import unpack
+from .outcome import Ending, Outcome
 from .recordfile import VERSION, PartWriter, assemble
 from .transport import Buffer, Transport
 
@@ -157,33 +159,52 @@ def choose_path(record: Any) -> str | None:
     return path
 
 
+class Session:
+    """One run's recording, on the launching process: wraps the program
+    for the ranks, and notes how each rank ended."""
+
+    def __init__(self, parts: str | None):
+        self.parts = parts
+        self.results: dict[int, bytes] = {}     # pid -> the pickled result of a rank that returned
+
+    def wrap(self, program: Callable[..., Any]) -> Callable[..., Any]:
+        return program if self.parts is None else Recorded(program, self.parts)
+
+    def ended(self, outcomes: Sequence[Outcome]) -> None:
+        """The ranks' outcomes: the results go into the record, so that a
+        replay can be compared with the run."""
+        if self.parts is not None:
+            self.results = {outcome.pid: pickle.dumps(outcome.value, 5) for outcome in outcomes
+                            if outcome.ending is Ending.RETURNED}
+
+
 @contextmanager
 def session(path: str | None, program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
-            backend: str) -> Iterator[Callable[[Callable[..., Any]], Callable[..., Any]]]:
-    """Around one run: yields what wraps the program for the ranks, and
-    writes the record at `path` when the run ends, however it ends (then
-    the run's own error, if any, goes on).  With `path` None, records
-    nothing."""
+            backend: str) -> Iterator[Session]:
+    """Around one run: yields the Session, and writes the record at `path`
+    when the run ends, however it ends (then the run's own error, if any,
+    goes on).  With `path` None, records nothing."""
     if path is None:
-        yield lambda program: program
+        yield Session(None)
         return
-    parts = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.parts-", dir=os.path.dirname(path))
+    recording = Session(tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.parts-", dir=os.path.dirname(path)))
     ending = None
     try:
-        yield lambda program: Recorded(program, parts)
+        yield recording
     except BaseException as error:
         ending = f"{type(error).__name__}: {error}"
         raise
     finally:
         try:
             manifest = make_manifest(program, args, kwargs, nprocs, backend, ending or "the run finished")
-            assemble(path, manifest, {pid: part_path(parts, pid) for pid in range(nprocs)})
+            manifest["results"] = recording.results
+            assemble(path, manifest, {pid: part_path(recording.parts, pid) for pid in range(nprocs)})
         except Exception as error:
             if ending is None:
                 raise
             print(f"pybsp: could not write the record {path}: {error}", file=sys.stderr)
         finally:
-            shutil.rmtree(parts, ignore_errors=True)
+            shutil.rmtree(recording.parts, ignore_errors=True)
 
 
 def make_manifest(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int, backend: str,

@@ -20,6 +20,7 @@ The program is the recorded one (dill, by value for functions of
 
 from __future__ import annotations
 
+import bdb
 import linecache
 import os
 import pdb
@@ -86,16 +87,27 @@ def _check_rank(rank: Any, nprocs: int, path: Any) -> None:
 
 
 def _call(program: Callable[..., Any], world: World, args: tuple, kwargs: dict, debug: bool) -> Any:
+    """Call the program; with `debug`, under pdb (as pdb.runcall does, but
+    quitting pdb raises bdb.BdbQuit here rather than return None, which the
+    replay would take for the program's return)."""
     if not debug:
         return program(world, *args, **kwargs)
+    debugger = pdb.Pdb()
+    debugger.reset()
+    sys.settrace(debugger.trace_dispatch)
     try:
-        return pdb.Pdb().runcall(program, world, *args, **kwargs)
-    except BaseException as error:
-        if not isinstance(error, (KeyboardInterrupt, SystemExit, ReplayDivergence)):
-            print(f"pybsp: the replayed program raised {type(error).__name__}: {error}; pdb post-mortem "
-                  f"(q to quit)", file=sys.stderr)
-            pdb.post_mortem(error.__traceback__)
+        return program(world, *args, **kwargs)
+    except (bdb.BdbQuit, KeyboardInterrupt, SystemExit, ReplayDivergence):
         raise
+    except BaseException as error:
+        sys.settrace(None)
+        print(f"pybsp: the replayed program raised {type(error).__name__}: {error}; pdb post-mortem "
+              f"(q to quit)", file=sys.stderr)
+        pdb.post_mortem(error.__traceback__)
+        raise
+    finally:
+        debugger.quitting = True
+        sys.settrace(None)
 
 
 def load_call(manifest: dict) -> tuple[Callable[..., Any], tuple, dict]:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import bdb
 import os
+import pickle
 import random
 import runpy
 import sys
@@ -11,6 +13,7 @@ import traceback
 from typing import Any, Callable
 
 from .errors import BSPError
+from .profile import PACKAGE_DIR
 from .recordfile import END, ERROR, RecordFile
 from .recording import choose_path
 
@@ -60,14 +63,40 @@ def replay_command(options: argparse.Namespace) -> int:
     try:
         program = program_from_file(manifest) if options.from_file else None
         value = replay(options.record, options.rank, program=program, debug=options.pdb)
+    except bdb.BdbQuit:
+        print("bsp replay: quit in pdb", file=sys.stderr)
+        return 0
     except (TypeError, ValueError, BSPError) as error:
         print(f"bsp replay: {type(error).__name__}: {error}", file=sys.stderr)
         return 1
-    except Exception:
-        traceback.print_exc()
+    except Exception as error:
+        print(f"bsp replay: rank {options.rank}'s program raised:", file=sys.stderr)
+        traceback.print_exception(type(error), error, _program_frames(error.__traceback__))
+        print(f"(the recorded run ended: {manifest['ending'].splitlines()[0]})", file=sys.stderr)
         return 1
-    print(f"rank {options.rank} returned {value!r}")
+    print(f"rank {options.rank} returned {value!r} ({_compared(options.record, options.rank, value)})")
     return 0
+
+
+def _program_frames(tb: Any) -> Any:
+    """The traceback from the first frame outside the bsp package on."""
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(PACKAGE_DIR):
+        tb = tb.tb_next
+    return tb
+
+
+def _compared(path: str, rank: int, value: Any) -> str:
+    """Whether `value` is what rank `rank` returned in the run."""
+    with RecordFile(path) as record:
+        try:
+            recorded = record.result(rank)
+        except LookupError:
+            return "in the run, it did not return"
+    try:
+        same = pickle.dumps(value, 5) == pickle.dumps(recorded, 5)
+    except Exception:
+        same = False
+    return "the same as in the run" if same else f"in the run: {recorded!r}"
 
 
 def _rerun_with_hash_seed(options: argparse.Namespace, seed: str) -> None:
