@@ -27,6 +27,8 @@ import pdb
 import sys
 from typing import Any, Callable, Iterator, Sequence
 
+import numpy as np
+
 from .callsite import user_call_site
 from .engine import DEFAULT_QUEUE_CHANNEL, FIRST_OBJECT_CHANNEL, Engine
 from .buffers import aligned_empty
@@ -246,3 +248,22 @@ def _channel(channel: int, engine: Engine | None) -> str:
     created = engine.created if engine is not None else []
     kind = f" ({created[number]})" if number < len(created) else ""
     return f"the channel of data object {number}{kind}"
+
+
+def identical(a: Any, b: Any) -> bool:
+    """Whether two results are the same: of the same types, with equal
+    values (numpy arrays: same dtype, shape and elements, NaN equal to NaN),
+    containers element by element."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, np.ndarray):
+        return a.dtype == b.dtype and a.shape == b.shape and \
+            bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+    if isinstance(a, (list, tuple)):
+        return len(a) == len(b) and all(identical(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return list(a) == list(b) and all(identical(a[key], b[key]) for key in a)
+    try:
+        return bool(a == b) or (a != a and b != b)          # NaN equals NaN here
+    except Exception:
+        return False

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import bdb
 import os
-import pickle
 import random
 import runpy
 import sys
@@ -92,11 +91,8 @@ def _compared(path: str, rank: int, value: Any) -> str:
             recorded = record.result(rank)
         except LookupError:
             return "in the run, it did not return"
-    try:
-        same = pickle.dumps(value, 5) == pickle.dumps(recorded, 5)
-    except Exception:
-        same = False
-    return "the same as in the run" if same else f"in the run: {recorded!r}"
+    from .replay import identical
+    return "the same as in the run" if identical(value, recorded) else f"in the run: {recorded!r}"
 
 
 def _rerun_with_hash_seed(options: argparse.Namespace, seed: str) -> None:
