@@ -18,6 +18,7 @@ from .errors import (BSPError, RankDiedError, RemoteError, ReplayDivergence, Run
                      SyncMismatchError, SyncTimeoutError)
 from .future import Future
 from .launch import run
+from .notebook import load_ipython_extension
 from .queue import Queue
 from .replay import replay
 from .var import Var
@@ -26,6 +27,6 @@ from .world import World
 __all__ = [
     "BSPError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",
     "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
-    "replay", "run",
+    "load_ipython_extension", "replay", "run",
 ]
 __version__ = "0.1.0"
