@@ -135,7 +135,7 @@ def part_path(parts: str, pid: int) -> str:
     return os.path.join(parts, f"rank-{pid}.part")
 
 
-def choose_path(record: Any) -> str | None:
+def choose_path(record: Any, source: str = "record") -> str | None:
     """The record file of this run: `record`, else BSP_RECORD (where the
     second run of a process writes STEM.2.SUFFIX, the third STEM.3.SUFFIX, and so on),
     else None.  Raises TypeError for a record that is not a path, ValueError
@@ -150,12 +150,12 @@ def choose_path(record: Any) -> str | None:
             stem, suffix = os.path.splitext(record)
             record = f"{stem}.{_runs_recorded_here}{suffix}"
     if not isinstance(record, (str, os.PathLike)):
-        raise TypeError(f"record must be the path of a file to write, not {type(record).__name__!r}")
+        raise TypeError(f"{source} must be the path of a file to write, not {type(record).__name__!r}")
     path = os.path.abspath(os.fspath(record))
     if not os.path.isdir(os.path.dirname(path)):
-        raise ValueError(f"record={os.fspath(record)!r}: the directory {os.path.dirname(path)!r} does not exist")
+        raise ValueError(f"{source} {os.fspath(record)!r}: the directory {os.path.dirname(path)!r} does not exist")
     if os.path.isdir(path):
-        raise ValueError(f"record={os.fspath(record)!r} is a directory; name a file")
+        raise ValueError(f"{source} {os.fspath(record)!r} is a directory; name a file")
     return path
 
 

@@ -45,7 +45,8 @@ def needed() -> bool:
     """Whether a fork run started now must relay its ranks' output: when a
     tag is asked for, or when this process's streams cannot be made to
     write whole lines (they have no `reconfigure`: a Jupyter kernel's)."""
-    return _tag is not None or not all(hasattr(stream, "reconfigure") for stream in (sys.stdout, sys.stderr))
+    return _tag is not None or any(stream is not None and not hasattr(stream, "reconfigure")
+                                   for stream in (sys.stdout, sys.stderr))
 
 
 def prepare(nprocs: int) -> "Relay | None":
@@ -63,6 +64,8 @@ def become_rank(pid: int) -> None:
 
 
 class Relay:
+    """The pipes of one run's ranks, and the thread that reads them."""
+
     def __init__(self, nprocs: int, tag: str):
         self._tag = tag
         self._pipes = [(os.pipe(), os.pipe()) for _ in range(nprocs)]
@@ -135,7 +138,7 @@ class Relay:
         try:
             stream.write(text)
             stream.flush()
-        except (OSError, ValueError):
+        except (OSError, ValueError, AttributeError):      # a stream closed, or None
             pass
 
 

@@ -23,7 +23,7 @@ def record_settings(path: str) -> dict[str, str]:
     `bsp replay` can use the same one: the order of a set of strings, and so
     the bytes a program sends, depend on it.  Raises ValueError for a path
     in a missing directory."""
-    env = {"BSP_RECORD": choose_path(path)}
+    env = {"BSP_RECORD": choose_path(path, "--record")}
     if not os.environ.get("PYTHONHASHSEED"):
         env["PYTHONHASHSEED"] = str(random.randrange(1, 2**32))
     return env
