@@ -20,10 +20,8 @@ The program is the recorded one (dill, by value for functions of
 
 from __future__ import annotations
 
-import bdb
 import linecache
 import os
-import pdb
 import sys
 from typing import Any, Callable, Iterator, Sequence
 
@@ -94,6 +92,8 @@ def _call(program: Callable[..., Any], world: World, args: tuple, kwargs: dict, 
     replay would take for the program's return)."""
     if not debug:
         return program(world, *args, **kwargs)
+    import bdb
+    import pdb
     debugger = pdb.Pdb()
     debugger.reset()
     sys.settrace(debugger.trace_dispatch)
