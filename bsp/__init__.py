@@ -17,7 +17,9 @@ from .distarray import DistArray
 from .errors import (BSPError, RankDiedError, RemoteError, ReplayDivergence, RunTimeoutError,
                      SyncMismatchError, SyncTimeoutError)
 from .future import Future
-from .launch import run
+from .grid import Grid
+from .group import Group
+from .launch import available_processors, run
 from .notebook import load_ipython_extension
 from .queue import Queue
 from .replay import replay
@@ -25,8 +27,8 @@ from .var import Var
 from .world import World
 
 __all__ = [
-    "BSPError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",
+    "BSPError", "Coarray", "DistArray", "Future", "Grid", "Group", "Queue", "RankDiedError", "RemoteError",
     "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
-    "load_ipython_extension", "replay", "run",
+    "available_processors", "load_ipython_extension", "replay", "run",
 ]
 __version__ = "0.1.0"

@@ -26,7 +26,7 @@ same = identical
 
 def everything(world, n):
     """Every kind of arrival: messages, queues, puts and gets of vars and
-    coarrays, every collective, dill-only objects."""
+    coarrays, every collective, a group's, dill-only objects."""
     right, left = (world.pid + 1) % world.nprocs, (world.pid - 1) % world.nprocs
     var = world.var(world.pid * n)
     array = world.coarray(6, np.float64)
@@ -45,7 +45,7 @@ def everything(world, n):
             world.gather(str(world.pid)), world.allgather(np.ones(3) * world.pid),
             world.scatter([i * i for i in range(world.nprocs)] if world.pid == 0 else None),
             world.alltoall([(world.pid, j) for j in range(world.nprocs)]), world.scan(world.pid + 1),
-            world.superstep)
+            world.split(world.pid % 2).allgather(world.pid), world.superstep)
 
 
 @pytest.mark.parametrize("nprocs", [1, 2, 3])
