@@ -83,7 +83,8 @@ def _check_rank(rank: Any, nprocs: int, path: Any) -> None:
     if isinstance(rank, bool) or not isinstance(rank, int):
         raise TypeError(f"rank must be an int, not {type(rank).__name__!r}")
     if not 0 <= rank < nprocs:
-        raise ValueError(f"rank={rank}, but the run recorded in {os.fspath(path)} had ranks 0..{nprocs - 1}")
+        raise ValueError(f"rank={rank}, but the run recorded in {os.path.basename(os.fspath(path))} had ranks "
+                         f"0..{nprocs - 1}")
 
 
 def _call(program: Callable[..., Any], world: World, args: tuple, kwargs: dict, debug: bool) -> Any:
