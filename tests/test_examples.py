@@ -41,6 +41,8 @@ def test_example_passes_its_check(name, args, nprocs):
     done = run_example(name, args, nprocs)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.rstrip().endswith("check against the serial answer: OK")
+    if name == "lu2d.py":           # three supersteps a stage and the gather
+        assert f", {3 * int(args[0]) + 1} supersteps" in done.stdout
 
 
 def test_hello_output():
