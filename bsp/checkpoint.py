@@ -95,6 +95,7 @@ class Checkpointed:
         self.program = self.__wrapped__ = program
         self.__qualname__ = getattr(program, "__qualname__", type(program).__qualname__)
         self.__name__ = getattr(program, "__name__", self.__qualname__)
+        self.__module__ = getattr(program, "__module__", type(program).__module__)
         self.identity = program_identity(program)
         self.directory = prepare(directory, self.identity)
         self.run = secrets.token_hex(4)         # names this run's checkpoints apart from earlier runs'
@@ -274,7 +275,7 @@ def _prune(checkpoints: _Checkpoints, committed: str) -> None:
             continue
         if entry.startswith(mine) and int(entry[len(mine):]) > checkpoints.saves:
             continue
-        with contextlib.suppress(FileNotFoundError):
+        with contextlib.suppress(OSError):      # what cannot be removed now is removed after a later save
             files.remove_tree(checkpoints.fd, entry)
 
 
