@@ -59,23 +59,32 @@ def use_private_tempdir() -> str:
         return _private_dir
     path = os.environ.get(_PRIVATE_VARIABLE, "")
     if not (path and _is_ours(path)):
-        path = _shared_by_mpi_ranks() if launched_by_mpi() else tempfile.mkdtemp(prefix="pybsp-tests-")
+        path = _shared_by_mpi_ranks() if launched_by_mpi() else _made_for_this_process()
     os.environ[_PRIVATE_VARIABLE] = os.environ["TMPDIR"] = path
     tempfile.tempdir = path
     _private_dir = path
     return path
 
 
+def _made_for_this_process() -> str:
+    path = tempfile.mkdtemp(prefix="pybsp-tests-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
 def _shared_by_mpi_ranks() -> str:
+    """The ranks' common directory; rank 0, the last to leave (the others
+    end without Python's exit handlers), removes it."""
     base = tempfile.gettempdir()
     path = os.path.join(base, f"pybsp-tests-{os.getuid()}-{os.getppid()}")
     try:
         os.mkdir(path, 0o700)
-        atexit.register(shutil.rmtree, path, True)
     except FileExistsError:
         if not _is_ours(path):
             raise RuntimeError(f"{path} exists and is not a private directory of this user: "
                                f"someone else made it; remove it or set {_PRIVATE_VARIABLE}") from None
+    if any(os.environ.get(name) == "0" for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")):
+        atexit.register(shutil.rmtree, path, True)
     return path
 
 
