@@ -14,7 +14,9 @@ busy machine (other test suites, pip, MPI jobs) cannot fail a test:
   it stays (a transient file is not left behind) and no process outside this
   run holds it open or mapped (a live process of another program does: it is
   theirs, in use).  A file nobody holds is an orphan, and orphans of the
-  names below are counted as this run's.
+  names below are counted as this run's, unless they go away within
+  SETTLE_SECONDS: another job's launcher removes the orphans of its job
+  once its ranks are gone (see mpi_backend.mpiexec).
 """
 
 from __future__ import annotations
@@ -40,8 +42,10 @@ _PRIVATE_VARIABLE = "PYBSP_TEST_TMPDIR"
 # pytest's own temp directories (tmp_path), which it keeps and prunes itself.
 _PYTEST_TEMP = re.compile(r"^pytest-of-")
 # A new file in a shared directory must still be there after this long to
-# count: other programs' temp files come and go within microseconds.
-_SETTLE_SECONDS = 0.2
+# count: other programs' temp files come and go, and an MPI launcher removes
+# its job's orphans within seconds of the job's end.
+SETTLE_SECONDS = 6.0
+_SETTLE_POLL_SECONDS = 0.1
 
 _private_dir: str | None = None
 
@@ -139,23 +143,26 @@ def snapshot() -> dict[str, set]:
     return found
 
 
-def new_since(before: dict[str, set]) -> dict[str, list]:
-    """What is there now that was not `before`, by kind; empty if nothing."""
+def new_since(before: dict[str, set], settle: float = SETTLE_SECONDS) -> dict[str, list]:
+    """What is there now that was not `before`, by kind; empty if nothing.
+    `settle`: how long a new file in a shared directory may take to go."""
     after = snapshot()
     news = {kind: after[kind] - before[kind] for kind in before}
     if news["shared files"]:
-        news["shared files"] = _left_by_this_run(news["shared files"])
+        news["shared files"] = _left_by_this_run(news["shared files"], settle)
     return {kind: sorted(items, key=str) for kind, items in news.items() if items}
 
 
-def _left_by_this_run(paths: set[str]) -> set[str]:
+def _left_by_this_run(paths: set[str], settle: float) -> set[str]:
     """Of new files in shared directories, those that stay and that no
     process outside this run holds."""
-    time.sleep(_SETTLE_SECONDS)
-    staying = {path for path in paths if os.path.lexists(path)}
-    if not staying:
-        return staying
-    return staying - held_by_others(staying)
+    deadline = time.monotonic() + settle
+    while True:
+        paths = {path for path in paths if os.path.lexists(path)}
+        paths -= held_by_others(paths)
+        if not paths or time.monotonic() >= deadline:
+            return paths
+        time.sleep(_SETTLE_POLL_SECONDS)
 
 
 def held_by_others(paths: set[str]) -> set[str]:

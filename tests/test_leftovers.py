@@ -53,7 +53,7 @@ def test_shared_memory_left_by_the_run_is_caught():
     path = f"/dev/shm/sem.planted-{uuid.uuid4().hex}"   # as a semaphore whose creator died would be
     os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
     try:
-        assert leftovers.new_since(before) == {"shared files": [path]}
+        assert leftovers.new_since(before, settle=0.5) == {"shared files": [path]}
     finally:
         os.unlink(path)
 
