@@ -10,13 +10,13 @@ busy machine (other test suites, pip, MPI jobs) cannot fail a test:
   launchers and their ranks), and everything new in it counts;
 - files that programs put in shared directories whatever TMPDIR says (hydra,
   MPICH's launcher, writes its topology file to /tmp; semaphores and MPI
-  shared memory live in /dev/shm): a new entry with such a name counts when
-  it stays (a transient file is not left behind) and no process outside this
-  run holds it open or mapped (a live process of another program does: it is
-  theirs, in use).  A file nobody holds is an orphan, and orphans of the
-  names below are counted as this run's, unless they go away within
-  SETTLE_SECONDS: another job's launcher removes the orphans of its job
-  once its ranks are gone (see mpi_backend.mpiexec).
+  shared memory live in /dev/shm): a witness thread notes, while the test
+  runs, which such files the run's processes (this one and its descendants)
+  hold open or mapped.  A new file counts when the run's processes held it,
+  it stays (SETTLE_SECONDS: an MPI launcher removes its job's orphans once
+  the job is gone), and no process outside the run holds it now (a live
+  process of another program does: theirs, in use).  Files only other
+  programs held, whether they leave them or not, never count.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ import re
 import shutil
 import stat
 import tempfile
+import threading
 import time
 
 import psutil
@@ -45,6 +46,7 @@ _PYTEST_TEMP = re.compile(r"^pytest-of-")
 # count: other programs' temp files come and go, and an MPI launcher removes
 # its job's orphans within seconds of the job's end.
 SETTLE_SECONDS = 6.0
+WITNESS_SECONDS = 0.1
 _SETTLE_POLL_SECONDS = 0.1
 
 _private_dir: str | None = None
@@ -132,24 +134,73 @@ def _shared_mappings() -> set[str]:
         return set()
 
 
-def snapshot() -> dict[str, set]:
-    found = {
+class Snapshot(dict):
+    """What there is, by kind, and the witness of what the run holds from now on."""
+
+    witness: "_Witness"
+
+
+def snapshot() -> Snapshot:
+    found = Snapshot({
         "processes": {child.pid for child in psutil.Process().children(recursive=True)},
         "temp files": _private_entries(),
         "shared files": _shared_entries(),
-    }
+    })
     if not launched_by_mpi():
         found["shared mappings"] = _shared_mappings()
+    found.witness = _Witness()
     return found
+
+
+class _Witness(threading.Thread):
+    """Notes the files in shared directories, of the names above, that this
+    process and its descendants hold (open or mapped), every WITNESS_SECONDS
+    until stopped."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.held: set[str] = set()
+        self._finished = threading.Event()
+        self.start()
+
+    def run(self) -> None:
+        while True:
+            self._look()
+            if self._finished.wait(WITNESS_SECONDS):
+                return
+
+    def _look(self) -> None:
+        try:
+            pids = [os.getpid(), *(child.pid for child in psutil.Process().children(recursive=True))]
+        except psutil.Error:
+            return
+        for pid in pids:
+            self.held |= {path for path in _open_files(f"/proc/{pid}") | _mapped_files(f"/proc/{pid}")
+                          if _in_shared_directory(path)}
+
+    def stop(self) -> set[str]:
+        """Stop (after one last look); what the run held."""
+        self._finished.set()
+        self.join()
+        self._look()
+        return self.held
+
+
+def _in_shared_directory(path: str) -> bool:
+    directory, name = os.path.split(path)
+    return (directory == "/tmp" and bool(_SHARED_TEMP_NAMES.match(name))) or \
+        (directory == "/dev/shm" and bool(_SHM_NAMES.match(name)))
 
 
 def new_since(before: dict[str, set], settle: float = SETTLE_SECONDS) -> dict[str, list]:
     """What is there now that was not `before`, by kind; empty if nothing.
     `settle`: how long a new file in a shared directory may take to go."""
+    held = before.witness.stop() if isinstance(before, Snapshot) else set()
     after = snapshot()
+    after.witness.stop()
     news = {kind: after[kind] - before[kind] for kind in before}
     if news["shared files"]:
-        news["shared files"] = _left_by_this_run(news["shared files"], settle)
+        news["shared files"] = _left_by_this_run(news["shared files"] & held, settle)
     return {kind: sorted(items, key=str) for kind, items in news.items() if items}
 
 

@@ -48,12 +48,31 @@ def test_a_temp_file_of_another_program_in_the_shared_tmp_is_not_counted():
         os.unlink(path)
 
 
+HOLDER = textwrap.dedent('''
+    import mmap, os, sys, time
+    fd = os.open(sys.argv[1], os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600)
+    os.ftruncate(fd, 4096)
+    memory = mmap.mmap(fd, 4096)
+    time.sleep(float(sys.argv[2]))      # dies without unlinking it, as a killed semaphore creator would
+''')
+
+
 def test_shared_memory_left_by_the_run_is_caught():
     before = leftovers.snapshot()
-    path = f"/dev/shm/sem.planted-{uuid.uuid4().hex}"   # as a semaphore whose creator died would be
-    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+    path = f"/dev/shm/sem.planted-{uuid.uuid4().hex}"
+    subprocess.run([sys.executable, "-c", HOLDER, path, "1.0"], check=True)
     try:
         assert leftovers.new_since(before, settle=0.5) == {"shared files": [path]}
+    finally:
+        os.unlink(path)
+
+
+def test_shared_memory_another_program_left_is_not_counted():
+    before = leftovers.snapshot()
+    path = f"/dev/shm/mpich_shm_planted_{uuid.uuid4().hex}"
+    os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))   # never held by the run
+    try:
+        assert leftovers.new_since(before, settle=0.5) == {}
     finally:
         os.unlink(path)
 
