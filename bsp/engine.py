@@ -217,6 +217,10 @@ class Engine:
             for header, nframes in wire.load_stream(arrival.stream, arrival.count, bulk):
                 yield arrival.source, header, [next(bulk) for _ in range(nframes)]
 
+    def note_written(self, nbytes: int) -> None:
+        """This superstep wrote `nbytes` to files (a checkpoint): for the
+        observers of an ObservedEngine; nothing here."""
+
     # -- ending supersteps --------------------------------------------------
 
     def exchange(self, kind: int, arg: int = 0, status: int = Status.RUNNING,
@@ -386,6 +390,7 @@ class ObservedEngine(Engine):
         self._clock = clock
         # This superstep's traffic so far, and the exchanges of the last sync.
         self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
+        self.bytes_written = 0
         self.superstep_exchanges = 0
 
     def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview],
@@ -394,6 +399,9 @@ class ObservedEngine(Engine):
         nbytes = len(data) + sum(buffer.nbytes for buffer in buffers) + sum(buffer.nbytes for buffer in uncopied)
         self.messages_sent += len(dests)
         self.bytes_sent += nbytes * len(dests)
+
+    def note_written(self, nbytes: int) -> None:
+        self.bytes_written += nbytes
 
     def _swap(self, record: bytes) -> bytes:
         records = super()._swap(record)
@@ -419,6 +427,7 @@ class ObservedEngine(Engine):
         for observer in self._observers:
             observer.superstep(self, kind, arg, site, entered, left)
         self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
+        self.bytes_written = 0
 
     def close(self) -> None:
         super().close()
