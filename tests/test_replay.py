@@ -273,7 +273,8 @@ def test_a_run_whose_rank_died_is_recorded_up_to_the_death(tmp_path):
 # -- the examples, recorded with `bsp run --record`, replayed rank by rank ------
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLES = sorted(path.name for path in (ROOT / "examples").glob("*.py"))
+# bspbench sends the times it measured: no two runs send the same bytes.
+EXAMPLES = sorted(path.name for path in (ROOT / "examples").glob("*.py") if path.name != "bspbench.py")
 SMALL = {"inner_product.py": ["1000"], "stencil.py": ["12", "5"], "sample_sort.py": ["3000"],
          "sieve.py": ["2000"], "lu.py": ["12"], "lu2d.py": ["12"], "fft.py": ["6"], "spmv.py": ["300", "4"],
          "pagerank.py": ["300", "4"], "components.py": ["300"], "power_couples.py": ["300", "6"],
