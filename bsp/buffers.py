@@ -69,5 +69,6 @@ class BufferPool:
 
 def byte_view(array: np.ndarray) -> memoryview:
     """The bytes of `array` as a flat view (a copy only if the array is not
-    C-contiguous)."""
-    return memoryview(np.ascontiguousarray(array).reshape(-1)).cast("B")
+    C-contiguous).  Through numpy, not memoryview.cast, which refuses empty
+    arrays and dtypes the buffer protocol cannot describe (datetime64)."""
+    return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data

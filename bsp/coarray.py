@@ -243,7 +243,9 @@ class Coarray(DataObject):
                 where = bound(index, self.local.shape, "this image").index
             except IndexError:
                 return None, (), False          # the getting rank raises this at this sync
-        data = np.asarray(self.local[where], order="C")
+        # dtype: a single element comes out as a numpy scalar, in native
+        # byte order, whatever the coarray's order is
+        data = np.asarray(self.local[where], dtype=self.dtype, order="C")
         return True, [_raw(data)], np.may_share_memory(data, self.local)
 
     def deliver(self, arrivals: list) -> None:
