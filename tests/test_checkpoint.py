@@ -291,10 +291,10 @@ def test_runs_killed_at_random_resume_to_the_uninterrupted_answer(tmp_path):
     """A few trials of scripts/checkpoint_kills (which runs 50 and more)."""
     kills = load_script("checkpoint_kills")
     args = ["60", "80", "4"]
-    expected, duration = kills.uninterrupted(tmp_path / "reference", False, args)
+    expected, _ = kills.uninterrupted(tmp_path / "reference", False, args)
     rng = random.Random(18)
     for number in range(2):
-        result = kills.trial(number, rng, tmp_path, expected, duration, False, args)
+        result = kills.trial(number, rng, tmp_path, expected, False, args)
         assert result["same"], result
 
 
