@@ -147,9 +147,10 @@ def main() -> int:
         for number in range(options.trials):
             result = trial(number, rng, base, expected, options.mpi)
             results.append(result)
-            print(f"trial {number:3}: -n {result['first']} killed {result['killed']:8} "
-                  f"after save {result['after']:2} {'(during a save) ' if result['during save'] else ''}then -n {result['second']}: "
-                  f"{result['resumed']}: {'same' if result['same'] else 'DIFFERENT'}{result['output']}", flush=True)
+            during = "(during a save) " if result["during save"] else ""
+            print(f"trial {number:3}: -n {result['first']} killed {result['killed']:8} after save {result['after']:2} "
+                  f"{during}then -n {result['second']}: {result['resumed']}: "
+                  f"{'same' if result['same'] else 'DIFFERENT'}{result['output']}", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return report(results)
@@ -161,8 +162,8 @@ def report(results: list[dict]) -> int:
     print(f"{len(results)} trials: killed a rank {kinds['rank']} times, the launcher {kinds['launcher']} times "
           f"({kinds['nothing']} runs ended before the kill); {sum(r['during save'] for r in results)} kills "
           f"caught a save in the act (a checkpoint directory besides the committed one was left: begun, or "
-          f"committed but its predecessor not yet removed); {sum(r['resumed'] != 'fresh start' for r in results)} resumed from a "
-          f"checkpoint; resumed result equal to the uninterrupted one: {len(results) - len(different)}/{len(results)}")
+          f"committed but its predecessor not yet removed); "
+          f"{sum(r['resumed'] != 'fresh start' for r in results)} resumed from a checkpoint; resumed result equal to the uninterrupted one: {len(results) - len(different)}/{len(results)}")
     if different:
         print(f"DIFFERENT in trials {different}")
     return 1 if different else 0
