@@ -26,6 +26,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import bsp
+from bsp.launch import max_nprocs as most_nprocs
 from payloads import STRUCTURED, make_array, pair, payload_sequences, payloads
 from structure import assert_private, assert_same, mutable_objects, round_trip
 
@@ -127,9 +128,11 @@ def coarray_step(nprocs):
 
 
 def plans(max_nprocs: int = 4, max_steps: int = 4, pool: int = 6, max_sends: int = 6, **payload_options):
-    """Runs of 1 to `max_nprocs` ranks and 1 to `max_steps` supersteps, over
-    a pool of 1 to `pool` drawn payloads; each rank sends up to
-    `max_sends` messages per superstep."""
+    """Runs of 1 to `max_nprocs` ranks (fewer if the backend has fewer: the
+    MPI job's size) and 1 to `max_steps` supersteps, over a pool of 1 to
+    `pool` drawn payloads; each rank sends up to `max_sends` messages per
+    superstep."""
+    max_nprocs = min(max_nprocs, most_nprocs() or max_nprocs)
     @functools.lru_cache(maxsize=None)      # a new strategy object per draw would be validated anew
     def of(nprocs):
         number = st.integers(0, pool - 1)
