@@ -15,6 +15,8 @@ bytes.
 
 from __future__ import annotations
 
+import functools
+import io
 import pickle
 import struct
 import sys
@@ -25,13 +27,37 @@ import numpy as np
 
 
 def round_trip(obj: Any) -> Any:
-    """`obj` through its own pickle, or dill for what pickle refuses."""
+    """`obj` through its own pickle, or dill for what pickle refuses (with
+    numpy arrays pickled as pickle pickles them)."""
     try:
         data = pickle.dumps(obj, 5)
     except (pickle.PicklingError, TypeError, AttributeError):
         import dill
-        return dill.loads(dill.dumps(obj, 5))
+        file = io.BytesIO()
+        _arrays_as_pickle_does()(file, 5).dump(obj)
+        return dill.loads(file.getvalue())
     return pickle.loads(data)
+
+
+@functools.lru_cache(maxsize=None)
+def _arrays_as_pickle_does():
+    """dill's pickler, but numpy arrays as pickle's protocol 5 has them:
+    numpy's legacy reduce, dill's, makes their byte order native."""
+    import dill
+
+    def in_band(part):
+        if not isinstance(part, pickle.PickleBuffer):
+            return part
+        view = memoryview(part)
+        return bytes(view) if view.readonly else bytearray(view)
+
+    class Pickler(dill.Pickler):
+        def reducer_override(self, obj):
+            if type(obj) is not np.ndarray:
+                return NotImplemented
+            rebuild, args, *rest = obj.__reduce_ex__(5)
+            return (rebuild, tuple(map(in_band, args)), *rest)
+    return Pickler
 
 
 def by_name(obj: Any) -> bool:
