@@ -24,6 +24,7 @@ RUNS = [
     ("components.py", ["2000"], 1), ("components.py", ["2000"], 3), ("components.py", ["5"], 4),
     ("power_couples.py", ["2000", "12"], 1), ("power_couples.py", ["2000", "12"], 3),
     ("power_couples.py", ["2", "2"], 4),
+    ("debug_me.py", ["--fixed"], 1), ("debug_me.py", ["--fixed"], 4), ("debug_me.py", ["500", "--fixed"], 3),
 ]
 
 
@@ -71,3 +72,31 @@ def test_the_readme_data_objects_example_runs():
     lines = sorted(done.stdout.splitlines())
     assert lines[0] == "0 [0. 0. 0.] [0. 0. 1. 2. 3. 0. 0. 0. 0. 0.]"      # rank 1: the puts landed
     assert len(lines) == 3
+
+
+def test_debug_me_fails_on_rank_2_of_4_without_the_fix():
+    done = run_example("debug_me.py", [], 4)
+    assert done.returncode == 1
+    assert "RemoteError: rank 2 raised IndexError: index 250 is out of bounds for axis 0 with size 234" in done.stderr
+    assert "check against the serial answer" not in done.stdout
+
+
+def test_the_readme_debugging_session_finds_the_bug_as_shown(tmp_path):
+    """Record debug_me.py on 4 ranks, replay ranks 2 and 1 under pdb with the
+    README's commands, and see what the README shows."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    bsp_command = str(Path(sys.executable).parent / "bsp")
+    record = tmp_path / "run.bsprec"
+    done = subprocess.run([bsp_command, "run", "-n", "4", "--record", str(record), str(EXAMPLES / "debug_me.py")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert "rank 2 raised IndexError" in done.stderr and record.exists()
+
+    def replay(rank, commands):
+        return subprocess.run([bsp_command, "replay", str(record), "--rank", str(rank), "--pdb"],
+                              input="\n".join(commands) + "\n", capture_output=True, text=True, env=env, timeout=300)
+
+    rank2 = replay(2, ["continue", "p top, width, first", "p source, reading", "quit"])
+    assert "pybsp: the replayed program raised IndexError: index 250 is out of bounds" in rank2.stderr
+    assert "-> counts[reading - first] += 1\n(Pdb) (932, 234, 468)\n(Pdb) (1, np.int64(718))" in rank2.stdout
+    rank1 = replay(1, ["until 43", "p top, width, world.pid * width", "quit"])
+    assert "-> world.sync()\n(Pdb) (988, 248, 248)" in rank1.stdout
