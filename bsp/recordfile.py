@@ -232,6 +232,23 @@ class RecordFile:
     def entries(self, pid: int) -> Iterator[Entry]:
         """Rank `pid`'s entries in order; a part cut short ends at its last
         whole entry."""
+        for position, size in self._spans(pid):
+            self._file.seek(position)
+            payload = memoryview(aligned_empty(size))
+            self._file.readinto(payload)
+            yield _parse(payload)
+
+    def tags(self, pid: int) -> list[int]:
+        """The kinds of rank `pid`'s entries (EXCHANGE, ERROR, END), read
+        without their contents."""
+        tags = []
+        for position, _ in self._spans(pid):
+            self._file.seek(position)
+            tags.append(_ENTRY_HEAD.unpack(self._file.read(_ENTRY_HEAD.size))[0])
+        return tags
+
+    def _spans(self, pid: int) -> Iterator[tuple[int, int]]:
+        """(offset, size) of the payload of each whole entry of rank `pid`."""
         start, length = self._index[pid]
         position, end = start, start + length
         while position + _LENGTH.size <= end:
@@ -240,10 +257,8 @@ class RecordFile:
             position += _LENGTH.size
             if position + size > end:
                 return
-            payload = memoryview(aligned_empty(size))
-            self._file.readinto(payload)
+            yield position, size
             position += size
-            yield _parse(payload)
 
 
 def _parse(payload: memoryview) -> Entry:

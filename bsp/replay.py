@@ -40,7 +40,8 @@ from .world import World
 
 
 def replay(path: str | os.PathLike, rank: int, *, program: Callable[..., Any] | None = None,
-           args: tuple | None = None, kwargs: dict | None = None, debug: bool = False) -> Any:
+           args: tuple | None = None, kwargs: dict | None = None, debug: bool = False,
+           check_bytes: bool = True) -> Any:
     """Rerun rank `rank` of the run recorded at `path` (bsp.run(...,
     record=path)) in this process, alone, and return what its program
     returns.  Its syncs deliver what the recorded ones delivered; the
@@ -50,7 +51,10 @@ def replay(path: str | os.PathLike, rank: int, *, program: Callable[..., Any] | 
     `program`, `args`, `kwargs`: run this program (with these arguments;
     default: the recorded ones) instead of the recorded one.  `debug`:
     start the program under pdb, stopped at its first line, and enter pdb's
-    post-mortem if it raises.
+    post-mortem if it raises.  `check_bytes=False`: compare only the number
+    and sizes of the messages sent, not their bytes (for a process whose
+    PYTHONHASHSEED differs from the run's, when the program sends sets of
+    strings: `bsp replay` sets the run's seed itself).
 
     Raises what the program raised in the run, if it raised (RemoteError if
     another rank failed; SyncMismatchError, SyncTimeoutError likewise);
@@ -69,7 +73,7 @@ def replay(path: str | os.PathLike, rank: int, *, program: Callable[..., Any] | 
             _, recorded_args, recorded_kwargs = load_call(manifest)
         args = recorded_args if args is None else tuple(args)
         kwargs = recorded_kwargs if kwargs is None else dict(kwargs)
-        transport = ReplayTransport(record.entries(rank), rank, manifest, program)
+        transport = ReplayTransport(record.entries(rank), rank, manifest, program, check_bytes)
         engine = Engine(transport)
         transport.engine = engine
         with rank_running(engine):
@@ -83,7 +87,8 @@ def _check_rank(rank: Any, nprocs: int, path: Any) -> None:
     if isinstance(rank, bool) or not isinstance(rank, int):
         raise TypeError(f"rank must be an int, not {type(rank).__name__!r}")
     if not 0 <= rank < nprocs:
-        raise ValueError(f"rank={rank}, but the run recorded in {os.fspath(path)} had ranks 0..{nprocs - 1}")
+        raise ValueError(f"rank={rank}, but the run recorded in {os.path.basename(os.fspath(path))} had ranks "
+                         f"0..{nprocs - 1}")
 
 
 def _call(program: Callable[..., Any], world: World, args: tuple, kwargs: dict, debug: bool) -> Any:
@@ -145,8 +150,10 @@ class ReplayTransport(Transport):
     """A transport that delivers the recorded exchanges of one rank and
     checks that the program brings to each what it brought in the run."""
 
-    def __init__(self, entries: Iterator[Entry], pid: int, manifest: dict, program: Callable[..., Any]):
+    def __init__(self, entries: Iterator[Entry], pid: int, manifest: dict, program: Callable[..., Any],
+                 check_bytes: bool = True):
         self.pid = pid
+        self._check_bytes = check_bytes
         self.nprocs = manifest["nprocs"]
         self.engine: Engine | None = None
         self._entries = entries
@@ -172,7 +179,7 @@ class ReplayTransport(Transport):
             raise entry.error
         if mine.status != Status.FAILED and mine.kind != Kind.DIAGNOSE:
             digest, sent = digest_sent(outgoing)        # (tracebacks and call sites may name other paths)
-            if digest != entry.digest:
+            if sent != entry.sent or (self._check_bytes and digest != entry.digest):
                 self._sent_otherwise(mine, sent, entry.sent)
         return entry.records, entry.incoming
 
@@ -219,7 +226,8 @@ class ReplayTransport(Transport):
         if seed is None or seed != os.environ.get("PYTHONHASHSEED"):
             hint = (f" (if they hold sets of strings, their order depends on the hash seed: the run had "
                     f"PYTHONHASHSEED={seed or 'random'}, this process has "
-                    f"{os.environ.get('PYTHONHASHSEED') or 'random'})")
+                    f"{os.environ.get('PYTHONHASHSEED') or 'random'}; replay with check_bytes=False, or "
+                    f"with `bsp replay`, which uses the run's seed)")
         raise self._divergence(mine, "sent messages of the recorded number and sizes, but other bytes" + hint,
                                "sent other bytes")
 

@@ -123,11 +123,8 @@ def describe(record: RecordFile) -> str:
              f"({manifest['backend']} backend, host {manifest['host']}, Python {manifest['python']})",
              f"  {manifest['ending']}"]
     for pid in record.ranks():
-        exchanges, ended, failed = 0, False, False
-        for entry in record.entries(pid):
-            ended = entry.tag == END
-            failed = failed or entry.tag == ERROR
-            exchanges += entry.tag != END
+        tags = record.tags(pid)
+        exchanges, ended, failed = len(tags) - tags.count(END), END in tags, ERROR in tags
         state = "complete" if ended else "cut short (the rank's process ended while recording)"
         lines.append(f"  rank {pid}: {exchanges} exchanges, {state}{', ended by an error' if failed else ''}")
     return "\n".join(lines)
