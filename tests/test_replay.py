@@ -345,3 +345,13 @@ def test_bsp_replay_describes_a_record_and_replays_a_rank_of_it(tmp_path):
     assert replayed.stdout == "rank 1 returned ['0', 'a', 'b', 'c', 'd', 'e'] (the same as in the run)\n"
     missing = bsp_command("replay", tmp_path / "missing.bsprec", "--rank", 0)
     assert missing.returncode == 2 and "No such file or directory" in missing.stderr
+
+
+@pytest.mark.mpi_skip
+def test_a_breakpoint_in_the_program_stops_bsp_replay_at_the_terminal(tmp_path):
+    script, path = tmp_path / "script.py", tmp_path / "run.bsprec"
+    script.write_text(SCRIPT.replace("    world.sync()\n", "    breakpoint()\n    world.sync()\n"))
+    done = bsp_command("run", "-n", 2, "--record", path, script)     # the ranks skip it
+    assert done.returncode == 0, done.stderr
+    replayed = bsp_command("replay", path, "--rank", 1, input="p world.pid, world.superstep\ncontinue\n")
+    assert "-> world.sync()\n(Pdb) (1, 0)\n(Pdb) rank 1 returned ['0', 'a'" in replayed.stdout
