@@ -355,3 +355,35 @@ def test_a_breakpoint_in_the_program_stops_bsp_replay_at_the_terminal(tmp_path):
     assert done.returncode == 0, done.stderr
     replayed = bsp_command("replay", path, "--rank", 1, input="p world.pid, world.superstep\ncontinue\n")
     assert "-> world.sync()\n(Pdb) (1, 0)\n(Pdb) rank 1 returned ['0', 'a'" in replayed.stdout
+
+
+STUCK = '''
+import sys, threading
+import bsp
+
+def stuck(world):
+    world.sync()
+    if world.pid == 1:
+        threading.Event().wait()
+    world.sync()
+
+if __name__ == "__main__":
+    bsp.run(stuck, sync_timeout=1, record=sys.argv[1])
+'''
+
+
+@pytest.mark.mpi_skip
+def test_a_sync_timeout_under_mpiexec_is_recorded_and_replays_as_one(tmp_path):
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.exists():
+        pytest.skip("no mpiexec beside this Python: scripts/setup test mpich installs one")
+    script, path = tmp_path / "stuck.py", tmp_path / "run.bsprec"
+    script.write_text(STUCK)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(script), str(path)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "SyncTimeoutError" in done.stderr
+    with pytest.raises(bsp.SyncTimeoutError, match=r"ranks \[1\] did not reach the sync of superstep 1"):
+        bsp.replay(path, rank=0)
+    with RecordFile(str(path)) as record:
+        assert record.manifest["ending"].startswith("SyncTimeoutError: ranks [1] did not reach")
