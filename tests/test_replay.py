@@ -387,3 +387,14 @@ def test_a_sync_timeout_under_mpiexec_is_recorded_and_replays_as_one(tmp_path):
         bsp.replay(path, rank=0)
     with RecordFile(str(path)) as record:
         assert record.manifest["ending"].startswith("SyncTimeoutError: ranks [1] did not reach")
+
+
+@pytest.mark.mpi_skip
+def test_a_rank_that_cannot_write_its_part_fails_the_run_saying_so(tmp_path, monkeypatch):
+    def refuse(path):
+        raise FileNotFoundError(2, "No such file or directory", path)
+    monkeypatch.setattr("bsp.recording.PartWriter", refuse)     # the forked ranks inherit it
+    with pytest.raises(bsp.RemoteError, match=r"rank 0 cannot write its part of the record at .*rank-0.part: "
+                                              r".*No such file or directory.*every node shares"):
+        bsp.run(ring, 1, nprocs=2, record=tmp_path / "run.bsprec")
+    assert os.listdir(tmp_path) == ["run.bsprec"]
