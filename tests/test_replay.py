@@ -274,7 +274,7 @@ def test_a_run_whose_rank_died_is_recorded_up_to_the_death(tmp_path):
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(path.name for path in (ROOT / "examples").glob("*.py"))
-SMALL = {"inner_product.py": ["1000"], "stencil.py": ["12", "5"], "sample_sort.py": ["3000"],
+SMALL = {"inner_product.py": ["1000"], "stencil.py": ["12", "5"], "stencil_checkpoint.py": ["12", "5", "2"], "sample_sort.py": ["3000"],
          "sieve.py": ["2000"], "lu.py": ["12"], "lu2d.py": ["12"], "fft.py": ["6"], "spmv.py": ["300", "4"],
          "pagerank.py": ["300", "4"], "components.py": ["300"], "power_couples.py": ["300", "6"],
          "debug_me.py": ["--fixed"]}
