@@ -168,7 +168,7 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
         env["BSP_CHECKPOINT"] = os.path.abspath(options.checkpoint)
     if options.record:
         from .replaycli import record_settings
-        env.update(record_settings(options.record))
+        env.update(record_settings(options.record, options.checkpoint or False))
     return env
 
 

@@ -102,8 +102,9 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
     profiling = profile_request(profile, trace, program)
+    record_file = record_path(record, checkpoint)
     with checkpointing(program, checkpoint) as launched, \
-            recording(record_path(record), launched, args, kwargs, nprocs, backend) as recorder:
+            recording(record_file, launched, args, kwargs, nprocs, backend) as recorder:
         outcomes = launcher.launch(recorder.wrap(launched), args, kwargs, nprocs, timeout, sync_timeout,
                                    profiling is not None)
         recorder.ended(outcomes)

@@ -266,6 +266,11 @@ OUTSIDE: list[Outside] = [
     Outside("run: a record in a directory that does not exist",
             lambda: bsp.run(print, nprocs=1, record="/no/such/directory/run.bsprec"), ValueError,
             r"record '/no/such/directory/run.bsprec': the directory '/no/such/directory' does not exist"),
+    Outside("run: recorded and checkpointed", lambda: bsp.run(print, nprocs=1, record=os.devnull + "x",
+                                                               checkpoint="/no/such/checkpoints"), ValueError,
+            r"a run cannot be both recorded and checkpointed \(record '/dev/nullx', checkpoint directory "
+            r"'/no/such/checkpoints'\): world.save and world.restore write and read files that the record does "
+            r"not hold"),
     Outside("replay: a file that is not a record", lambda: bsp.replay(os.devnull, rank=0), ValueError,
             r"/dev/null is not a pybsp record \(it does not start with b'BSPREC\\r\\n'\)"),
     Outside("replay: a rank the record does not hold", lambda: _replay_rank(1), ValueError,
