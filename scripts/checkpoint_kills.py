@@ -85,11 +85,15 @@ def wait_for_commit(directory: Path, count: int, process: subprocess.Popen) -> f
 
 def kill_somewhere(process: subprocess.Popen, delay: float, rng: random.Random) -> str:
     """SIGKILL a random rank, or the launcher, after `delay` seconds; what
-    was killed ('rank', 'launcher', or 'nothing' if the run was over)."""
+    was killed ('rank', 'launcher', or 'nothing' if the run was over).  The
+    launcher: the process that forked the ranks, or under MPI mpiexec (the
+    `bsp run --mpi` process above it only waits for it)."""
     time.sleep(delay)
     try:
-        launcher = psutil.Process(process.pid)
-        ranks = [child for child in launcher.children(recursive=True) if "python" in child.name().lower()]
+        children = psutil.Process(process.pid).children(recursive=True)
+        ranks = [child for child in children if "python" in child.name().lower()]
+        mpiexec = [child for child in children if "mpiexec" in child.name().lower()]
+        launcher = mpiexec[0] if mpiexec else psutil.Process(process.pid)
     except psutil.NoSuchProcess:
         return "nothing"
     kind, victim = ("launcher", launcher) if rng.random() < 0.3 or not ranks else ("rank", rng.choice(ranks))
