@@ -13,9 +13,14 @@ import argparse
 import os
 import platform
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 from .checks import check_nprocs
 from .cores import usable_cores
+
+if TYPE_CHECKING:
+    from mpi_backend.mpiexec import Launcher
 
 
 def _positive_int(text: str) -> int:
@@ -130,7 +135,6 @@ def _run_script(options: argparse.Namespace) -> int:
         env["BSP_NPROCS"] = str(options.nprocs)
     sys.stdout.flush()
     os.execve(program[0], program, env)
-    return 0   # not reached
 
 
 def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
@@ -193,7 +197,7 @@ def _plot(options: argparse.Namespace) -> int:
     return 0
 
 
-def _mpi_launcher_or_none():
+def _mpi_launcher_or_none() -> Launcher | None:
     try:
         from mpi_backend import mpiexec
         return mpiexec.find_launcher()
@@ -228,7 +232,7 @@ def _doctor(launcher_path: str | None) -> int:
     return _check_launcher(mpiexec, launcher)
 
 
-def _check_launcher(mpiexec, launcher) -> int:
+def _check_launcher(mpiexec: ModuleType, launcher: Launcher) -> int:
     try:
         seen = mpiexec.probe(launcher, 2)
     except (RuntimeError, OSError) as error:

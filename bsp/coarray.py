@@ -62,7 +62,7 @@ class Coarray:
         dest = check_pid(dest, engine.nprocs)
         shape = self._indexed_shape(index)
         data = self._converted(values, shape, index)
-        engine.post_raw(self._channel, dest, (_PUT, index), memoryview(data).cast("B"))
+        engine.post_raw(self._channel, dest, (_PUT, index), data.data.cast("B"))
 
     def get(self, source: int, index: Any = Ellipsis) -> Future:
         """A Future of a copy of `index` of source's image as it is at the end
@@ -93,16 +93,18 @@ class Coarray:
             if header[0] == _GET:
                 _, request, index = header
                 snapshot = np.ascontiguousarray(self.local[index])
-                engine.post_raw(self._channel, source, (_REPLY, request), memoryview(snapshot).cast("B"))
+                engine.post_raw(self._channel, source, (_REPLY, request), snapshot.data.cast("B"))
 
     def deliver(self, arrivals: list[Arrival]) -> None:
         for _, header, data in self._engine.raw_messages(arrivals):
             if header[0] == _PUT:
+                assert data is not None     # a put always carries data
                 index = header[1]
                 self.local[index] = np.frombuffer(data, self.dtype).reshape(np.shape(self.local[index]))
 
     def complete(self, arrivals: list[Arrival]) -> None:
         for _, (_, request), data in self._engine.raw_messages(arrivals):
+            assert data is not None         # so does a reply
             future, shape = self._waiting[request]
             future.set(np.frombuffer(data, self.dtype).reshape(shape))
         self._waiting = []

@@ -13,6 +13,7 @@ environment, which is then left as it is.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 # Environment variables by which users choose thread counts themselves.
 USER_SETTINGS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -44,7 +45,7 @@ def share_cores(ranks_sharing: int, cores: int) -> int | None:
     return limit
 
 
-def _stop_openblas_workers(openblas) -> None:
+def _stop_openblas_workers(openblas: Any) -> None:
     """Setting OpenBLAS's thread count starts its worker threads, which
     then spin for about 0.1 s: in a fresh rank, competing with the ranks
     for the cores even when the program never calls BLAS.  Stopping them

@@ -3,14 +3,24 @@ its results to the launching process."""
 
 from __future__ import annotations
 
+import inspect
 import os
-from typing import Any, Callable
+from types import ModuleType
+from typing import (TYPE_CHECKING, Any, Callable, Concatenate, ParamSpec, TypedDict, TypeVar,
+                    Union, overload)
 
 from .checks import check_callable, check_nprocs
 from .errors import BSPError
 from .outcome import resolve
 from .profile import request as profile_request
 from .rank import running_a_rank
+from .signature import check_program_call
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .profile import Profile
+    from .world import World
 
 BACKENDS = ("fork", "mpi")
 
@@ -22,7 +32,50 @@ _MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX
 DEFAULT_SYNC_TIMEOUT = 600.0
 
 
-def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
+P = ParamSpec("P")
+R = TypeVar("R")
+A1 = TypeVar("A1")
+A2 = TypeVar("A2")
+A3 = TypeVar("A3")
+A4 = TypeVar("A4")
+
+
+class RunOptions(TypedDict, total=False):
+    """bsp.run's own keywords, for type checkers (see `run`)."""
+
+    nprocs: int | None
+    backend: str | None          # "fork" or "mpi"
+    sync_timeout: float | None
+    profile: Union[bool, str, "os.PathLike[str]", Callable[[Profile], object], None]
+    trace: Union[str, "os.PathLike[str]", None]
+
+
+# How a type checker sees bsp.run.  Python cannot type "the program's own
+# parameters, plus bsp.run's keywords" in one signature (ParamSpec allows no
+# keyword between *args and **kwargs), so: a call without bsp.run's
+# keywords is checked against the program's whole signature; a call with
+# them, against its positional parameters (up to four), and any other
+# keyword is an error.  Program keywords together with bsp.run's: pass them
+# with functools.partial.
+@overload
+def run(program: Callable[Concatenate[World, P], R], /, *args: P.args, **kwargs: P.kwargs) -> list[R]: ...
+@overload
+def run(program: Callable[[World], R], /, **options: Unpack[RunOptions]) -> list[R]: ...
+@overload
+def run(program: Callable[[World, A1], R], a1: A1, /, **options: Unpack[RunOptions]) -> list[R]: ...
+@overload
+def run(program: Callable[[World, A1, A2], R], a1: A1, a2: A2, /, **options: Unpack[RunOptions]) -> list[R]: ...
+@overload
+def run(program: Callable[[World, A1, A2, A3], R], a1: A1, a2: A2, a3: A3, /,
+        **options: Unpack[RunOptions]) -> list[R]: ...
+@overload
+def run(program: Callable[[World, A1, A2, A3, A4], R], a1: A1, a2: A2, a3: A3, a4: A4, /,
+        **options: Unpack[RunOptions]) -> list[R]: ...
+
+
+# (mypy: in the first overload a program keyword may share a name with one
+# of bsp.run's; at run time bsp.run keeps it, see the docstring.)
+def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,  # type: ignore[misc]
         backend: str | None = None, sync_timeout: float | None = None, profile: Any = None,
         trace: Any = None, **kwargs: Any) -> list[Any]:
     """Run `program(world, *args, **kwargs)` on every rank and return the
@@ -61,13 +114,19 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     Raises RemoteError if a rank raised, SyncMismatchError if the ranks
     disagreed about a superstep, RankDiedError if a rank's process died,
     SyncTimeoutError as above; TypeError and ValueError for bad options,
-    before anything runs.
+    before anything runs, and TypeError when the program cannot be called
+    as program(world, *args, **kwargs) (checked against its signature in
+    the launching process: a misspelt keyword gets "did you mean nprocs?").
+
+    For type checkers, bsp.run returns list[R] for a program returning R,
+    and checks the arguments against the program's parameters (see the
+    overloads above).
     """
     return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend, sync_timeout=sync_timeout,
                             profile=profile, trace=trace)
 
 
-def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
+def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
                      nprocs: int | None = None, backend: str | None = None,
                      timeout: float | None = None, sync_timeout: float | None = None,
                      profile: Any = None, trace: Any = None) -> list[Any]:
@@ -82,6 +141,7 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
     else:
         from .fork import launcher
     check_callable(program, "the program")
+    check_program_call(program, args, kwargs, _own_keywords())
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
     profiling = profile_request(profile, trace, program)
@@ -113,10 +173,16 @@ def choose_sync_timeout(seconds: float | None) -> float | None:
 
 def max_nprocs(backend: str | None = None) -> int | None:
     """The most ranks a run can have on `backend` (None: no limit)."""
-    return _mpi_launcher().world_size() if choose_backend(backend) == "mpi" else None
+    return int(_mpi_launcher().world_size()) if choose_backend(backend) == "mpi" else None
 
 
-def _mpi_launcher():
+def _own_keywords() -> list[str]:
+    """bsp.run's keywords (which never reach the program)."""
+    return [name for name, parameter in inspect.signature(run).parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def _mpi_launcher() -> ModuleType:
     try:
         from mpi_backend import launcher
     except ImportError as error:
@@ -154,7 +220,7 @@ def choose_nprocs(nprocs: int | None, backend: str = "fork") -> int:
             raise ValueError(f"BSP_NPROCS must be a positive integer, not {text!r}") from None
         return check_nprocs(value, "BSP_NPROCS")
     if backend == "mpi":
-        return _mpi_launcher().world_size()
+        return int(_mpi_launcher().world_size())
     from .cores import usable_cores
     return usable_cores()
 

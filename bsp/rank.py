@@ -29,7 +29,7 @@ def current_engine() -> Engine | None:
     return _engine
 
 
-def run_rank(transport: Transport, program: Callable[..., Any], args: tuple, kwargs: dict,
+def run_rank(transport: Transport, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
              profile: bool = False) -> Outcome:
     """Run `program(world, *args, **kwargs)` on this rank.
 
@@ -59,7 +59,7 @@ def _make_engine(transport: Transport, recorder: Recorder | None) -> Engine:
     return ObservedEngine(transport, observers) if observers else Engine(transport)
 
 
-def _run(engine: Engine, program: Callable[..., Any], args: tuple, kwargs: dict) -> Outcome:
+def _run(engine: Engine, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
     try:
         value = program(World(engine), *args, **kwargs)
         result = _serialized_result(value)
@@ -70,7 +70,7 @@ def _run(engine: Engine, program: Callable[..., Any], args: tuple, kwargs: dict)
     except BaseException as exc:
         if engine.broken is not None:
             return Outcome(engine.pid, Ending.DERIVED, error=engine.broken)
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__ and exc.__traceback__.tb_next))
         engine.fail(text)
         return Outcome(engine.pid, Ending.FAILED, traceback=text)
 

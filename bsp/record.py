@@ -68,7 +68,7 @@ class SyncRecord(NamedTuple):
     status: int
     flags: int
 
-    def agreement(self) -> tuple:
+    def agreement(self) -> tuple[int, ...]:
         """What every rank must have the same of."""
         return self[:6]
 

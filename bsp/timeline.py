@@ -56,7 +56,7 @@ def _rows(events: list[dict[str, Any]]) -> dict[int, dict[str, list[tuple[float,
     return rows
 
 
-def _figure(rows: dict[int, dict[str, list[tuple[float, float]]]], title: str):
+def _figure(rows: dict[int, dict[str, list[tuple[float, float]]]], title: str) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure

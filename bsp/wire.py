@@ -19,7 +19,7 @@ from __future__ import annotations
 import io
 import struct
 import pickle
-from typing import Any, Iterable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 INBAND_LIMIT = 4096
 
@@ -67,7 +67,7 @@ def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memory
     return (pickle.Unpickler(file, buffers=pending).load() for _ in range(count))
 
 
-def _collector(buffers: list[memoryview]):
+def _collector(buffers: list[memoryview]) -> Callable[[pickle.PickleBuffer], bool]:
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         try:
             raw = buffer.raw()
@@ -100,7 +100,7 @@ class _DillBox:
     def __init__(self, data: bytes):
         self.data = data
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[bytes], Any], tuple[bytes]]:
         return _undill, (self.data,)
 
 
@@ -129,7 +129,7 @@ class Serialized:
     def load(self) -> Any:
         return loads(self.data, self.buffers)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., Serialized], tuple[Any, ...]]:
         return _rebuild_serialized, (self.data, *map(pickle.PickleBuffer, self.buffers))
 
 
@@ -140,7 +140,7 @@ def _rebuild_serialized(data: bytes, *buffers: Any) -> Serialized:
 _COUNT = struct.Struct("<q")
 
 
-def to_frames(obj: Any) -> list:
+def to_frames(obj: Any) -> list[bytes | memoryview]:
     """`obj` as frames of one self-describing block, for a pipe or a single
     message: [n, pickle size, buffer sizes...] then the pickle, then the
     buffers, which are not copied."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import operator
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 import numpy as np
 
@@ -31,7 +31,7 @@ class World:
         self._engine = engine
         self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a World cannot be sent or pickled: it is one rank's handle on the run")
 
     def __repr__(self) -> str:

@@ -32,7 +32,8 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 import numpy as np
 
@@ -45,6 +46,10 @@ from bsp.record import RECORD_SIZE
 
 from .abort import abort_job
 from .transport import MPI, MPITransport
+
+if TYPE_CHECKING:
+    from bsp.transport import Buffer
+    from bsp.world import World
 
 _RUN, _SHUTDOWN = 1, 2
 _IDLE_POLL_SECONDS = (1e-5, 5e-3)      # a server waiting for rank 0 backs off to this
@@ -63,7 +68,7 @@ def is_root() -> bool:
     return MPI.COMM_WORLD.Get_rank() == 0
 
 
-def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
            timeout: float | None = None, sync_timeout: float | None = None,
            profile: bool = False) -> list[Outcome]:
     """On rank 0: run `program` on ranks 0..nprocs-1 of the job and return
@@ -78,11 +83,13 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
     _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs)), sync_timeout, profile)
     try:
-        return _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
+        outcomes = _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
     except KeyboardInterrupt:
         # The other ranks are in the middle of the run: only ending the job stops them.
         print("KeyboardInterrupt: ending the MPI job", file=sys.stderr, flush=True)
         abort_job(128 + signal.SIGINT)
+    assert outcomes is not None         # rank 0 collects them all
+    return outcomes
 
 
 def serve() -> None:
@@ -116,7 +123,7 @@ def shutdown(status: int = 0) -> None:
 def _unloadable(error: Exception) -> Callable[..., Any]:
     """A program that fails the run, on a server that could not rebuild the
     program rank 0 sent, with the reason."""
-    def program(world):
+    def program(world: World) -> NoReturn:
         raise BSPError(
             f"rank {world.pid} could not rebuild the program sent by rank 0: "
             f"{type(error).__name__}: {error}.  Under MPI the other ranks stop reading the script "
@@ -124,7 +131,8 @@ def _unloadable(error: Exception) -> Callable[..., Any]:
     return program
 
 
-def _execute(control: MPI.Comm, nprocs: int, program, args, kwargs,
+def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: tuple[Any, ...],
+             kwargs: dict[str, Any],
              sync_timeout: float | None, profile: bool) -> list[Outcome] | None:
     global _lost
     rank = control.Get_rank()
@@ -139,7 +147,7 @@ def _execute(control: MPI.Comm, nprocs: int, program, args, kwargs,
             return [outcome] if rank == 0 else None
         outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
-        return [wire.from_block(block) for [block] in incoming] if rank == 0 else None
+        return [wire.from_block(block) for [block] in incoming] if rank == 0 else None  # type: ignore[misc]  # each rank sent rank 0 one block
     finally:
         transport.close()
         comm.Free()
@@ -195,7 +203,7 @@ def _record_uncaught_exceptions() -> None:
     """Let the servers exit non-zero when rank 0 dies of an exception."""
     previous = sys.excepthook
 
-    def hook(kind, value, traceback):
+    def hook(kind: type[BaseException], value: BaseException, traceback: TracebackType | None) -> None:
         global _exit_status
         _exit_status = 1
         previous(kind, value, traceback)
@@ -203,7 +211,7 @@ def _record_uncaught_exceptions() -> None:
     sys.excepthook = hook
 
 
-def _broadcast(control: MPI.Comm, kind: int, number: int, frames: list,
+def _broadcast(control: MPI.Comm, kind: int, number: int, frames: Sequence[Buffer],
                sync_timeout: float | None = None, profile: bool = False) -> None:
     """Rank 0 to the servers: a kind of message, a number (nprocs of a run,
     status of a shutdown), the run's sync timeout, whether it is profiled,
@@ -223,7 +231,7 @@ def _receive(control: MPI.Comm) -> tuple[int, int, float | None, bool, memoryvie
     kind, number, size, sync_timeout, profile = header.tolist()
     payload = np.empty(int(size), np.uint8)
     control.Bcast([payload, MPI.BYTE], root=0)
-    return int(kind), int(number), sync_timeout or None, bool(profile), memoryview(payload)
+    return int(kind), int(number), sync_timeout or None, bool(profile), payload.data
 
 
 def _wait_idly(request: MPI.Request) -> None:

