@@ -12,6 +12,10 @@
 See README.md for the programming model and the backends.
 """
 
+from .platforms import check_platform
+
+check_platform()        # before anything that needs POSIX is imported
+
 from .coarray import Coarray
 from .distarray import DistArray
 from .errors import (BSPError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError,
@@ -21,6 +25,7 @@ from .launch import run
 from .queue import Queue
 from .var import Var
 from .world import World
+from . import logs, machine, pregel, profile, timeline, trace     # as the README writes them: bsp.pregel.Graph, ...
 
 __all__ = [
     "BSPError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",

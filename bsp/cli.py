@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
         "profile", help="look at a profiled run",
         description="Render the trace that `bsp run --trace` (or bsp.run(trace=...)) wrote.")
     views = profile.add_subparsers(dest="view", required=True)
-    plot = views.add_parser("plot", help="draw the timeline as a PNG (needs matplotlib: pip install 'pybsp[plot]')",
+    plot = views.add_parser("plot", help="draw the timeline as a PNG (needs matplotlib: pip install matplotlib)",
                             description="Draw a trace as a PNG timeline: one row per rank, its compute, "
                                         "barrier and exchange spans in colour.")
     plot.add_argument("trace", help="a trace file written by --trace")
@@ -202,7 +202,8 @@ def _mpi_launcher_or_none() -> Launcher | None:
         from mpi_backend import mpiexec
         return mpiexec.find_launcher()
     except ImportError as error:
-        print(f"bsp: the MPI backend needs mpi4py ({error}): pip install 'pybsp[mpich]'", file=sys.stderr)
+        print(f"bsp: the MPI backend needs mpi4py ({error}): pip install mpi4py mpich "
+              "(or mpi4py alone, with your own MPI)", file=sys.stderr)
     except FileNotFoundError as error:
         print(f"bsp: {error}", file=sys.stderr)
     return None
@@ -220,7 +221,7 @@ def _doctor(launcher_path: str | None) -> int:
 
         from mpi_backend import mpiexec
     except ImportError as error:
-        print(f"MPI backend: not available ({error}); pip install 'pybsp[mpich]' for an MPI from PyPI")
+        print(f"MPI backend: not available ({error}); pip install mpi4py mpich for an MPI from PyPI")
         return 0
     print(f"mpi4py {mpi4py.__version__}, MPI library: {mpiexec.library_version()} ({mpiexec.library_path()})")
     try:

@@ -187,7 +187,7 @@ def _mpi_launcher() -> ModuleType:
         from mpi_backend import launcher
     except ImportError as error:
         raise BSPError(f"the MPI backend needs mpi4py ({error}); install it with "
-                       "pip install 'pybsp[mpi]', or 'pybsp[mpich]' for an MPI from PyPI") from None
+                       "pip install mpi4py (with your own MPI), or pip install mpi4py mpich for an MPI from PyPI") from None
     return launcher
 
 
