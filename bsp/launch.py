@@ -30,6 +30,7 @@ _MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX
 
 
 DEFAULT_SYNC_TIMEOUT = 600.0
+runs_started = 0        # bsp.run calls this process made (`bsp run -n` checks that there was one)
 
 
 P = ParamSpec("P")
@@ -131,8 +132,10 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
                      timeout: float | None = None, sync_timeout: float | None = None,
                      profile: Any = None, trace: Any = None) -> list[Any]:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
+    global runs_started
     if running_a_rank():
         raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
+    runs_started += 1
     backend = choose_backend(backend)
     if backend == "mpi":
         launcher = _mpi_launcher()

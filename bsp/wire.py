@@ -17,8 +17,9 @@ closure) carries any arrays inside it as a copy in the pickle.
 from __future__ import annotations
 
 import io
-import struct
 import pickle
+import struct
+import types
 from typing import Any, Callable, Iterable, Iterator
 
 INBAND_LIMIT = 4096
@@ -45,6 +46,39 @@ def dumps(obj: Any) -> tuple[bytes, list[memoryview]]:
     except _REFUSALS as refusal:
         buffers.clear()
         return _dumps_with_dill(obj, refusal, buffers), buffers
+
+
+def dumps_main_by_value(obj: Any) -> tuple[bytes, list[memoryview]]:
+    """`dumps`, but with the functions defined in the script (`__main__`)
+    serialized by value, with the globals they use (dill's recurse
+    setting), rather than by name: for a process whose `__main__`
+    stopped short of their definitions (an MPI rank that serves rank 0's
+    runs stopped reading the script at its first bsp.run call).  Costs a
+    dill pickle per such function; meant for a run's call, not for messages."""
+    buffers: list[memoryview] = []
+    file = io.BytesIO()
+    try:
+        _MainByValue(file, buffers).dump(obj)
+    except _REFUSALS as refusal:
+        buffers.clear()
+        return _dumps_with_dill(obj, refusal, buffers), buffers
+    return file.getvalue(), buffers
+
+
+class _MainByValue(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, buffers: list[memoryview]):
+        super().__init__(file, 5, buffer_callback=_collector(buffers))
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, types.FunctionType) and obj.__module__ == "__main__":
+            return _undill, (_dill_by_value(obj),)
+        return NotImplemented
+
+
+def _dill_by_value(obj: Any) -> bytes:
+    import dill
+    data: bytes = dill.dumps(obj, 5, recurse=True)
+    return data
 
 
 def loads(data: bytes | memoryview, buffers: Iterable[memoryview] = ()) -> Any:
@@ -140,11 +174,12 @@ def _rebuild_serialized(data: bytes, *buffers: Any) -> Serialized:
 _COUNT = struct.Struct("<q")
 
 
-def to_frames(obj: Any) -> list[bytes | memoryview]:
+def to_frames(obj: Any, main_by_value: bool = False) -> list[bytes | memoryview]:
     """`obj` as frames of one self-describing block, for a pipe or a single
     message: [n, pickle size, buffer sizes...] then the pickle, then the
-    buffers, which are not copied."""
-    data, buffers = dumps(obj)
+    buffers, which are not copied.  `main_by_value`: see
+    `dumps_main_by_value`."""
+    data, buffers = (dumps_main_by_value if main_by_value else dumps)(obj)
     sizes = [len(data), *(buffer.nbytes for buffer in buffers)]
     return [struct.pack(f"<{len(sizes) + 1}q", len(buffers), *sizes), data, *buffers]
 
