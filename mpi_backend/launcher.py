@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 import numpy as np
 
 from bsp import stdio, wire
-from bsp.cores import share_cores, usable_cores
+from bsp.cores import cores_shared, share_cores, usable_cores
 from bsp.errors import BSPError, SyncTimeoutError
 from bsp.outcome import Outcome
 from bsp.rank import run_rank
@@ -58,6 +58,7 @@ _control: MPI.Comm | None = None
 _exit_status = 0
 _shut_down = False
 _lost: BSPError | None = None       # why the job cannot run more, after a sync timeout
+_node_share = (1, 1)                # rank 0's (ranks sharing its node's cores, cores), for its runs
 
 
 def world_size() -> int:
@@ -81,9 +82,11 @@ def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     control = _control_comm()
     if nprocs > control.Get_size():
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
-    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs)), sync_timeout, profile)
+    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs), main_by_value=True),
+               sync_timeout, profile)
     try:
-        outcomes = _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
+        with cores_shared(*_node_share):
+            outcomes = _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
     except KeyboardInterrupt:
         # The other ranks are in the middle of the run: only ending the job stops them.
         print("KeyboardInterrupt: ending the MPI job", file=sys.stderr, flush=True)
@@ -162,6 +165,7 @@ def _control_comm() -> MPI.Comm:
         stdio.write_whole_lines()
         _control = MPI.COMM_WORLD.Dup()
         _share_the_node()
+        _check_string_hashes(_control)
         if _control.Get_rank() == 0:
             _record_uncaught_exceptions()
             atexit.register(lambda: shutdown(_exit_status))
@@ -172,12 +176,29 @@ def _share_the_node() -> None:
     """Limit this rank's thread pools to its share of the node's cores
     (see bsp.cores): the node's cores over the ranks on it, unless the
     launcher bound this rank to cores of its own (its affinity is less than
-    the node), which are then its share.  Collective."""
+    the node), which are then its share.  Rank 0 runs the script's code
+    outside runs too, which must see the thread pools the fork backend's
+    launching process sees: it takes its share during its runs only.
+    Collective."""
+    global _node_share
     node = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
     ranks_here = node.Get_size()
     node.Free()
     cores = usable_cores()
-    share_cores(ranks_here if cores == (os.cpu_count() or cores) else 1, cores)
+    _node_share = (ranks_here if cores == (os.cpu_count() or cores) else 1, cores)
+    if not is_root():       # rank 0 shares them during its runs only (see launch)
+        share_cores(*_node_share)
+
+
+def _check_string_hashes(control: MPI.Comm) -> None:
+    """Warn, once, from rank 0, when the ranks hash strings differently
+    (each process draws its own hash seed unless PYTHONHASHSEED sets one):
+    a program that partitions data by hash() would be silently wrong.
+    Collective: one allgather, at the first bsp.run."""
+    if len(set(control.allgather(hash("pybsp")))) > 1 and control.Get_rank() == 0:
+        print("pybsp: warning: the ranks of this MPI job hash strings differently, so a program that "
+              "splits data by hash() gets wrong answers; give the whole job one seed: "
+              "PYTHONHASHSEED=0 mpiexec ... (bsp run --mpi does it for you)", file=sys.stderr, flush=True)
 
 
 def _check_launcher_matches() -> None:
