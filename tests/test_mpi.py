@@ -129,20 +129,28 @@ def test_a_failing_job_ends_promptly_nonzero_with_one_traceback(script):
     assert done.stderr.count("--- traceback of rank 1 ---") == 1
 
 
-def test_a_program_defined_after_the_first_run_is_a_clear_error(tmp_path):
+def test_a_function_defined_after_the_first_run_runs_and_a_late_class_is_a_clear_error(tmp_path):
+    """Functions of __main__ travel by value, with the globals they use;
+    anything else defined after the first run (a class) is missing on the
+    other ranks, which stopped reading the script there."""
     path = tmp_path / "late.py"
     path.write_text(textwrap.dedent('''
         import bsp
         print(bsp.run(lambda world: world.pid))
+        OFFSET = 10
         def late(world):
-            return world.pid
+            return world.pid + OFFSET
+        print(bsp.run(late))
+        class Late:
+            pass
         try:
-            bsp.run(late)
+            bsp.run(lambda world, thing: world.pid, Late())
         except bsp.RemoteError as error:
             print(error.remote_traceback.strip().splitlines()[-1])
     '''))
-    done = run([MPIEXEC, "-n", 2, sys.executable, path])
+    done = run([MPIEXEC, "-n", 2, sys.executable, path], PYTHONHASHSEED="0")
     assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[:2] == ["[0, 1]", "[10, 11]"]
     assert "rank 1 could not rebuild the program sent by rank 0" in done.stdout
     assert "define the program, and all it uses, before that call" in done.stdout
 
