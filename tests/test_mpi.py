@@ -44,7 +44,8 @@ def run(command, timeout=300, **env):
 # test_backends_agree checks the thread counts directly, cheaper than lu.py 300.)
 ARGUMENTS = {"inner_product.py": ["200000"], "stencil.py": ["60", "40"], "sample_sort.py": ["200000"],
              "sieve.py": ["100000"], "lu.py": ["40"], "fft.py": ["10"], "spmv.py": ["5000", "10"],
-             "pagerank.py": ["5000", "10"], "components.py": ["5000"], "power_couples.py": ["5000", "12"]}
+             "pagerank.py": ["5000", "10"], "components.py": ["5000"], "power_couples.py": ["5000", "12"],
+             "debug_me.py": ["--fixed"]}
 
 
 # Examples that cannot run unattended the three ways, with the reason.

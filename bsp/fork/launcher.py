@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence, cast
 
 from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
 from ..outcome import Outcome
-from .. import stdio
+from .. import relay, stdio
 from ..cores import share_cores, usable_cores
 from ..rank import run_rank
 from ..wire import from_block, to_frames
@@ -61,6 +61,7 @@ def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     pipes = [os.pipe() for _ in range(nprocs)]
     children: dict[int, int] = {}
     stdio.flush()
+    output = relay.prepare(nprocs)
     try:
         for rank in range(nprocs):
             child = os.fork()
@@ -70,9 +71,13 @@ def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         for _, writer in pipes:
             os.close(writer)
         pipes = [(reader, None) for reader, _ in pipes]  # type: ignore[misc]  # the writers are closed
+        if output is not None:
+            output.start()
         return _Supervisor(children, [reader for reader, _ in pipes], shared, timeout, sync_timeout).wait()
     finally:
         _kill_all(children)
+        if output is not None:
+            output.finish()
         for reader, writer in pipes:
             os.close(reader)
             if writer is not None:
@@ -122,6 +127,7 @@ def _become_rank(rank: int, pipes: list[tuple[int, int]], shared: SharedRegion, 
         # handles it, and ends the ranks.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        relay.become_rank(rank)
         stdio.write_whole_lines()
         share_cores(shared.nprocs, usable_cores())
         writer = pipes[rank][1]
