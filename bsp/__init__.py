@@ -18,8 +18,8 @@ check_platform()        # before anything that needs POSIX is imported
 
 from .coarray import Coarray
 from .distarray import DistArray
-from .errors import (BSPError, RankDiedError, RemoteError, ReplayDivergence, RunTimeoutError,
-                     SyncMismatchError, SyncTimeoutError)
+from .errors import (BSPError, CheckpointError, RankDiedError, RemoteError, ReplayDivergence,
+                     RunTimeoutError, SyncMismatchError, SyncTimeoutError)
 from .future import Future
 from .grid import Grid
 from .group import Group
@@ -32,8 +32,8 @@ from .world import World
 from . import logs, machine, pregel, profile, timeline, trace     # as the README writes them: bsp.pregel.Graph, ...
 
 __all__ = [
-    "BSPError", "Coarray", "DistArray", "Future", "Grid", "Group", "Queue", "RankDiedError", "RemoteError",
-    "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
+    "BSPError", "CheckpointError", "Coarray", "DistArray", "Future", "Grid", "Group", "Queue", "RankDiedError",
+    "RemoteError", "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
     "available_processors", "load_ipython_extension", "replay", "run",
 ]
 __version__ = "0.1.0"

@@ -6,9 +6,10 @@ from __future__ import annotations
 import inspect
 import os
 from types import ModuleType
-from typing import (TYPE_CHECKING, Any, Callable, Concatenate, ParamSpec, TypedDict, TypeVar,
+from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, ParamSpec, TypedDict, TypeVar,
                     Union, overload)
 
+from .checkpoint import checkpointing
 from .checks import check_callable, check_nprocs
 from .errors import BSPError
 from .outcome import resolve
@@ -51,6 +52,7 @@ class RunOptions(TypedDict, total=False):
     profile: Union[bool, str, "os.PathLike[str]", Callable[[Profile], object], None]
     trace: Union[str, "os.PathLike[str]", None]
     record: Union[str, "os.PathLike[str]", None]
+    checkpoint: Union[str, "os.PathLike[str]", Literal[False], None]      # False: none, whatever BSP_CHECKPOINT says
 
 
 # How a type checker sees bsp.run.  Python cannot type "the program's own
@@ -80,7 +82,7 @@ def run(program: Callable[[World, A1, A2, A3, A4], R], a1: A1, a2: A2, a3: A3, a
 # of bsp.run's; at run time bsp.run keeps it, see the docstring.)
 def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,  # type: ignore[misc]
         backend: str | None = None, sync_timeout: float | None = None, profile: Any = None,
-        trace: Any = None, record: Any = None, **kwargs: Any) -> list[Any]:
+        trace: Any = None, checkpoint: Any = None, record: Any = None, **kwargs: Any) -> list[Any]:
     """Run `program(world, *args, **kwargs)` on every rank and return the
     list of the ranks' return values, in pid order, to the launching process.
 
@@ -109,6 +111,13 @@ def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,  
     (see bsp.trace); None takes BSP_TRACE.  Profiling costs each rank a few
     microseconds per superstep; off, nothing.
 
+    `checkpoint`: a directory (created 0700 if missing) where
+    `world.save(...)` writes checkpoints and from which `world.restore()`
+    reads the last one back (see bsp.checkpoint); None takes BSP_CHECKPOINT,
+    False turns it off.  It belongs to one program: CheckpointError, before
+    anything runs, for a directory holding another program's checkpoints, a
+    newer format, or files pybsp did not write.
+
     `record`: the path of a file in which to record what arrived at every
     rank in every superstep, so that `bsp.replay(path, rank=r)` can rerun
     rank r alone (see bsp.replay); None takes BSP_RECORD.  The file is
@@ -116,8 +125,8 @@ def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,  
     digest of what it sends and a write of what it receives: the record is
     about as large as all the bytes the ranks received.
 
-    The keywords nprocs, backend, sync_timeout, profile, trace and record are
-    bsp.run's own: they never reach the program.  A program that takes a
+    The keywords nprocs, backend, sync_timeout, profile, trace, checkpoint
+    and record are bsp.run's own: they never reach the program.  A program that takes a
     parameter named profile or trace gets a TypeError here if the option is
     given; pass it with functools.partial(program, profile=...) instead.
 
@@ -133,13 +142,14 @@ def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,  
     overloads above).
     """
     return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend, sync_timeout=sync_timeout,
-                            profile=profile, trace=trace, record=record)
+                            profile=profile, trace=trace, checkpoint=checkpoint, record=record)
 
 
 def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
                      nprocs: int | None = None, backend: str | None = None,
                      timeout: float | None = None, sync_timeout: float | None = None,
-                     profile: Any = None, trace: Any = None, record: Any = None) -> list[Any]:
+                     profile: Any = None, trace: Any = None, checkpoint: Any = None,
+                     record: Any = None) -> list[Any]:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
     global runs_started
     if running_a_rank():
@@ -157,8 +167,10 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
     profiling = profile_request(profile, trace, program)
-    with recording(record_path(record), program, args, kwargs, nprocs, backend) as recorder:
-        outcomes = launcher.launch(recorder.wrap(program), args, kwargs, nprocs, timeout, sync_timeout,
+    record_file = record_path(record, checkpoint)
+    with checkpointing(program, checkpoint) as launched, \
+            recording(record_file, launched, args, kwargs, nprocs, backend) as recorder:
+        outcomes = launcher.launch(recorder.wrap(launched), args, kwargs, nprocs, timeout, sync_timeout,
                                    profiling is not None)
         recorder.ended(outcomes)
         results = resolve(outcomes)

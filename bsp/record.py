@@ -44,6 +44,8 @@ class Kind:
     SPLIT = 18          # world.split: the allgather of colors and keys
     HALO = 20           # DistArray operations
     REDISTRIBUTE = 21
+    SAVE = 30           # checkpoints (bsp.checkpoint, bsp.restart)
+    RESTORE = 31
     # Collectives of groups (bsp.Group): each a world kind + GROUP.
     GROUP_BROADCAST = 110
     GROUP_REDUCE = 111
