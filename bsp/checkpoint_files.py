@@ -220,7 +220,8 @@ class ArrayPart:
                 self._check(piece, chunk, per_chunk)
         if isinstance(positions, range):
             return block[positions.start - start:positions.stop - start:positions.step]
-        return block[positions - start]
+        picked: np.ndarray = block[positions - start]
+        return picked
 
     def _read(self, data: memoryview, offset: int) -> None:
         while data:
