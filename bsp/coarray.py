@@ -14,6 +14,7 @@ from .dataobject import DataObject
 from .engine import Engine
 from .errors import BSPError
 from .future import Future
+from .mailbox import Arrival
 from .buffers import byte_view as _raw
 from .indexing import Index, bound, from_wire, parse, wire_arrays
 
@@ -113,8 +114,8 @@ class Coarray(DataObject):
             return
         target = bound(parsed, shape, f"rank {dest}'s image")
         data = _shaped(values, target.shape, index, self.dtype if op is None else values.dtype)
-        frames = [_raw(wire_arrays(target.index))] if target.advanced else []
-        header = (_PUT, None if target.advanced else target.index, data.shape, op, data.dtype.str, True)
+        frames = [_raw(wire_arrays(target.where))] if target.advanced else []
+        header = (_PUT, None if target.advanced else target.where, data.shape, op, data.dtype.str, True)
         self._post((dest,), header, [*frames, _raw(data)])
 
     def _put_unchecked(self, values: np.ndarray, dest: int, parsed: Index, index: Any, op: np.ufunc | None) -> None:
@@ -139,7 +140,8 @@ class Coarray(DataObject):
                             f"without changing their kind; convert them first")
         if op is not None:
             self._check_op(op, values.dtype)
-        return values
+        array: np.ndarray = values
+        return array
 
     def _check_op(self, op: Any, dtype: np.dtype) -> None:
         """A binary ufunc whose result casts back to the coarray's dtype
@@ -187,7 +189,7 @@ class Coarray(DataObject):
         else:
             target = bound(parsed, shape, f"rank {source}'s image")
             reply = _Reply(future, self.dtype, target.shape)
-            where, advanced, checked = target.index, target.advanced, True
+            where, advanced, checked = target.where, target.advanced, True
         frames = [_raw(wire_arrays(where))] if advanced else []
         self._request(source, (_GET, None if advanced else where, checked), reply.arrived, frames)
         return future
@@ -202,7 +204,7 @@ class Coarray(DataObject):
 
     # -- at the sync (see bsp.dataobject) --------------------------------------
 
-    def _apply(self, source: int, header: tuple, frames: list[memoryview]) -> None:
+    def _apply(self, source: int, header: tuple[Any, ...], frames: list[memoryview]) -> None:
         kind = header[0]
         if kind == elements.ELEMENTS:
             elements.apply(self.local, frames)
@@ -212,7 +214,7 @@ class Coarray(DataObject):
             self._shapes[source] = header[1]
             self._elements.learn(source, header[1])
 
-    def _apply_put(self, header: tuple, frames: list[memoryview]) -> None:
+    def _apply_put(self, header: tuple[Any, ...], frames: list[memoryview]) -> None:
         _, basic, shape, op, dtype, checked = header
         index = Index(from_wire(frames[0], self.local.ndim), True) if basic is None else Index(basic, False)
         values = np.frombuffer(frames[-1], dtype).reshape(shape)
@@ -224,7 +226,7 @@ class Coarray(DataObject):
                 values = np.broadcast_to(values, target.shape)
             except (IndexError, ValueError):
                 return                  # the putting rank raises this at this sync
-            where, advanced = target.index, target.advanced
+            where, advanced = target.where, target.advanced
         if advanced:
             values = values.reshape(-1)
         if op is None:
@@ -232,7 +234,8 @@ class Coarray(DataObject):
         else:
             op.at(self.local, where, values)
 
-    def _answer(self, source: int, header: tuple, frames: list[memoryview]) -> tuple[Any, Sequence[memoryview], bool]:
+    def _answer(self, source: int, header: tuple[Any, ...], frames: list[memoryview]
+                ) -> tuple[Any, Sequence[memoryview], bool]:
         if header[0] == elements.ELEMENTS:
             return None, [elements.answer(self.local, frames)], False
         _, basic, checked = header
@@ -240,7 +243,7 @@ class Coarray(DataObject):
         where = index.parts
         if not checked:
             try:
-                where = bound(index, self.local.shape, "this image").index
+                where = bound(index, self.local.shape, "this image").where
             except IndexError:
                 return None, (), False          # the getting rank raises this at this sync
         # dtype: a single element comes out as a numpy scalar, in native
@@ -248,7 +251,7 @@ class Coarray(DataObject):
         data = np.asarray(self.local[where], dtype=self.dtype, order="C")
         return True, [_raw(data)], np.may_share_memory(data, self.local)
 
-    def deliver(self, arrivals: list) -> None:
+    def deliver(self, arrivals: list[Arrival]) -> None:
         super().deliver(arrivals)
         if self._unchecked:
             self._check_unchecked()
@@ -259,8 +262,10 @@ class Coarray(DataObject):
         (the other rank skipped it), naming where it was made."""
         unchecked, self._unchecked = self._unchecked, []
         for what, pid, index, values_shape, site, reply in unchecked:
+            shape = self._shapes[pid]
+            assert shape is not None        # every rank's shape arrived at this sync
             try:
-                target = bound(index, self._shapes[pid], f"rank {pid}'s image")
+                target = bound(index, shape, f"rank {pid}'s image")
                 if values_shape is not None:
                     _check_broadcast(values_shape, target.shape, index)
             except (IndexError, ValueError) as error:
@@ -276,7 +281,7 @@ class Coarray(DataObject):
 class _Unchecked(NamedTuple):
     what: str                       # "put" or "get"
     pid: int                        # the rank whose image it indexes
-    index: Index
+    parsed: Index
     values_shape: tuple[int, ...] | None        # a put's values, before broadcasting
     site: str
     reply: "_Reply | None"          # a get's

@@ -34,7 +34,7 @@ _INT64_MIN, _INT64_MAX = -(1 << 63), (1 << 63) - 1
 _GET = "a coarray element get"
 
 
-def scalar_types(dtype: np.dtype) -> frozenset:
+def scalar_types(dtype: np.dtype) -> frozenset[type]:
     """The scalar types an element put takes as they are: those that the
     batch's conversion (np.array(values, dtype)) converts exactly as a put
     of any value does (np.asarray(value) cast to dtype).  The dtype's own
@@ -108,8 +108,9 @@ class Batches:
         batch[1].append(future)
         return future
 
-    def _start(self, batches: list, pid: int) -> tuple[list, list]:
-        batch = batches[pid] = ([], [])
+    def _start(self, batches: list[Any], pid: int) -> tuple[list[Any], list[Any]]:
+        batch: tuple[list[Any], list[Any]] = ([], [])
+        batches[pid] = batch
         if not self._flushing:
             self._engine.before_exchange.append(self._flush)
             self._flushing = True
@@ -125,7 +126,9 @@ class Batches:
             self._post((dest,), (ELEMENTS,), frames, copy=False)
 
     def _send_gets(self, source: int) -> None:
-        indices, futures = self._gets[source]
+        batch = self._gets[source]
+        assert batch is not None        # _flush sends only the batches there are
+        indices, futures = batch
         self._gets[source] = None
         self._request(source, (ELEMENTS,), _filler(futures, self._dtype),
                       [byte_view(np.array(indices, INDEX_DTYPE))], copy=False)

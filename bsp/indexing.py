@@ -23,16 +23,16 @@ class Index(NamedTuple):
     """A parsed index.  Basic: `parts` holds one int or slice per axis.
     Integer arrays: one int64 array per axis, all of the same shape."""
 
-    parts: tuple
+    parts: tuple[Any, ...]
     advanced: bool
 
 
 class Target(NamedTuple):
-    """An index checked against a shape: `index` is what numpy indexes the
+    """An index checked against a shape: `where` is what numpy indexes the
     image with (ints made non-negative; integer arrays made non-negative and
     flat), `shape` the shape of what it selects."""
 
-    index: tuple
+    where: tuple[Any, ...]
     shape: tuple[int, ...]
     advanced: bool
 
@@ -60,7 +60,7 @@ def parse(index: Any, ndim: int) -> Index:
                  + (slice(None),) * (ndim - len(parts)), False)
 
 
-def _parse_arrays(parts: tuple, ndim: int) -> Index:
+def _parse_arrays(parts: tuple[Any, ...], ndim: int) -> Index:
     if len(parts) != ndim:
         raise TypeError(f"an integer-array index of a coarray of {ndim} dimension(s) needs one integer array "
                         f"(or int) per axis, {ndim} in all, not {len(parts)}")
@@ -76,11 +76,11 @@ def _parse_arrays(parts: tuple, ndim: int) -> Index:
             raise TypeError(f"coarray index arrays hold integers, not {array.dtype}")
         arrays.append(array.astype(INDEX_DTYPE, copy=False))
     try:
-        arrays = np.broadcast_arrays(*arrays)
+        broadcast = tuple(np.broadcast_arrays(*arrays))
     except ValueError:
         shapes = " and ".join(str(array.shape) for array in arrays)
         raise ValueError(f"coarray index arrays of shapes {shapes} do not broadcast together") from None
-    return Index(tuple(arrays), True)
+    return Index(broadcast, True)
 
 
 def bound(index: Index, shape: tuple[int, ...], whose: str) -> Target:
@@ -103,7 +103,7 @@ def bound(index: Index, shape: tuple[int, ...], whose: str) -> Target:
     return Target(tuple(normalized), tuple(selected), False)
 
 
-def _bound_arrays(arrays: tuple, shape: tuple[int, ...], whose: str) -> Target:
+def _bound_arrays(arrays: tuple[Any, ...], shape: tuple[int, ...], whose: str) -> Target:
     flat = []
     for axis, (array, size) in enumerate(zip(arrays, shape)):
         array = array.reshape(-1)
@@ -138,7 +138,7 @@ def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def wire_arrays(arrays: tuple) -> np.ndarray:
+def wire_arrays(arrays: tuple[Any, ...]) -> np.ndarray:
     """Integer arrays of one shape, one per axis (of an Index or a Target),
     as one contiguous int64 array for the wire: a row per axis."""
     if not arrays:
@@ -146,7 +146,7 @@ def wire_arrays(arrays: tuple) -> np.ndarray:
     return np.ascontiguousarray(np.stack([np.reshape(array, -1) for array in arrays]), INDEX_DTYPE)
 
 
-def from_wire(data: memoryview, ndim: int) -> tuple:
+def from_wire(data: memoryview, ndim: int) -> tuple[Any, ...]:
     """The rows of `wire_arrays`, from the bytes that arrived."""
     rows = np.frombuffer(data, INDEX_DTYPE)
     return tuple(rows.reshape(ndim, -1)) if ndim else ()

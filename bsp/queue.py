@@ -77,7 +77,8 @@ def unbuffered(obj: Any) -> np.ndarray:
             raise TypeError(f"send with copy=False takes a buffer (a numpy array, bytearray, memoryview, ...) "
                             f"and sends it without copying; {type(obj).__name__!r} is not one: "
                             f"send it with copy=True") from None
-    if obj.dtype.hasobject:
+    array: np.ndarray = obj
+    if array.dtype.hasobject:
         raise TypeError("send with copy=False sends an array's bytes; an array of Python objects "
                         "(dtype object) has none: send it with copy=True")
-    return obj
+    return array
