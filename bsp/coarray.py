@@ -115,7 +115,7 @@ class Coarray(DataObject):
         target = bound(parsed, shape, f"rank {dest}'s image")
         data = _shaped(values, target.shape, index, self.dtype if op is None else values.dtype)
         frames = [_raw(wire_arrays(target.where))] if target.advanced else []
-        header = (_PUT, None if target.advanced else target.where, data.shape, op, data.dtype.str, True)
+        header = (_PUT, None if target.advanced else target.where, data.shape, op, _wire_dtype(data.dtype, self.dtype), True)
         self._post((dest,), header, [*frames, _raw(data)])
 
     def _put_unchecked(self, values: np.ndarray, dest: int, parsed: Index, index: Any, op: np.ufunc | None) -> None:
@@ -130,7 +130,7 @@ class Coarray(DataObject):
             data = np.asarray(values, dtype, order="C")
             frames = [_raw(data)]
         self._unchecked.append(_Unchecked("put", dest, parsed, values.shape, user_call_site(), None))
-        header = (_PUT, None if parsed.advanced else parsed.parts, data.shape, op, data.dtype.str, False)
+        header = (_PUT, None if parsed.advanced else parsed.parts, data.shape, op, _wire_dtype(data.dtype, self.dtype), False)
         self._post((dest,), header, frames)
 
     def _values(self, values: Any, op: np.ufunc | None) -> np.ndarray:
@@ -169,8 +169,8 @@ class Coarray(DataObject):
     # -- gets ---------------------------------------------------------------
 
     def get(self, source: int, index: Any = Ellipsis) -> Future:
-        """A Future of a copy of `index` of source's image (an element as a
-        numpy scalar, else an array) as it is at the end of this superstep
+        """A Future of a copy of `index` of source's image (an array of the
+        coarray's dtype; 0-d for an element) as it is at the end of this superstep
         (before its puts); valid after the next sync, which then costs a
         second barrier (l).  Cost: h grows by the bytes read, on source and
         here.  Raises as `put` does."""
@@ -217,7 +217,7 @@ class Coarray(DataObject):
     def _apply_put(self, header: tuple[Any, ...], frames: list[memoryview]) -> None:
         _, basic, shape, op, dtype, checked = header
         index = Index(from_wire(frames[0], self.local.ndim), True) if basic is None else Index(basic, False)
-        values = np.frombuffer(frames[-1], dtype).reshape(shape)
+        values = np.frombuffer(frames[-1], self.dtype if dtype is None else dtype).reshape(shape)
         if checked:
             where, advanced = index.parts, index.advanced
         else:
@@ -296,8 +296,7 @@ class _Reply:
     def arrived(self, found: Any, frames: list[memoryview]) -> None:
         if found is None:
             return          # refused: out of bounds, raised on this rank at this sync
-        value = np.frombuffer(frames[0], self.dtype).reshape(self.shape)
-        self.future.set(value[()] if value.ndim == 0 else value)
+        self.future.set(np.frombuffer(frames[0], self.dtype).reshape(self.shape))
 
 
 def _shaped(values: np.ndarray, shape: tuple[int, ...], index: Any, dtype: np.dtype) -> np.ndarray:
@@ -319,6 +318,12 @@ def _describe(index: Any) -> str:
     if isinstance(index, Index):
         return "the integer arrays given" if index.advanced else repr(index.parts)
     return repr(index)
+
+
+def _wire_dtype(dtype: np.dtype, own: np.dtype) -> np.dtype | None:
+    """A put's values' dtype in its header: None for the coarray's own (a
+    dtype object, not its .str, which loses the fields of structured ones)."""
+    return None if dtype == own else dtype
 
 
 def _split(key: Any) -> tuple[Any, Any]:

@@ -145,8 +145,9 @@ class Batches:
 def _filler(futures: list[Future], dtype: np.dtype) -> Callable[[Any, Sequence[memoryview]], None]:
     """What completes a batch of element gets from its reply."""
     def fill(_: Any, frames: Sequence[memoryview]) -> None:
-        for future, value in zip(futures, np.frombuffer(frames[0], dtype)):
-            future.set(value)
+        values = np.frombuffer(frames[0], dtype)
+        for k, future in enumerate(futures):
+            future.set(values[k, ...])          # a 0-d array, as a get of one element gives
     return fill
 
 

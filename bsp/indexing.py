@@ -121,10 +121,9 @@ def _bound_arrays(arrays: tuple[Any, ...], shape: tuple[int, ...], whose: str) -
 
 def _check_slice(part: slice, size: int, axis: int, shape: tuple[int, ...], whose: str) -> None:
     """Python clips slice bounds to the axis; a coarray index may not run
-    past it.  With a negative step, the largest start or stop is size-1."""
-    top = size if part.step is None or part.step > 0 else size - 1
+    past it: a start or stop outside -size..size is an IndexError."""
     for bound_ in (part.start, part.stop):
-        if bound_ is not None and not -size <= bound_ <= top:
+        if bound_ is not None and not -size <= bound_ <= size:
             raise IndexError(f"slice {_show(part)} is out of bounds for axis {axis} of size {size} "
                              f"({whose} has shape {shape})")
 

@@ -57,9 +57,10 @@ def test_single_elements_of_a_non_native_byte_order(world):
     # indexing one element gives a numpy scalar in native byte order; the
     # reply must still carry the coarray's own bytes
     xs = world.coarray(np.arange(12, dtype=">i4").reshape(3, 4))
-    element = xs.get(world.nprocs - 1, (2, 3))
+    element, rows = xs.get(world.nprocs - 1, (2, 3)), xs.get(world.nprocs - 1, ([2, 0], [3, 1]))
     world.sync()
     assert element.value.dtype == np.dtype(">i4") and element.value == 11
+    assert rows.value.dtype == np.dtype(">i4") and rows.value.tolist() == [11, 1]
 
 
 @spmd(nprocs=[1, 2])
@@ -240,7 +241,7 @@ def test_element_puts_keep_put_order_with_slice_and_op_puts(world):
 
 
 @spmd(nprocs=[1, 2, 3])
-def test_element_gets_are_numpy_scalars_seen_before_the_puts(world):
+def test_element_gets_are_zero_dimensional_arrays_seen_before_the_puts(world):
     xs = world.coarray(np.arange(5, dtype=np.int32) + 10 * world.pid)
     world.sync()
     right = (world.pid + 1) % world.nprocs
@@ -248,7 +249,7 @@ def test_element_gets_are_numpy_scalars_seen_before_the_puts(world):
     xs[right, 0] = -1
     world.sync()
     assert first.value == 10 * right and last.value == 10 * right + 4 and method.value == 10 * right + 2
-    assert type(first.value) is np.int32
+    assert first.value.shape == () and first.value.dtype == np.int32
     assert xs.local[0] == -1
 
 

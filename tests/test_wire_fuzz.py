@@ -92,7 +92,7 @@ def test_object_and_raw_messages_on_several_channels(posts, raw_posts):
     for channel, payload in posts:
         engine.post_object(channel, [0], payload)
     for header, data in raw_posts:
-        engine.post_raw(4, 0, header, None if data is None else memoryview(data))
+        engine.post_raw(4, [0], header, [] if data is None else [memoryview(data)])
     engine.exchange(Kind.SYNC)
     raw = list(engine.raw_messages(engine.arrivals(4)))
     arrived = [[obj for _, obj in engine.objects_on(channel)] for channel in (1, 2, 3)]
@@ -101,7 +101,7 @@ def test_object_and_raw_messages_on_several_channels(posts, raw_posts):
     expected.append([round_trip(header) for header, _ in raw_posts])
     assert_same(arrived, expected)
     assert_private(arrived, mutable_objects((posts, raw_posts)))
-    assert [None if data is None else bytes(data) for _, _, data in raw] == [data for _, data in raw_posts]
+    assert [bytes(frames[0]) if frames else None for _, _, frames in raw] == [data for _, data in raw_posts]
 
 
 # Over every channel of real runs: each example is one bsp.run of up to eight
