@@ -39,6 +39,8 @@ class Kind:
     SCAN = 17
     HALO = 20           # DistArray operations
     REDISTRIBUTE = 21
+    TRANSPOSE = 22
+    MATMUL = 23         # a superstep of SUMMA: panels along grid rows and columns
 
 
 class Status:
