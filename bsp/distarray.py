@@ -228,6 +228,12 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         2 * width * (the part's faces) * s per rank."""
         return _halo(self.world._engine, self.layout, self.local, width, periodic, fill)
 
+    def matmul(self, other: "DistArray", panels: int | None = None) -> "DistArray":
+        """`self @ other`, in `panels` supersteps (SUMMA: see bsp.matmul,
+        which gives the cost and the errors)."""
+        from .matmul import matmul
+        return matmul(self, other, panels)
+
     # -- reductions (the global result, on every rank) ------------------------
 
     def sum(self) -> Any:

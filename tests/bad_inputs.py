@@ -182,6 +182,18 @@ IN_RANK: list[InRank] = [
            setup=lambda world: DistArray.zeros(world, (4, 8, 2), distribution=("block", "block", None))),
     InRank("DistArray index: an axis out of range", lambda world, d: d.index(2), ValueError,
            r"axis 2 is out of range for a 2-dimensional DistArray", setup=lambda world: DistArray.zeros(world, (4, 4))),
+    InRank("DistArray @: shapes that do not match", lambda world, pair: pair[0] @ pair[1], ValueError,
+           r"A @ B: shapes \(4, 3\) and \(4, 3\) do not match",
+           setup=lambda world: (DistArray.zeros(world, (4, 3), distribution=("block", "block")),) * 2),
+    InRank("DistArray @: matrices on different grids", lambda world, pair: pair[0] @ pair[1], ValueError,
+           r"A @ B needs both matrices on the same processor grid, not \(2, 1\) and \(1, 2\)",
+           setup=lambda world: tuple(DistArray.zeros(world, (4, 4), distribution=("block", "block"), grid=grid)
+                                     for grid in [(2, 1), (1, 2)])),
+    InRank("DistArray @: a numpy array operand", lambda world, d: d @ np.ones((4, 4)), TypeError,
+           r"A @ B needs two DistArrays, not DistArray @ ndarray", setup=lambda world: DistArray.zeros(world, (4, 4))),
+    InRank("DistArray matmul: panels out of range", lambda world, d: d.matmul(d, panels=5), ValueError,
+           r"panels must be between 1 and k = 4 \(A @ B of \(4, 4\) and \(4, 4\)\), not 5",
+           setup=lambda world: DistArray.zeros(world, (4, 4))),
     InRank("DistArray dot: not one-dimensional", lambda world, d: d.dot(d), ValueError,
            r"dot is the inner product of one-dimensional DistArrays", setup=lambda world: DistArray.zeros(world, (4, 2))),
 ]
