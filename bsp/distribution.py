@@ -186,7 +186,7 @@ def _grid(grid: Any, specs: tuple[Spec, ...], shape: tuple[int, ...], nprocs: in
                 return (1,) * len(shape)
             raise ValueError(f"distribution {specs!r} splits no axis, but there are {nprocs} ranks: "
                              f"split at least one axis")
-        dims = iter(_dims_create(nprocs, len(split)))
+        dims = iter(dims_create(nprocs, len(split)))
         return tuple(next(dims) if spec is not None else 1 for spec in specs)
     grid = tuple(getattr(grid, "shape", grid))
     if len(grid) != len(shape) or not all(isinstance(g, (int, np.integer)) and g >= 1 for g in grid):
@@ -208,10 +208,11 @@ def _axis(n: int, spec: Spec, procs: int) -> Axis:
 
 
 @functools.lru_cache(maxsize=None)
-def _dims_create(nprocs: int, ndim: int) -> tuple[int, ...]:
+def dims_create(nprocs: int, ndim: int) -> tuple[int, ...]:
     """A near-square factorization of nprocs over ndim axes, like
     MPI_Dims_create: non-increasing, product nprocs, max/min as small as
-    possible.  (Private until bsp.grid.dims_create lands; same results.)"""
+    possible: dims_create(6, 2) == (3, 2), dims_create(12, 3) == (3, 2, 2).
+    Raises ValueError for nprocs or ndim below 1."""
     if nprocs < 1 or ndim < 1:
         raise ValueError(f"dims_create needs nprocs >= 1 and ndim >= 1, not {nprocs} and {ndim}")
 

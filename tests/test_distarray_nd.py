@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import bsp
 from bsp import DistArray, wire
-from bsp.distribution import Axis, _dims_create, layout_of
+from bsp.distribution import Axis, dims_create, layout_of
 from bsp.record import Kind
 from bsp.testing import require_nprocs, spmd
 
@@ -75,8 +75,8 @@ def test_every_index_of_an_axis_has_one_owner_and_one_place(n, kind, b, procs):
 
 
 @given(st.integers(1, 200), st.integers(1, 4))
-def test_dims_create_is_the_most_square_factorization(nprocs, ndim):
-    dims = _dims_create(nprocs, ndim)
+def testdims_create_is_the_most_square_factorization(nprocs, ndim):
+    dims = dims_create(nprocs, ndim)
     assert len(dims) == ndim and math.prod(dims) == nprocs and list(dims) == sorted(dims, reverse=True)
 
     def ratios(rest, count):      # every factorization's max/min, by brute force
@@ -87,8 +87,8 @@ def test_dims_create_is_the_most_square_factorization(nprocs, ndim):
     assert dims[0] / dims[-1] == min(hi / lo for hi, lo in ratios(nprocs, ndim))
 
 
-def test_dims_create_agrees_with_mpi_dims_create_on_the_usual_cases():
-    assert [_dims_create(p, d) for p, d in [(4, 2), (6, 2), (2, 2), (12, 3), (16, 2), (7, 1), (1, 3)]] == [
+def testdims_create_agrees_with_mpidims_create_on_the_usual_cases():
+    assert [dims_create(p, d) for p, d in [(4, 2), (6, 2), (2, 2), (12, 3), (16, 2), (7, 1), (1, 3)]] == [
         (2, 2), (3, 2), (2, 1), (3, 2, 2), (4, 4), (7,), (1, 1, 1)]
 
 

@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 # These tests start programs of their own; the fork leg of the suite runs them.
@@ -91,3 +92,15 @@ def test_the_readme_data_objects_example_runs():
     lines = sorted(done.stdout.splitlines())
     assert lines[0] == "0 [0. 0. 0.] [0. 0. 1. 2. 3. 0. 0. 0. 0. 0.]"      # rank 1: the puts landed
     assert len(lines) == 3
+
+
+def test_the_readme_grid_example_runs():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = readme.split("```python\n")[3].split("```", 1)[0]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    i, j = np.indices((6, 8))
+    a = 10.0 * i + j
+    a[::2, :4] *= -1
+    assert done.stdout.strip() == str(((2, 2), (4, 1), (5, 6), (6, 6), float((a @ a.T).sum())))
