@@ -25,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import programs
+import sections
 
 import bsp
 from bsp import machine
@@ -358,7 +359,8 @@ def main() -> None:
     text = report(medians, options.nprocs, options.rounds, scaled, plan(options.quick))
     print(text)
     if options.report:
-        Path(options.report).write_text(text)
+        old = Path(options.report).read_text() if Path(options.report).exists() else ""
+        Path(options.report).write_text(sections.carried(old, text))     # keep other scripts' sections
     if options.plots:
         plots(medians, options.nprocs, scaled, Path(options.plots))
     if options.json:
