@@ -17,13 +17,15 @@ from .distarray import DistArray
 from .errors import (BSPError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError,
                      SyncTimeoutError)
 from .future import Future
-from .launch import run
+from .grid import Grid
+from .group import Group
+from .launch import available_processors, run
 from .queue import Queue
 from .var import Var
 from .world import World
 
 __all__ = [
-    "BSPError", "Coarray", "DistArray", "Future", "Queue", "RankDiedError", "RemoteError",
-    "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World", "run",
+    "BSPError", "Coarray", "DistArray", "Future", "Grid", "Group", "Queue", "RankDiedError", "RemoteError",
+    "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World", "available_processors", "run",
 ]
 __version__ = "0.1.0"

@@ -19,12 +19,13 @@ Every map is vectorized: owners and local positions of whole index arrays.
 
 from __future__ import annotations
 
-import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
 
 import numpy as np
+
+from .grid import dims_create
 
 Spec = Any      # "block", "cyclic", ("block-cyclic", b) or None
 SPLITTERS = ("block", "cyclic")
@@ -205,28 +206,6 @@ def _axis(n: int, spec: Spec, procs: int) -> Axis:
     if spec is None or spec == "block" or procs == 1:
         return Axis(n, "block", 1, procs)        # on one processor every distribution is one block
     return Axis(n, "cyclic", 1 if spec == "cyclic" else spec[1], procs)
-
-
-@functools.lru_cache(maxsize=None)
-def dims_create(nprocs: int, ndim: int) -> tuple[int, ...]:
-    """A near-square factorization of nprocs over ndim axes, like
-    MPI_Dims_create: non-increasing, product nprocs, max/min as small as
-    possible: dims_create(6, 2) == (3, 2), dims_create(12, 3) == (3, 2, 2).
-    Raises ValueError for nprocs or ndim below 1."""
-    if nprocs < 1 or ndim < 1:
-        raise ValueError(f"dims_create needs nprocs >= 1 and ndim >= 1, not {nprocs} and {ndim}")
-
-    def factorizations(rest: int, count: int, most: int):
-        if count == 1:
-            if rest <= most:
-                yield (rest,)
-            return
-        for first in range(min(rest, most), 0, -1):
-            if rest % first == 0:
-                for tail in factorizations(rest // first, count - 1, first):
-                    yield (first, *tail)
-
-    return min(factorizations(nprocs, ndim, nprocs), key=lambda dims: (dims[0] / dims[-1], dims[0]))
 
 
 def rows_of(n: int, pid: int, nprocs: int, distribution: str) -> range:

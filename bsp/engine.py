@@ -49,6 +49,9 @@ from .transport import Transport
 SYSTEM_CHANNEL = 0
 DEFAULT_QUEUE_CHANNEL = 1
 FIRST_OBJECT_CHANNEL = 2
+# A split's identity is its data object's channel * MAX_AXES + the axis, for
+# the groups of a grid, one split per axis.
+MAX_AXES = 64
 
 
 class Delivering(Protocol):
@@ -115,6 +118,14 @@ class Engine:
         if delivering is not None:
             self._delivering[channel] = delivering
         return channel
+
+    def create_split(self, description: str) -> int:
+        """Count a new data object that makes groups (a split, a grid; see
+        `create_object`) and return the identity of its splits: axis a's is
+        the returned value + a, for a < MAX_AXES.  Group collectives carry
+        it in the sync record, so that ranks calling collectives of
+        different splits get SyncMismatchError."""
+        return self.create_object(description) * MAX_AXES
 
     # -- queuing traffic ----------------------------------------------------
 
@@ -194,23 +205,25 @@ class Engine:
     # -- ending supersteps --------------------------------------------------
 
     def exchange(self, kind: int, arg: int = 0, status: int = Status.RUNNING,
-                 site: str | None = None) -> None:
+                 site: str | None = None, group: tuple[int, int] = (0, 0)) -> None:
         """End the superstep: deliver the queued traffic, or raise the error
         the sync rules decide on.  `site` describes the caller for mismatch
-        messages; by default, the user's call site.  Costs one barrier, two
-        if any rank got data with a get."""
+        messages; by default, the user's call site.  `group`: for a group
+        collective, (the split's identity, the group's leader) for the
+        record.  Costs one barrier, two if any rank got data with a get."""
         self.check_caller()
-        flags = self._round(kind, arg, status, Flags.GETS if self.getting else 0, site)
+        flags = self._round(kind, arg, status, Flags.GETS if self.getting else 0, site, group)
         self.getting = False
         if self._delivering:
             self._act(flags & Flags.GETS)
         self.superstep += 1
 
-    def _round(self, kind: int, arg: int, status: int, flags: int, site: str | None) -> int:
+    def _round(self, kind: int, arg: int, status: int, flags: int, site: str | None,
+               group: tuple[int, int] = (0, 0)) -> int:
         """One exchange and the sync rules; returns the flags of all ranks."""
         if self.broken is not None:
             raise self.broken
-        record = pack_record(self.superstep, kind, arg, self.objects, self.signature, status, flags)
+        record = pack_record(self.superstep, kind, arg, self.objects, self.signature, status, flags, *group)
         records = self._swap(record)
         if status or records != record * self.nprocs:
             verdict, parsed, flags = judge(records, self.nprocs)
@@ -288,9 +301,18 @@ class Engine:
         self.broken = RemoteError(failed[0], failures[failed[0]], failures)
         raise self.broken
 
+    def _group_name(self, group: int) -> str:
+        """' of grid (2, 3) along axis 1' for the split `group` (see
+        `create_split`), '' for none."""
+        if not group:
+            return ""
+        made, axis = divmod(group, MAX_AXES)
+        name = self.created[made - FIRST_OBJECT_CHANNEL]
+        return f" of {name} along axis {axis}" if name.startswith("grid") else f" of a {name}"
+
     def _raise_mismatch(self, records: list[SyncRecord], site: str) -> None:
         mine = records[self.pid]
-        description = f"{mine.describe()} at {site}"
+        description = f"{mine.describe()}{self._group_name(mine.group)} at {site}"
         if len({(record.objects, record.signature) for record in records}) > 1:
             made = ", ".join(self.created) or "none"
             description += f", having created {mine.objects} data objects ({made})"
@@ -358,10 +380,10 @@ class ObservedEngine(Engine):
         return records
 
     def exchange(self, kind: int, arg: int = 0, status: int = Status.RUNNING,
-                 site: str | None = None) -> None:
+                 site: str | None = None, group: tuple[int, int] = (0, 0)) -> None:
         entered = self._clock()
         before = self.exchanges
-        super().exchange(kind, arg, status, site)
+        super().exchange(kind, arg, status, site, group)
         left = self._clock()
         self.superstep_exchanges = self.exchanges - before
         for observer in self._observers:

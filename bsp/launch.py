@@ -125,6 +125,30 @@ def _mpi_launcher():
     return launcher
 
 
+# Environment variables in which MPI launchers give the size of the job
+# (Open MPI; MPICH's hydra and Intel MPI; MVAPICH; srun).
+_MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
+                       "SLURM_NTASKS")
+
+
+def available_processors() -> int:
+    """The ranks a `bsp.run` may use here: under an MPI launcher (or with
+    BSP_BACKEND=mpi), the size of the MPI job, read from the launcher's
+    environment (a process that no launcher started is a job of one); else
+    the cores this process may run on, which is fork's default nprocs.
+    (Fork runs may have more ranks than that; they then share the cores.)"""
+    if choose_backend(None) != "mpi":
+        from .cores import usable_cores
+        return usable_cores()
+    for name in _MPI_SIZE_VARIABLES:
+        text = os.environ.get(name, "")
+        if text.isdigit() and int(text) > 0:
+            return int(text)
+    if launched_by_mpi():       # a launcher that does not tell the size (PMIx alone): ask MPI
+        return _mpi_launcher().world_size()
+    return 1
+
+
 def launched_by_mpi() -> bool:
     """Whether an MPI launcher (mpiexec, mpirun, srun) started this process."""
     if any(name in os.environ for name in _MPI_LAUNCHER_VARIABLES):

@@ -9,9 +9,13 @@ comparison is the whole check.
 
 Fields: the superstep number; the kind of call that ends it (and its root,
 for rooted collectives); the number of data objects created so far and a
-signature of what they are; the status; and flags, which ranks need not
+signature of what they are; the status; flags, which ranks need not
 agree on (GETS: this rank asked for data with a get, so the sync needs a
-round of replies).
+round of replies); and, for a group collective, the identity of the split
+its groups come from and the group's leader (the world pid of its first
+rank).  Every rank must agree on the split; the root of a rooted group
+collective is relative to the group, so only the ranks of one group (those
+with the same leader) must agree on it.
 """
 
 from __future__ import annotations
@@ -37,10 +41,23 @@ class Kind:
     SCATTER = 15
     ALLTOALL = 16
     SCAN = 17
+    SPLIT = 18          # world.split: the allgather of colors and keys
     HALO = 20           # DistArray operations
     REDISTRIBUTE = 21
     TRANSPOSE = 22
     MATMUL = 23         # a superstep of SUMMA: panels along grid rows and columns
+    # Collectives of groups (bsp.Group): each a world kind + GROUP.
+    GROUP_BROADCAST = 110
+    GROUP_REDUCE = 111
+    GROUP_ALLREDUCE = 112
+    GROUP_GATHER = 113
+    GROUP_ALLGATHER = 114
+    GROUP_SCATTER = 115
+    GROUP_ALLTOALL = 116
+    GROUP_SCAN = 117
+
+
+GROUP = Kind.GROUP_BROADCAST - Kind.BROADCAST
 
 
 class Status:
@@ -53,12 +70,19 @@ class Flags:
     GETS = 1
 
 
-_KIND_NAMES = {value: name.lower() for name, value in vars(Kind).items() if name.isupper()}
-_ROOTED = {Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, Kind.SCATTER}
+_KIND_NAMES = {value: name.lower().replace("_", " ") for name, value in vars(Kind).items() if name.isupper()}
+_GROUP_KINDS = frozenset(range(Kind.GROUP_BROADCAST, Kind.GROUP_SCAN + 1))
+_ROOTED = {kind + offset for kind in (Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, Kind.SCATTER)
+           for offset in (0, GROUP)}
 
-_FORMAT = struct.Struct("<qiiiIii")
-RECORD_SIZE = _FORMAT.size   # 32 bytes
-pack_record = _FORMAT.pack   # (superstep, kind, arg, objects, signature, status, flags) -> bytes
+_FORMAT = struct.Struct("<qiiiIiiii")
+RECORD_SIZE = _FORMAT.size   # 40 bytes
+
+
+def pack_record(superstep: int, kind: int, arg: int, objects: int, signature: int, status: int,
+                flags: int, group: int = 0, leader: int = 0) -> bytes:
+    """The record of one rank, as bytes (fields: see SyncRecord)."""
+    return _FORMAT.pack(superstep, kind, arg, objects, signature, status, flags, group, leader)
 
 
 class SyncRecord(NamedTuple):
@@ -69,9 +93,14 @@ class SyncRecord(NamedTuple):
     signature: int      # a hash of what they are
     status: int
     flags: int
+    group: int = 0      # a group collective's split (see bsp.collectives.Team), else 0
+    leader: int = 0     # the world pid of the first rank of this rank's group
 
     def agreement(self) -> tuple:
-        """What every rank must have the same of."""
+        """What every rank must have the same of (a group collective's root:
+        see `group_roots_agree`)."""
+        if self.kind in _GROUP_KINDS:
+            return (self.superstep, self.kind, self.objects, self.signature, self.status, self.group)
         return self[:6]
 
     def describe(self) -> str:
@@ -80,6 +109,13 @@ class SyncRecord(NamedTuple):
             return "returned from the program"
         name = _KIND_NAMES.get(self.kind, f"call {self.kind}")
         return f"{name}(root={self.arg})" if self.kind in _ROOTED else name
+
+
+def group_roots_agree(records: list[SyncRecord]) -> bool:
+    """Whether the ranks of each group name the same root (every rank's
+    record being of the same group collective)."""
+    roots: dict[int, int] = {}
+    return all(roots.setdefault(record.leader, record.arg) == record.arg for record in records)
 
 
 def unpack_all(blob: bytes | memoryview, nprocs: int) -> list[SyncRecord]:
@@ -104,7 +140,7 @@ def judge(blob: bytes, nprocs: int) -> tuple[Verdict, list[SyncRecord], int]:
         flags |= record.flags
     if any(record.status == Status.FAILED for record in records):
         return Verdict.FAILED, records, flags
-    if len({record.agreement() for record in records}) > 1:
+    if len({record.agreement() for record in records}) > 1 or not group_roots_agree(records):
         return Verdict.MISMATCH, records, flags
     verdict = Verdict.FINISHED if records[0].status == Status.RETURNED else Verdict.PROCEED
     return verdict, records, flags

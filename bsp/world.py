@@ -2,20 +2,22 @@
 
 from __future__ import annotations
 
-import operator
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
-from . import collectives
+from . import group
 from .coarray import Coarray
+from .collectives import Collectives, world_team
 from .engine import DEFAULT_QUEUE_CHANNEL, Engine
+from .grid import Grid
+from .group import Group
 from .queue import Queue
 from .record import Kind
 from .var import Var
 
 
-class World:
+class World(Collectives):
     """One rank's view of a BSP run, passed as the first argument of the
     program.
 
@@ -25,10 +27,15 @@ class World:
     at once.  Each collective is a superstep of its own.  Every rank must make
     the same sequence of sync and collective calls and create the same data
     objects: a rank that diverges raises SyncMismatchError on every rank.
+
+    The collectives (broadcast, reduce, allreduce, gather, allgather,
+    scatter, alltoall, scan; see bsp.collectives.Collectives) are one
+    superstep each, which every rank must call.
     """
 
     def __init__(self, engine: Engine):
         self._engine = engine
+        self._team = world_team(engine)
         self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
 
     def __reduce__(self):
@@ -95,44 +102,21 @@ class World:
         every rank creates the same queues in the same order."""
         return Queue(self._engine, self._engine.create_object("queue"))
 
-    # -- collectives (one superstep each; every rank must call them) --------
+    # -- groups and grids ---------------------------------------------------
 
-    def broadcast(self, obj: Any = None, root: int = 0) -> Any:
-        """The root's `obj` on every rank.  h = (p-1)*size at the root."""
-        return collectives.broadcast(self._engine, obj, root)
+    def split(self, color: Any, key: int | None = None) -> Group:
+        """This rank's Group: the ranks that pass the same `color` (any
+        hashable value equal to itself, an int or a str, say), ordered by
+        (`key`, world pid); a key of None counts as the world pid, so
+        split(color) keeps the world's order.  Collective, one superstep
+        (an allgather of the colors and keys: h = (p-1)*size).  Raises
+        TypeError for an unhashable color or a key that is not an integer."""
+        return group.split(self._engine, color, key)
 
-    def reduce(self, value: Any, op: Callable[[Any, Any], Any] = operator.add, root: int = 0) -> Any:
-        """Fold of every rank's value in pid order, on the root; None
-        elsewhere.  `op` is any associative callable (numpy ufuncs work
-        elementwise).  h = (p-1)*size at the root."""
-        return collectives.reduce(self._engine, value, op, root)
-
-    def allreduce(self, value: Any, op: Callable[[Any, Any], Any] = operator.add) -> Any:
-        """Fold of every rank's value in pid order, on every rank.
-        h = (p-1)*size."""
-        return collectives.allreduce(self._engine, value, op)
-
-    def gather(self, obj: Any, root: int = 0) -> list[Any] | None:
-        """List of every rank's obj, in pid order, on the root; None
-        elsewhere.  h = (p-1)*size at the root."""
-        return collectives.gather(self._engine, obj, root)
-
-    def allgather(self, obj: Any) -> list[Any]:
-        """List of every rank's obj, in pid order, on every rank.
-        h = (p-1)*size."""
-        return collectives.allgather(self._engine, obj)
-
-    def scatter(self, objs: Sequence[Any] | None = None, root: int = 0) -> Any:
-        """Rank i gets `objs[i]` of the root; `objs` is ignored elsewhere.
-        h = (p-1)*size at the root."""
-        return collectives.scatter(self._engine, objs, root)
-
-    def alltoall(self, objs: Sequence[Any]) -> list[Any]:
-        """Send `objs[j]` to rank j; get the list of what each rank sent
-        here, in pid order.  h = (p-1)*size."""
-        return collectives.alltoall(self._engine, objs)
-
-    def scan(self, value: Any, op: Callable[[Any, Any], Any] = operator.add) -> Any:
-        """Inclusive prefix fold: rank i gets op over the values of ranks
-        0..i, in pid order.  h = (p-1)*size on rank 0."""
-        return collectives.scan(self._engine, value, op)
+    def grid(self, shape: Any) -> Grid:
+        """The ranks as a processor grid of `shape` (a tuple of positive
+        ints that multiply to nprocs), row-major in pid: see bsp.Grid.
+        No superstep: every rank computes the grid from the shape, but must
+        make the same grids in the same order, as with other data objects.
+        Raises ValueError naming the shape and nprocs when they disagree."""
+        return Grid(self._engine, shape)

@@ -19,6 +19,7 @@ import numpy as np
 
 import bsp
 from bsp import DistArray
+from bsp.grid import dims_create
 from bsp.testing import spmd
 
 NPROCS = 2
@@ -146,6 +147,32 @@ IN_RANK: list[InRank] = [
            r"slice -11:None is out of bounds for axis 0 of size 10", setup=lambda world: world.coarray(10)),
     InRank("coarray of Python objects", lambda world, _: world.coarray(np.array([None], dtype=object)),
            TypeError, r"a coarray holds numbers, not Python objects"),
+    InRank("grid: a shape that does not multiply to nprocs", lambda world, _: world.grid((2, 2)), ValueError,
+           r"grid shape \(2, 2\) has 4 places for 2 ranks: its extents must multiply to nprocs = 2"),
+    InRank("grid: an extent of 0", lambda world, _: world.grid((2, 0)), ValueError,
+           r"a grid shape must be one or more positive integers, not \(2, 0\)"),
+    InRank("grid: a shape that is not integers", lambda world, _: world.grid((2.0, 1)), TypeError,
+           r"a grid shape must be a tuple of positive integers, not \(2.0, 1\)"),
+    InRank("grid rank_of: coordinates outside the grid", lambda world, grid: grid.rank_of((0, 2)), ValueError,
+           r"coords \(0, 2\) are not in the grid \(2, 1\)", setup=lambda world: world.grid((2, 1))),
+    InRank("grid along: an axis the grid does not have", lambda world, grid: grid.along(2), ValueError,
+           r"axis 2 is out of range for the 2-D grid \(2, 1\)", setup=lambda world: world.grid((2, 1))),
+    InRank("grid row: a grid that is not 2-D", lambda world, grid: grid.row, ValueError,
+           r"grid.row is defined for 2-D grids; this grid \(2,\) has 1 axes: use grid.along\(axis\)",
+           setup=lambda world: world.grid((2,))),
+    InRank("split: an unhashable color", lambda world, _: world.split([1]), TypeError,
+           r"split's color must be hashable \(an int or a str, say\), not 'list'"),
+    InRank("split: a color that is not equal to itself", lambda world, _: world.split(float("nan")), ValueError,
+           r"split's color must equal itself, and nan does not"),
+    InRank("split: a key that is not an integer", lambda world, _: world.split(0, key="first"), TypeError,
+           r"split's key must be an integer or None, not 'str'"),
+    InRank("group broadcast: a root outside the group", lambda world, group: group.broadcast(1, root=1),
+           ValueError, r"root \(a pid within the group\) 1 is out of range: pids run from 0 to 0 \(1 ranks\)",
+           setup=lambda world: world.split(world.pid)),
+    InRank("group scatter: not one object per rank of the group",
+           lambda world, group: group.scatter([1, 2], root=0), ValueError,
+           r"scatter's objs must hold one object per rank of the group: expected 1, got 2",
+           setup=lambda world: world.split(world.pid)),
     InRank("DistArray: an unknown distribution", lambda world, _: DistArray.zeros(world, 8, distribution="random"),
            ValueError, r"distribution must be 'block', 'cyclic', \('block-cyclic', b\) or None, not 'random'"),
     InRank("DistArray: a local part of the wrong shape", lambda world, _: DistArray(world, (8,), np.zeros(3)),
@@ -246,5 +273,7 @@ OUTSIDE: list[Outside] = [
             r"BSP_SYNC_TIMEOUT must be a number of seconds \(0: no timeout\), not 'soon'", mpi=False),
     Outside("spmd: a test body without the World parameter", _bad_spmd_body, TypeError,
             r"must take the World as its first parameter"),
+    Outside("dims_create: nprocs of 0", lambda: dims_create(0, 2), ValueError,
+            r"dims_create's nprocs must be at least 1, got 0"),
     Outside("spmd: an empty list of nprocs", lambda: spmd(nprocs=[]), ValueError, r"spmd needs at least one nprocs"),
 ]

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 import bsp
 from bsp import DistArray, wire
-from bsp.distribution import Axis, dims_create, layout_of
+from bsp.distribution import Axis, layout_of
 from bsp.record import Kind
 from bsp.testing import require_nprocs, spmd
 
@@ -72,24 +72,6 @@ def test_every_index_of_an_axis_has_one_owner_and_one_place(n, kind, b, procs):
         assert indices.dtype == np.int64 and (np.diff(indices) > 0).all()
         assert (axis.owner(indices) == coord).all()
         assert axis.position(indices).tolist() == list(range(len(indices)))
-
-
-@given(st.integers(1, 200), st.integers(1, 4))
-def testdims_create_is_the_most_square_factorization(nprocs, ndim):
-    dims = dims_create(nprocs, ndim)
-    assert len(dims) == ndim and math.prod(dims) == nprocs and list(dims) == sorted(dims, reverse=True)
-
-    def ratios(rest, count):      # every factorization's max/min, by brute force
-        if count == 1:
-            return [(rest, rest)]
-        return [(max(d, hi), min(d, lo)) for d in range(1, rest + 1) if rest % d == 0
-                for hi, lo in ratios(rest // d, count - 1)]
-    assert dims[0] / dims[-1] == min(hi / lo for hi, lo in ratios(nprocs, ndim))
-
-
-def testdims_create_agrees_with_mpidims_create_on_the_usual_cases():
-    assert [dims_create(p, d) for p, d in [(4, 2), (6, 2), (2, 2), (12, 3), (16, 2), (7, 1), (1, 3)]] == [
-        (2, 2), (3, 2), (2, 1), (3, 2, 2), (4, 4), (7,), (1, 1, 1)]
 
 
 def test_grid_none_splits_near_square_over_the_split_axes_only():
@@ -219,6 +201,13 @@ def test_from_function_broadcasts_and_one_dimensional_calls_keep_their_conventio
     assert np.array_equal(rows_only.local, d.local) and rows_only.distribution == "cyclic"
     cyclic_blocks = DistArray.from_function(world, 11, lambda rows: rows * 1.0, distribution=("block-cyclic", 2))
     assert cyclic_blocks.grid == (world.nprocs,) and np.array_equal(cyclic_blocks.allgather(), np.arange(11.0))
+
+
+@spmd(nprocs=[4])
+def test_a_world_grid_is_a_distarray_grid_with_the_same_coordinates(world):
+    grid = world.grid((2, 2))
+    d = DistArray.zeros(world, (5, 6), distribution=("cyclic", "block"), grid=grid)
+    assert d.grid == grid.shape and d.coords == grid.coords
 
 
 @spmd(nprocs=[1, 2, 4])

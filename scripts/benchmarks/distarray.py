@@ -39,7 +39,7 @@ import matmul as matmul_example  # noqa: E402  (examples/matmul.py)
 
 import bsp  # noqa: E402
 from bsp import DistArray, machine  # noqa: E402
-from bsp.distribution import dims_create  # noqa: E402
+from bsp.grid import dims_create  # noqa: E402
 
 BEFORE, AFTER = ("block", "block"), ("cyclic", "cyclic")
 SECTION = "scripts/bench_distarray"
