@@ -14,18 +14,21 @@ See README.md for the programming model and the backends.
 
 from .coarray import Coarray
 from .distarray import DistArray
-from .errors import (BSPError, RankDiedError, RemoteError, RunTimeoutError, SyncMismatchError,
-                     SyncTimeoutError)
+from .errors import (BSPError, RankDiedError, RemoteError, ReplayDivergence, RunTimeoutError,
+                     SyncMismatchError, SyncTimeoutError)
 from .future import Future
 from .grid import Grid
 from .group import Group
 from .launch import available_processors, run
+from .notebook import load_ipython_extension
 from .queue import Queue
+from .replay import replay
 from .var import Var
 from .world import World
 
 __all__ = [
     "BSPError", "Coarray", "DistArray", "Future", "Grid", "Group", "Queue", "RankDiedError", "RemoteError",
-    "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World", "available_processors", "run",
+    "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
+    "available_processors", "load_ipython_extension", "replay", "run",
 ]
 __version__ = "0.1.0"

@@ -1,7 +1,8 @@
 """The `bsp` command (also `python -m bsp`):
 
     bsp run [-n N] [--mpi] [--profile] [--machine FILE.json] [--trace FILE.json]
-            [--no-progress] script.py [args...]
+            [--record FILE] [--no-progress] script.py [args...]
+    bsp replay FILE [--rank R] [--pdb] [--from-file]
     bsp bench [-n N] [--mpi] [--out FILE.json]
     bsp profile plot TRACE.json [-o FILE.png] [--title TEXT]
     bsp doctor [--launcher PATH]
@@ -49,6 +50,9 @@ def _parser() -> argparse.ArgumentParser:
                           "$BSP_MACHINE, else measured on the spot)")
     run.add_argument("--trace", metavar="FILE.json",
                      help="write the supersteps of every rank as a Chrome trace (Perfetto, chrome://tracing)")
+    run.add_argument("--record", metavar="FILE",
+                     help="record what every rank received, for `bsp replay` (a second bsp.run of the script "
+                          "writes FILE's name with .2 before its suffix, and so on)")
     run.add_argument("--no-progress", action="store_true",
                      help="no progress line from rank 0 on long runs (same as BSP_PROGRESS=0)")
     run.add_argument("script", help="the Python script to run")
@@ -70,6 +74,8 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("trace", help="a trace file written by --trace")
     plot.add_argument("-o", "--output", help="the PNG file to write (default: the trace's name, ending .png)")
     plot.add_argument("--title", help="the picture's title (default: the runs the trace holds)")
+    from .replaycli import add_command
+    add_command(commands)
     doctor = commands.add_parser(
         "doctor", help="report the Python, MPI library and launcher, and check that they match",
         description="Report what pybsp runs on, and start a two-process MPI job to check that the "
@@ -86,6 +92,9 @@ def main(argv: list[str] | None = None) -> int:
         return _bench(options)
     if options.command == "profile":
         return _plot(options)
+    if options.command == "replay":
+        from .replaycli import replay_command
+        return replay_command(options)
     return _run_script(options)
 
 
@@ -150,6 +159,9 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
         env["BSP_TRACE"] = os.path.abspath(check_path(options.trace, "--trace"))
     if options.no_progress:
         env["BSP_PROGRESS"] = "0"
+    if options.record:
+        from .replaycli import record_settings
+        env.update(record_settings(options.record))
     return env
 
 

@@ -101,3 +101,23 @@ class SyncTimeoutError(BSPError, TimeoutError):
         return (f"ranks {self.late} did not reach the sync of superstep {self.superstep} within the sync "
                 f"timeout of {self.timeout:g} s; ranks {self.waiting} waited there "
                 f"(set the timeout with bsp.run(..., sync_timeout=seconds) or BSP_SYNC_TIMEOUT; 0 turns it off)")
+
+
+class ReplayDivergence(BSPError):
+    """A replayed rank (`bsp.replay`) did otherwise than the recorded run:
+    it called another sync or collective, created other data objects, sent
+    other messages, or went on past the end of the record.  `rank`, the
+    `superstep` and the `site` (file:line in function) of the call say
+    where; `done` is what the replay did, `recorded` what the record holds."""
+
+    def __init__(self, rank: int, superstep: int, site: str, done: str, recorded: str):
+        self.rank = rank
+        self.superstep = superstep
+        self.site = site
+        self.done = done
+        self.recorded = recorded
+        super().__init__(rank, superstep, site, done, recorded)
+
+    def __str__(self) -> str:
+        return (f"the replay of rank {self.rank} diverged from the record at superstep {self.superstep}, "
+                f"at {self.site}: it {self.done}; the recorded run {self.recorded}")

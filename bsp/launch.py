@@ -11,6 +11,7 @@ from .errors import BSPError
 from .outcome import resolve
 from .profile import request as profile_request
 from .rank import running_a_rank
+from .recording import choose_path as record_path, session as recording
 
 BACKENDS = ("fork", "mpi")
 
@@ -24,7 +25,7 @@ DEFAULT_SYNC_TIMEOUT = 600.0
 
 def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
         backend: str | None = None, sync_timeout: float | None = None, profile: Any = None,
-        trace: Any = None, **kwargs: Any) -> list[Any]:
+        trace: Any = None, record: Any = None, **kwargs: Any) -> list[Any]:
     """Run `program(world, *args, **kwargs)` on every rank and return the
     list of the ranks' return values, in pid order, to the launching process.
 
@@ -53,7 +54,14 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     (see bsp.trace); None takes BSP_TRACE.  Profiling costs each rank a few
     microseconds per superstep; off, nothing.
 
-    The keywords nprocs, backend, sync_timeout, profile and trace are
+    `record`: the path of a file in which to record what arrived at every
+    rank in every superstep, so that `bsp.replay(path, rank=r)` can rerun
+    rank r alone (see bsp.replay); None takes BSP_RECORD.  The file is
+    written when the run ends, however it ends.  Recording costs each rank a
+    digest of what it sends and a write of what it receives: the record is
+    about as large as all the bytes the ranks received.
+
+    The keywords nprocs, backend, sync_timeout, profile, trace and record are
     bsp.run's own: they never reach the program.  A program that takes a
     parameter named profile or trace gets a TypeError here if the option is
     given; pass it with functools.partial(program, profile=...) instead.
@@ -64,13 +72,13 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     before anything runs.
     """
     return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend, sync_timeout=sync_timeout,
-                            profile=profile, trace=trace)
+                            profile=profile, trace=trace, record=record)
 
 
 def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
                      nprocs: int | None = None, backend: str | None = None,
                      timeout: float | None = None, sync_timeout: float | None = None,
-                     profile: Any = None, trace: Any = None) -> list[Any]:
+                     profile: Any = None, trace: Any = None, record: Any = None) -> list[Any]:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
     if running_a_rank():
         raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
@@ -85,8 +93,11 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
     profiling = profile_request(profile, trace, program)
-    outcomes = launcher.launch(program, args, kwargs, nprocs, timeout, sync_timeout, profiling is not None)
-    results = resolve(outcomes)
+    with recording(record_path(record), program, args, kwargs, nprocs, backend) as recorder:
+        outcomes = launcher.launch(recorder.wrap(program), args, kwargs, nprocs, timeout, sync_timeout,
+                                   profiling is not None)
+        recorder.ended(outcomes)
+        results = resolve(outcomes)
     if profiling is not None:
         profiling.finish(outcomes, program, backend)
     return results

@@ -3,14 +3,16 @@ protocol's last exchange, and report an Outcome."""
 
 from __future__ import annotations
 
+import contextlib
 import traceback
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from .callsite import definition_site
 from .engine import Engine, ObservedEngine
 from .logs import progress_line
 from .outcome import Ending, Outcome
 from .profile import Recorder
+from .recording import Recorded
 from .transport import Transport
 from .wire import Serialized
 from .world import World
@@ -29,6 +31,19 @@ def current_engine() -> Engine | None:
     return _engine
 
 
+@contextlib.contextmanager
+def rank_running(engine: Engine) -> Iterator[None]:
+    """While this process runs the rank of `engine` (see current_engine);
+    the engine is closed at the end."""
+    global _engine
+    _engine = engine
+    try:
+        yield
+    finally:
+        engine.close()
+        _engine = None
+
+
 def run_rank(transport: Transport, program: Callable[..., Any], args: tuple, kwargs: dict,
              profile: bool = False) -> Outcome:
     """Run `program(world, *args, **kwargs)` on this rank.
@@ -36,17 +51,20 @@ def run_rank(transport: Transport, program: Callable[..., Any], args: tuple, kwa
     The result is serialized before the last exchange, so that a result that
     cannot be sent becomes this rank's failure, reported to every rank like
     any other exception.  `profile`: record every superstep (see
-    bsp.profile); the record travels in the Outcome.
+    bsp.profile); the record travels in the Outcome.  A `Recorded` program
+    records this rank's exchanges (see bsp.recording).
     """
-    global _engine
+    stop_recording = None
+    if isinstance(program, Recorded):
+        program, transport, stop_recording = program.start(transport)
     recorder = Recorder() if profile else None
     engine = _make_engine(transport, recorder)
-    _engine = engine
     try:
-        outcome = _run(engine, program, args, kwargs)
+        with rank_running(engine):
+            outcome = _run(engine, program, args, kwargs)
     finally:
-        engine.close()
-        _engine = None
+        if stop_recording is not None:
+            stop_recording()
     if recorder is not None:
         outcome.profile = recorder.result(engine.pid)
     return outcome
@@ -63,7 +81,7 @@ def _run(engine: Engine, program: Callable[..., Any], args: tuple, kwargs: dict)
     try:
         value = program(World(engine), *args, **kwargs)
         result = _serialized_result(value)
-        engine.finish(site=_exit_site(program))
+        engine.finish(site=exit_site(program))
         return Outcome(engine.pid, Ending.RETURNED, value=result)
     except KeyboardInterrupt:
         raise           # Ctrl-C stops the whole run: the launcher decides how
@@ -82,6 +100,6 @@ def _serialized_result(value: Any) -> Serialized:
         raise TypeError(f"the program's return value cannot be sent to the launching process: {exc}") from None
 
 
-def _exit_site(program: Callable[..., Any]) -> str:
+def exit_site(program: Callable[..., Any]) -> str:
     code = getattr(program, "__code__", None)
     return definition_site(code) if code is not None else repr(program)

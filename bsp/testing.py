@@ -24,15 +24,27 @@ ranks collect the same tests (so that test modules import the same way on
 every rank), then serve rank 0's runs until it finishes, and exit with its
 status.  Each `spmd` run then uses MPI, on the first nprocs ranks of the job;
 an nprocs larger than the job is skipped.  Under MPI, `timeout` is the sync
-timeout: a body whose ranks wait that long at a sync for a rank that does not
-come ends the job (a hung MPI rank cannot be stopped any other way).
+timeout, and rank 0's time limit: a body still computing on rank 0 after it
+raises TimeoutError there (the test fails with rank 0's traceback); a body
+whose ranks wait that long at a sync for another rank fails the test with
+SyncTimeoutError, which pytest reports, and the job, having lost that rank,
+fails every later run and ends after pytest's report (a hung MPI rank cannot
+be stopped any other way).
+
+`assert_ranks_raise(program, ..., nprocs=4, ranks=[2], exception=IndexError)`
+asserts that a program fails on exactly those ranks, with that exception.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
-from typing import Any, Callable, Iterable
+import os
+import re
+import signal
+import threading
+from typing import Any, Callable, Iterable, Iterator
 
 from .checks import check_nprocs
 from .errors import BSPError, RemoteError
@@ -89,10 +101,87 @@ def run_spmd(body: Callable[..., Any], nprocs: int, kwargs: dict[str, Any] | Non
     fails or outlives `timeout` seconds."""
     __tracebackhide__ = True
     try:
-        return run_with_timeout(body, (), kwargs or {}, nprocs=nprocs, timeout=timeout,
-                                sync_timeout=timeout or 0)
+        with _rank_zero_deadline(timeout):
+            return run_with_timeout(body, (), kwargs or {}, nprocs=nprocs, timeout=timeout,
+                                    sync_timeout=timeout or 0)
     except BSPError as error:
         raise SPMDTestFailure(f"with nprocs={nprocs}: {_report(error)}", error) from None
+
+
+@contextlib.contextmanager
+def _rank_zero_deadline(seconds: float | None) -> Iterator[None]:
+    """Under MPI, where rank 0 is pytest's own process: if the body still
+    computes on rank 0 after `seconds`, raise TimeoutError in it there.  The
+    run then fails as for any exception, with rank 0's traceback showing
+    where it was, and the job goes on to the next test.  (Rank 0 waiting at
+    a sync is left to the sync timeout, which names the late ranks; and a
+    late rank 0 found by another rank could only be stopped by ending the
+    job, before pytest reports anything.)"""
+    if not seconds or not launched_by_mpi() or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def alarm(signum: int, frame: Any) -> None:
+        if frame is not None and frame.f_code.co_filename.startswith(_PYBSP_DIRS):
+            signal.setitimer(signal.ITIMER_REAL, _LOOK_AGAIN_SECONDS)
+            return
+        raise TimeoutError(f"the test body was still computing on rank 0 after the spmd timeout of {seconds:g} s")
+
+    previous = signal.signal(signal.SIGALRM, alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+_PYBSP_DIRS = tuple(os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), name) + os.sep
+                    for name in ("bsp", "mpi_backend"))
+_LOOK_AGAIN_SECONDS = 0.5
+
+
+def assert_ranks_raise(program: Callable[..., Any], *args: Any, nprocs: int, ranks: Iterable[int],
+                       exception: type[BaseException] = Exception, match: str | None = None,
+                       timeout: float | None = DEFAULT_TIMEOUT, **kwargs: Any) -> RemoteError:
+    """Run `program(world, *args, **kwargs)` on `nprocs` ranks and assert
+    that it fails on exactly `ranks` (in the same superstep), each raising
+    `exception` (the type named in its traceback: that type exactly, as the
+    remote exception arrives as text), with a message in which the regular
+    expression `match` is found, if given.  Returns the RemoteError.  The
+    collective counterpart of pytest.raises, as mpi-pytest's parallel_assert
+    is of assert: it judges every rank at once, and a rank that hangs fails
+    it at the timeout rather than hanging the test.  Raises AssertionError
+    naming, per rank, what happened instead."""
+    __tracebackhide__ = True
+    expected = sorted(set(ranks))
+    try:
+        results = run_with_timeout(program, args, kwargs, nprocs=nprocs, timeout=timeout, sync_timeout=timeout or 0)
+    except RemoteError as error:
+        _check_failures(error, expected, exception, match)
+        return error
+    except BSPError as error:
+        raise AssertionError(f"expected ranks {expected} to raise {exception.__name__}; the run ended in "
+                             f"{type(error).__name__}: {error}") from None
+    raise AssertionError(f"expected ranks {expected} to raise {exception.__name__}; every rank returned: {results!r}")
+
+
+def _check_failures(error: RemoteError, expected: list[int], exception: type[BaseException],
+                    match: str | None) -> None:
+    __tracebackhide__ = True
+    names = {exception.__qualname__, f"{exception.__module__}.{exception.__qualname__}"}
+    wrong = []
+    for rank, text in sorted(error.failures.items()):
+        last = text.rstrip().splitlines()[-1] if text.strip() else ""
+        name, _, message = last.partition(":")
+        if name not in names or (match is not None and not re.search(match, message.strip())):
+            wrong.append(f"rank {rank} raised {last}")
+    if sorted(error.failures) != expected or wrong:
+        happened = "; ".join(f"rank {rank} raised {text.rstrip().splitlines()[-1]}"
+                             for rank, text in sorted(error.failures.items()))
+        wanted = f"{exception.__name__}" + (f" matching {match!r}" if match else "")
+        raise AssertionError(f"expected ranks {expected} (and no other) to raise {wanted}; {happened}\n"
+                             f"{_report(error)}")
 
 
 def require_nprocs(nprocs: int) -> None:
@@ -147,8 +236,20 @@ def pytest_runtestloop(session) -> None:
         launcher.serve()
 
 
+_session_status = 0
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
-    """Rank 0, done: the servers exit with its status."""
+    """Rank 0, done: note the status, for the servers to exit with."""
+    global _session_status
+    _session_status = int(exitstatus)
+
+
+def pytest_unconfigure(config) -> None:
+    """Rank 0, once pytest has printed its report: the servers exit with its
+    status.  (When a run lost ranks to a sync timeout, this ends the job
+    with MPI_Abort: only then, so that the report, with the
+    SyncTimeoutError, is out first.)"""
     if launched_by_mpi():
         from mpi_backend import launcher
-        launcher.shutdown(int(exitstatus))
+        launcher.shutdown(_session_status)

@@ -19,7 +19,7 @@ injects one fault there:
 On the fork backend a trial runs in this process; on MPI, as a job of its
 own under `bsp run --mpi`, which must exit non-zero, promptly, with the
 error and the rank on stderr.  After every trial: no new process, no new
-/dev/shm entry, no new temp file.
+/dev/shm entry, no new temp file (of this run's own: see tests/leftovers.py).
 """
 
 from __future__ import annotations
@@ -186,6 +186,7 @@ def main() -> int:
         kind, rank, superstep = options.one
         bsp.run(faulty, kind, int(rank), int(superstep), sync_timeout=SYNC_TIMEOUT)
         return 0
+    leftovers.use_private_tempdir()
     trials = [run_trial(trial, options.backend)
               for trial in plan(options.trials, options.kinds.split(","), options.seed)]
     print(summary(trials, options.backend))

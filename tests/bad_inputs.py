@@ -10,6 +10,7 @@ raise.  `Outside` cases run in the launching process.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ import numpy as np
 import bsp
 from bsp import DistArray
 from bsp.grid import dims_create
+from bsp.notebook import parse_options
 from bsp.testing import spmd
 
 NPROCS = 2
@@ -246,6 +248,15 @@ def _with_environment(name: str, value: str) -> Callable[[], Any]:
     return call
 
 
+def _replay_rank(rank: Any) -> Any:
+    """bsp.replay of `rank` of a one-rank run recorded for it."""
+    import tempfile
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "run.bsprec")
+        bsp.run(lambda world: world.pid, nprocs=1, record=path)
+        return bsp.replay(path, rank=rank)
+
+
 OUTSIDE: list[Outside] = [
     Outside("run: a program that is not callable", lambda: bsp.run(42, nprocs=1), TypeError,
             r"the program must be callable, not 'int'"),
@@ -276,4 +287,18 @@ OUTSIDE: list[Outside] = [
     Outside("dims_create: nprocs of 0", lambda: dims_create(0, 2), ValueError,
             r"dims_create's nprocs must be at least 1, got 0"),
     Outside("spmd: an empty list of nprocs", lambda: spmd(nprocs=[]), ValueError, r"spmd needs at least one nprocs"),
+    Outside("run: a record that is not a path", lambda: bsp.run(print, nprocs=1, record=3), TypeError,
+            r"record must be the path of a file to write, not 'int'"),
+    Outside("run: a record in a directory that does not exist",
+            lambda: bsp.run(print, nprocs=1, record="/no/such/directory/run.bsprec"), ValueError,
+            r"record '/no/such/directory/run.bsprec': the directory '/no/such/directory' does not exist"),
+    Outside("replay: a file that is not a record", lambda: bsp.replay(os.devnull, rank=0), ValueError,
+            r"/dev/null is not a pybsp record \(it does not start with b'BSPREC\\r\\n'\)"),
+    Outside("replay: a rank the record does not hold", lambda: _replay_rank(1), ValueError,
+            r"rank=1, but the run recorded in run.bsprec had ranks 0..0"),
+    Outside("replay: a rank of the wrong type", lambda: _replay_rank("0"), TypeError, r"rank must be an int, not 'str'"),
+    Outside("%%bsp: an unknown option", lambda: parse_options("--ranks 2"), ValueError,
+            r"%%bsp: unknown option\(s\) --ranks 2"),
+    Outside("%%bsp: a timeout of 0", lambda: parse_options("-n 2 --timeout 0"), ValueError,
+            r"%%bsp: --timeout must be a positive number of seconds, not 0.0"),
 ]

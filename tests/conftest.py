@@ -2,11 +2,15 @@
 MPI backend (`mpiexec -n N python -m pytest --with-mpi`): bsp.testing's
 plugin makes rank 0 run the tests while the other ranks serve its runs.
 
-Every test checks that its runs left nothing behind (see leftovers.py)."""
+Every test checks that its runs left nothing behind (see leftovers.py).  The
+run gets a private temp directory first, before anything forks, so that
+every process it starts inherits it."""
 
 import pytest
 
 import leftovers
+
+leftovers.use_private_tempdir()
 
 pytest_plugins = ["bsp.testing"]
 

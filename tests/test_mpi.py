@@ -41,7 +41,8 @@ def run(command, timeout=300, **env):
 ARGUMENTS = {"inner_product.py": ["200000"], "stencil.py": ["60", "40"], "sample_sort.py": ["200000"],
              "sieve.py": ["100000"], "lu.py": ["40"], "fft.py": ["10"], "spmv.py": ["5000", "10"],
              "pagerank.py": ["5000", "10"], "components.py": ["5000"], "power_couples.py": ["5000", "12"],
-             "stencil2d.py": ["60", "40"], "matmul.py": ["60"]}
+             "stencil2d.py": ["60", "40"], "matmul.py": ["60"],
+             "debug_me.py": ["--fixed"]}
 
 
 @pytest.mark.parametrize("example", EXAMPLES)

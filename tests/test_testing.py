@@ -1,11 +1,16 @@
 """The test helper for users, bsp.testing.spmd."""
 
 import inspect
+import os
+import subprocess
+import sys
+import textwrap
 import threading
+from pathlib import Path
 
 import pytest
 
-from bsp.testing import SPMDTestFailure, require_nprocs, run_spmd, spmd
+from bsp.testing import SPMDTestFailure, assert_ranks_raise, require_nprocs, run_spmd, spmd
 
 
 @spmd(nprocs=[1, 3])
@@ -69,3 +74,78 @@ def test_bad_nprocs_lists():
         spmd(nprocs=[])
     with pytest.raises(ValueError, match="nprocs must be at least 1"):
         spmd(nprocs=[2, 0])
+
+
+def fails_on(world, ranks, error):
+    world.sync()
+    if world.pid in ranks:
+        raise error
+    world.sync()
+    return world.pid
+
+
+def test_assert_ranks_raise_passes_when_exactly_those_ranks_raise_that():
+    require_nprocs(3)
+    error = assert_ranks_raise(fails_on, [1, 2], IndexError("index 9 is out of bounds"), nprocs=3, ranks=[2, 1],
+                               exception=IndexError, match=r"index \d is out")
+    assert sorted(error.failures) == [1, 2]
+
+
+@pytest.mark.parametrize("ranks, error, expected, message", [
+    ([1], IndexError("index x"), [1, 2], r"expected ranks \[1, 2\] \(and no other\) to raise IndexError "
+                                         "matching 'index'; rank 1 raised IndexError: index x"),
+    ([1], KeyError("index"), [1], "to raise IndexError matching 'index'; rank 1 raised KeyError: 'index'"),
+    ([1], IndexError("other"), [1], "to raise IndexError matching 'index'; rank 1 raised IndexError: other"),
+    ([], None, [0], r"expected ranks \[0\] to raise IndexError; every rank returned: \[0, 1\]"),
+])
+def test_assert_ranks_raise_says_what_happened_instead(ranks, error, expected, message):
+    require_nprocs(2)
+    with pytest.raises(AssertionError, match=message):
+        assert_ranks_raise(fails_on, ranks, error, nprocs=2, ranks=expected, exception=IndexError, match="index")
+
+
+SUITE = textwrap.dedent('''
+    import threading
+    from bsp.testing import spmd
+
+    @spmd(nprocs=[2], timeout=2)
+    def test_1_rank_zero_computes_forever(world):
+        if world.pid == 0:
+            threading.Event().wait()
+        world.sync()
+
+    @spmd(nprocs=[2], timeout=2)
+    def test_2_the_job_goes_on(world):
+        assert world.allreduce(1) == 2
+
+    @spmd(nprocs=[2], timeout=2)
+    def test_3_rank_one_computes_forever(world):
+        if world.pid == 1:
+            threading.Event().wait()
+        world.sync()
+
+    @spmd(nprocs=[2], timeout=2)
+    def test_4_the_job_has_lost_a_rank(world):
+        world.sync()
+''')
+
+
+@pytest.mark.mpi_skip
+def test_hanging_tests_under_mpiexec_fail_with_pytest_report_and_the_errors(tmp_path):
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.exists():
+        pytest.skip("no mpiexec beside this Python: scripts/setup test mpich installs one")
+    (tmp_path / "conftest.py").write_text('pytest_plugins = ["bsp.testing"]\n')
+    (tmp_path / "test_suite.py").write_text(SUITE)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, "-m", "pytest", "--with-mpi", "-p",
+                           "no:cacheprovider", "-q", "test_suite.py"], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=240)
+    out = done.stdout
+    assert done.returncode != 0
+    assert "TimeoutError: the test body was still computing on rank 0 after the spmd timeout of 2 s" in out
+    assert "in test_1_rank_zero_computes_forever\n        threading.Event().wait()" in out
+    assert "SyncTimeoutError: ranks [1] did not reach the sync of superstep 0 within the sync timeout of 2 s; " \
+           "ranks [0] waited there" in out
+    assert "this MPI job can run nothing more: an earlier run lost ranks" in out
+    assert "3 failed, 1 passed" in out

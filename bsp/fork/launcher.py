@@ -25,7 +25,7 @@ from typing import Any, Callable
 
 from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
 from ..outcome import Outcome
-from .. import stdio
+from .. import relay, stdio
 from ..cores import share_cores, usable_cores
 from ..rank import run_rank
 from ..wire import from_block, to_frames
@@ -59,6 +59,7 @@ def _launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
     pipes = [os.pipe() for _ in range(nprocs)]
     children: dict[int, int] = {}
     stdio.flush()
+    output = relay.prepare(nprocs)
     try:
         for rank in range(nprocs):
             child = os.fork()
@@ -68,9 +69,13 @@ def _launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
         for _, writer in pipes:
             os.close(writer)
         pipes = [(reader, None) for reader, _ in pipes]
+        if output is not None:
+            output.start()
         return _Supervisor(children, [reader for reader, _ in pipes], shared, timeout, sync_timeout).wait()
     finally:
         _kill_all(children)
+        if output is not None:
+            output.finish()
         for reader, writer in pipes:
             os.close(reader)
             if writer is not None:
@@ -119,6 +124,7 @@ def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
         # handles it, and ends the ranks.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        relay.become_rank(rank)
         stdio.write_whole_lines()
         share_cores(shared.nprocs, usable_cores())
         writer = pipes[rank][1]

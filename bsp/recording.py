@@ -1,0 +1,250 @@
+"""Recording a run: `bsp.run(..., record=path)`, `bsp run --record F`.
+
+Each rank records, at the transport, every exchange it makes: what arrived
+(the sync records of all ranks and the raw blocks of bytes, which carry the
+messages, puts, get requests and replies and collective contributions alike)
+and a digest of what it sent.  That is all a rank's world is made of, so
+`bsp.replay` can rerun one rank alone, feeding it the same arrivals through
+the engine and data objects the program really uses.
+
+Where the bytes go: each rank streams its part to a file of its own in a
+temporary directory beside the record (under MPI, on a filesystem every node
+sees: the record's own directory must be shared), and the launching process
+joins the parts, with the manifest, into the one record file at the end of the
+run, however the run ended, then removes the directory.  A part is written
+through at every exchange, so a rank that is killed keeps what it recorded.
+
+A `breakpoint()` in the program does nothing in the ranks of a recorded run
+(they share the terminal, which pdb cannot); it stops the replay.
+
+Cost per exchange on a rank: a blake2b pass over the bytes it sends, a
+write of the bytes it receives (plus about 100 bytes of metadata), and a
+write() system call; at the end, the launching process copies every part
+once more into the record (copy_file_range: in the kernel).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import platform
+import shutil
+import struct
+import sys
+import tempfile
+import time
+import traceback
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+from .errors import BSPError
+from .mailbox import unpack
+from .outcome import Ending, Outcome
+from .recordfile import VERSION, PartWriter, assemble
+from .transport import Buffer, Transport
+
+_SECTION = struct.Struct("<qqqq")
+_runs_recorded_here = 0         # runs recorded at the path BSP_RECORD names, by this process
+
+
+def digest_sent(outgoing: Sequence[Sequence[Buffer]]) -> tuple[bytes, list[tuple[int, int, int, int]]]:
+    """A digest of what is sent (per destination and channel: the message
+    count, the pickles and the bulk buffers, without the framing's padding),
+    and the list of (dest, channel, messages, bytes)."""
+    digest = hashlib.blake2b(digest_size=16)
+    sent = []
+    for dest, frames in enumerate(outgoing):
+        if not frames:
+            continue
+        for channel, arrival in unpack(dest, [memoryview(frame).cast("B") for frame in frames]):
+            nbytes = arrival.stream.nbytes + sum(buffer.nbytes for buffer in arrival.bulk)
+            digest.update(_SECTION.pack(dest, channel, arrival.count, nbytes))
+            digest.update(arrival.stream)
+            for buffer in arrival.bulk:
+                digest.update(buffer)
+            sent.append((dest, channel, arrival.count, nbytes))
+    return digest.digest(), sent
+
+
+class RecordingTransport(Transport):
+    """A transport that records every exchange of the one it wraps."""
+
+    def __init__(self, inner: Transport, writer: PartWriter):
+        self.inner = inner
+        self.pid = inner.pid
+        self.nprocs = inner.nprocs
+        self._writer = writer
+
+    def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
+        return self.inner.send_buffer(nbytes, exclusive)
+
+    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
+                 ) -> tuple[bytes, list[list[memoryview] | None]]:
+        digest, sent = digest_sent(outgoing)
+        try:
+            records, incoming = self.inner.exchange(outgoing, record)
+        except BSPError as error:
+            self._writer.error(record, error)
+            raise
+        self._writer.exchange(records, digest, sent, incoming)
+        return records, incoming
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class Recorded:
+    """A program on its way to the ranks with the directory where each
+    records its part (see `bsp.rank.run_rank`, which unwraps it)."""
+
+    def __init__(self, program: Callable[..., Any], parts: str):
+        self.program = program
+        self.parts = parts
+
+    def start(self, transport: Transport) -> tuple[Callable[..., Any], Transport, Callable[[], None]]:
+        """(program, transport, close) for this rank: the transport records;
+        when the part cannot be made here, the program fails saying why."""
+        path = part_path(self.parts, transport.pid)
+        try:
+            writer = PartWriter(path)
+        except OSError as error:
+            return _cannot_record(error, path), transport, lambda: None
+        recording = RecordingTransport(transport, writer)
+        hook, sys.breakpointhook = sys.breakpointhook, _skip_breakpoint
+
+        def close() -> None:
+            sys.breakpointhook = hook
+            recording.close()
+        return self.program, recording, close
+
+
+def _skip_breakpoint(*args: Any, **kwargs: Any) -> None:
+    """breakpoint() in the ranks of a recorded run: the replay stops there
+    (where stdin is the terminal), the ranks go on (theirs is not)."""
+
+
+def _cannot_record(error: OSError, path: str) -> Callable[..., Any]:
+    def program(world, *args, **kwargs):
+        raise BSPError(f"rank {world.pid} cannot write its part of the record at {path}: {error}.  Under MPI, "
+                       f"the record's directory must be on a filesystem that every node shares.")
+    return program
+
+
+def part_path(parts: str, pid: int) -> str:
+    return os.path.join(parts, f"rank-{pid}.part")
+
+
+def choose_path(record: Any, source: str = "record") -> str | None:
+    """The record file of this run: `record`, else BSP_RECORD (where the
+    second run of a process writes STEM.2.SUFFIX, the third STEM.3.SUFFIX, and so on),
+    else None.  Raises TypeError for a record that is not a path, ValueError
+    for one in a directory that does not exist."""
+    global _runs_recorded_here
+    if record is None:
+        record = os.environ.get("BSP_RECORD") or None
+        if record is None:
+            return None
+        _runs_recorded_here += 1
+        if _runs_recorded_here > 1:
+            stem, suffix = os.path.splitext(record)
+            record = f"{stem}.{_runs_recorded_here}{suffix}"
+    if not isinstance(record, (str, os.PathLike)):
+        raise TypeError(f"{source} must be the path of a file to write, not {type(record).__name__!r}")
+    path = os.path.abspath(os.fspath(record))
+    if not os.path.isdir(os.path.dirname(path)):
+        raise ValueError(f"{source} {os.fspath(record)!r}: the directory {os.path.dirname(path)!r} does not exist")
+    if os.path.isdir(path):
+        raise ValueError(f"{source} {os.fspath(record)!r} is a directory; name a file")
+    return path
+
+
+class Session:
+    """One run's recording, on the launching process: wraps the program
+    for the ranks, and notes how each rank ended."""
+
+    def __init__(self, parts: str | None):
+        self.parts = parts
+        self.results: dict[int, bytes] = {}     # pid -> the pickled result of a rank that returned
+
+    def wrap(self, program: Callable[..., Any]) -> Callable[..., Any]:
+        return program if self.parts is None else Recorded(program, self.parts)
+
+    def ended(self, outcomes: Sequence[Outcome]) -> None:
+        """The ranks' outcomes: the results go into the record, so that a
+        replay can be compared with the run."""
+        if self.parts is not None:
+            self.results = {outcome.pid: pickle.dumps(outcome.value, 5) for outcome in outcomes
+                            if outcome.ending is Ending.RETURNED}
+
+
+@contextmanager
+def session(path: str | None, program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+            backend: str) -> Iterator[Session]:
+    """Around one run: yields the Session, and writes the record at `path`
+    when the run ends, however it ends (then the run's own error, if any,
+    goes on).  With `path` None, records nothing."""
+    if path is None:
+        yield Session(None)
+        return
+    recording = Session(tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.parts-", dir=os.path.dirname(path)))
+    ending = None
+    try:
+        yield recording
+    except BaseException as error:
+        ending = f"{type(error).__name__}: {error}"
+        raise
+    finally:
+        try:
+            manifest = make_manifest(program, args, kwargs, nprocs, backend, ending or "the run finished")
+            manifest["results"] = recording.results
+            assemble(path, manifest, {pid: part_path(recording.parts, pid) for pid in range(nprocs)})
+        except Exception as error:
+            if ending is None:
+                raise
+            print(f"pybsp: could not write the record {path}: {error}", file=sys.stderr)
+        finally:
+            shutil.rmtree(recording.parts, ignore_errors=True)
+
+
+def make_manifest(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int, backend: str,
+                  ending: str) -> dict[str, Any]:
+    """What a replay needs besides the ranks' parts: the program and its
+    arguments by value (dill), the source of its file, and the run's facts."""
+    from . import __version__
+    code = getattr(program, "__code__", None)
+    filename = code.co_filename if code is not None else None
+    manifest = {
+        "format": VERSION, "pybsp": __version__, "python": platform.python_version(),
+        "host": platform.node(), "created": time.time(), "nprocs": nprocs, "backend": backend,
+        "hash_seed": os.environ.get("PYTHONHASHSEED"), "argv": list(sys.argv), "cwd": os.getcwd(),
+        "program_name": f"{getattr(program, '__module__', '?')}.{getattr(program, '__qualname__', repr(program))}",
+        "program_file": filename, "sources": _sources(filename), "ending": ending,
+    }
+    manifest["call"], manifest["call_error"] = _pickled_call(program, args, kwargs)
+    return manifest
+
+
+def _pickled_call(program: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[bytes | None, str | None]:
+    """dill of (program, args, kwargs): functions of __main__ by value (with
+    the globals they use), those of importable modules by name."""
+    import dill
+    try:
+        return dill.dumps((program, args, kwargs), protocol=5, recurse=True), None
+    except Exception:
+        return None, traceback.format_exc(limit=1).strip().splitlines()[-1]
+
+
+_MOST_SOURCE_BYTES = 1 << 22
+
+
+def _sources(filename: str | None) -> dict[str, str]:
+    """The text of the program's file, for tracebacks and pdb where the
+    record is replayed (the file may not be there)."""
+    if not filename or not os.path.isfile(filename) or os.path.getsize(filename) > _MOST_SOURCE_BYTES:
+        return {}
+    try:
+        with open(filename, encoding="utf-8") as file:
+            return {filename: file.read()}
+    except (OSError, UnicodeDecodeError):
+        return {}
