@@ -30,16 +30,16 @@ from pathlib import Path
 
 import numpy as np
 
+import prediction            # (it puts examples/ on the path)
 import sections
+from matmul import product as matmul_example_product    # examples/matmul.py
+
+import bsp
+from bsp import DistArray
+from bsp.grid import dims_create
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-sys.path.insert(0, str(ROOT / "examples"))
-import matmul as matmul_example  # noqa: E402  (examples/matmul.py)
-
-import bsp  # noqa: E402
-from bsp import DistArray, machine  # noqa: E402
-from bsp.grid import dims_create  # noqa: E402
 
 BEFORE, AFTER = ("block", "block"), ("cyclic", "cyclic")
 SECTION = "scripts/bench_distarray"
@@ -71,14 +71,6 @@ def matmul_times(world: bsp.World, n: int, repetitions: int) -> list[float]:
         a @ b
         times.append(time.perf_counter() - start)
     return world.allreduce(np.array(times), op=np.maximum).tolist()
-
-
-def prediction(n: int, nprocs: int | None, backend: str, params: machine.MachineParameters) -> tuple[float, float]:
-    """(predicted, measured) seconds of one profiled run of examples/matmul.py."""
-    profiles: list = []
-    bsp.run(matmul_example.product, n, nprocs=nprocs, backend=backend, profile=profiles.append)
-    [profile] = profiles
-    return float(profile.predicted(params).sum()), float(profile.measured.sum())
 
 
 # -- the hand-written mpi4py redistribution ----------------------------------------
@@ -124,9 +116,9 @@ def mpi_job(plan: dict) -> None:
     results = {"raw|redistribute": raw_redistribute_times(comm, *plan["redistribute"])}
     results["mpi|redistribute"] = bsp.run(redistribute_times, *plan["redistribute"], backend="mpi")[0]
     results["mpi|matmul"] = bsp.run(matmul_times, *plan["matmul"], backend="mpi")[0]
-    params = machine.measure(backend="mpi", repetitions=plan["machine_repetitions"])
-    results["mpi|prediction"] = [prediction(plan["example_n"], None, "mpi", params)
-                                 for _ in range(plan["example_runs"])]
+    params, predicted, measured, _ = prediction.predict(matmul_example_product, [plan["example_n"]], None,
+                                                        plan["example_runs"], "mpi")
+    results["mpi|prediction"] = list(zip(predicted, measured))
     results["mpi|machine"] = [params.g, params.l]
     if comm.Get_rank() == 0:
         print(json.dumps(results))
@@ -153,14 +145,15 @@ def collect(options: argparse.Namespace) -> dict:
     p = options.nprocs
     repetitions = 3 if options.quick else 5
     plan = {"redistribute": [options.redistribute_n, repetitions], "matmul": [options.matmul_n, repetitions],
-            "example_n": options.matmul_n, "example_runs": 1, "machine_repetitions": 20 if options.quick else 50}
+            "example_n": options.matmul_n, "example_runs": 1 if options.quick else 3}
     samples: dict[str, list] = {}
     for round_number in range(options.rounds):
         print(f"round {round_number + 1} of {options.rounds}", file=sys.stderr)
         found = {"fork|redistribute": bsp.run(redistribute_times, *plan["redistribute"], nprocs=p, backend="fork")[0],
                  "fork|matmul": bsp.run(matmul_times, *plan["matmul"], nprocs=p, backend="fork")[0]}
-        params = machine.measure(p, "fork", repetitions=plan["machine_repetitions"])
-        found["fork|prediction"] = [prediction(options.matmul_n, p, "fork", params)]
+        params, predicted, measured, _ = prediction.predict(matmul_example_product, [options.matmul_n], p,
+                                                            plan["example_runs"], "fork")
+        found["fork|prediction"] = list(zip(predicted, measured))
         found["fork|machine"] = [[params.g, params.l]]
         command = [str(Path(sys.executable).parent / "bsp"), "run", "--mpi", "-n", str(p), __file__,
                    "--mpi-job", json.dumps(plan)]
