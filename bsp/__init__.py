@@ -14,8 +14,8 @@ See README.md for the programming model and the backends.
 
 from .coarray import Coarray
 from .distarray import DistArray
-from .errors import (BSPError, RankDiedError, RemoteError, ReplayDivergence, RunTimeoutError,
-                     SyncMismatchError, SyncTimeoutError)
+from .errors import (BSPError, CheckpointError, RankDiedError, RemoteError, ReplayDivergence,
+                     RunTimeoutError, SyncMismatchError, SyncTimeoutError)
 from .future import Future
 from .grid import Grid
 from .group import Group
@@ -27,8 +27,8 @@ from .var import Var
 from .world import World
 
 __all__ = [
-    "BSPError", "Coarray", "DistArray", "Future", "Grid", "Group", "Queue", "RankDiedError", "RemoteError",
-    "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
+    "BSPError", "CheckpointError", "Coarray", "DistArray", "Future", "Grid", "Group", "Queue", "RankDiedError",
+    "RemoteError", "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
     "available_processors", "load_ipython_extension", "replay", "run",
 ]
 __version__ = "0.1.0"

@@ -1,7 +1,8 @@
 """The `bsp` command (also `python -m bsp`):
 
     bsp run [-n N] [--mpi] [--profile] [--machine FILE.json] [--trace FILE.json]
-            [--record FILE] [--no-progress] script.py [args...]
+            [--record FILE] [--no-progress] [--checkpoint DIR]
+            script.py [args...]
     bsp replay FILE [--rank R] [--pdb] [--from-file]
     bsp bench [-n N] [--mpi] [--out FILE.json]
     bsp profile plot TRACE.json [-o FILE.png] [--title TEXT]
@@ -55,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
                           "writes FILE's name with .2 before its suffix, and so on)")
     run.add_argument("--no-progress", action="store_true",
                      help="no progress line from rank 0 on long runs (same as BSP_PROGRESS=0)")
+    run.add_argument("--checkpoint", metavar="DIR",
+                     help="the directory where world.save() writes checkpoints and from which world.restore() "
+                          "reads the last one back: rerunning the same command resumes the run (created 0700 "
+                          "if missing; same as bsp.run(..., checkpoint=DIR))")
     run.add_argument("script", help="the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     bench = commands.add_parser(
@@ -144,7 +149,7 @@ def _run_script(options: argparse.Namespace) -> int:
 
 def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
     """The environment that makes the script's runs do what --profile,
-    --machine, --trace and --no-progress ask; raises ValueError for a
+    --machine, --trace, --no-progress and --checkpoint ask; raises ValueError for a
     machine file that holds no parameters or a trace in a missing
     directory."""
     from .profile import load_machine
@@ -159,9 +164,11 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
         env["BSP_TRACE"] = os.path.abspath(check_path(options.trace, "--trace"))
     if options.no_progress:
         env["BSP_PROGRESS"] = "0"
+    if options.checkpoint:
+        env["BSP_CHECKPOINT"] = os.path.abspath(options.checkpoint)
     if options.record:
         from .replaycli import record_settings
-        env.update(record_settings(options.record))
+        env.update(record_settings(options.record, options.checkpoint or False))
     return env
 
 

@@ -62,7 +62,7 @@ class Coarray:
         dest = check_pid(dest, engine.nprocs)
         shape = self._indexed_shape(index)
         data = self._converted(values, shape, index)
-        engine.post_raw(self._channel, dest, (_PUT, index), memoryview(data).cast("B"))
+        engine.post_raw(self._channel, dest, (_PUT, index), _raw(data))
 
     def get(self, source: int, index: Any = Ellipsis) -> Future:
         """A Future of a copy of `index` of source's image as it is at the end
@@ -92,8 +92,10 @@ class Coarray:
         for source, header, _ in engine.raw_messages(arrivals):
             if header[0] == _GET:
                 _, request, index = header
-                snapshot = np.ascontiguousarray(self.local[index])
-                engine.post_raw(self._channel, source, (_REPLY, request), memoryview(snapshot).cast("B"))
+                # dtype: a single element comes out as a numpy scalar, in
+                # native byte order, whatever the coarray's order is
+                snapshot = np.ascontiguousarray(self.local[index], dtype=self.dtype)
+                engine.post_raw(self._channel, source, (_REPLY, request), _raw(snapshot))
 
     def deliver(self, arrivals: list[Arrival]) -> None:
         for _, header, data in self._engine.raw_messages(arrivals):
@@ -145,6 +147,13 @@ def _split(key: Any) -> tuple[Any, Any]:
         return key, Ellipsis
     rank, rest = key[0], key[1:]
     return rank, (rest[0] if len(rest) == 1 else rest) if rest else Ellipsis
+
+
+def _raw(array: np.ndarray) -> memoryview:
+    """The bytes of a contiguous array, as a one-dimensional view.  Through
+    numpy, not memoryview.cast, which refuses empty arrays and dtypes the
+    buffer protocol cannot describe (datetime64, timedelta64)."""
+    return memoryview(array.reshape(-1).view(np.uint8))
 
 
 def _is_int(value: Any) -> bool:

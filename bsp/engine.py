@@ -202,6 +202,10 @@ class Engine:
             for header, has_data in wire.load_stream(arrival.stream, arrival.count, bulk):
                 yield arrival.source, header, next(bulk) if has_data else None
 
+    def note_written(self, nbytes: int) -> None:
+        """This superstep wrote `nbytes` to files (a checkpoint): for the
+        observers of an ObservedEngine; nothing here."""
+
     # -- ending supersteps --------------------------------------------------
 
     def exchange(self, kind: int, arg: int = 0, status: int = Status.RUNNING,
@@ -355,6 +359,7 @@ class ObservedEngine(Engine):
         self._clock = clock
         # This superstep's traffic so far, and the exchanges of the last sync.
         self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
+        self.bytes_written = 0
         self.superstep_exchanges = 0
 
     def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview]) -> None:
@@ -364,6 +369,9 @@ class ObservedEngine(Engine):
             nbytes += buffer.nbytes
         self.messages_sent += len(dests)
         self.bytes_sent += nbytes * len(dests)
+
+    def note_written(self, nbytes: int) -> None:
+        self.bytes_written += nbytes
 
     def _swap(self, record: bytes) -> bytes:
         records = super()._swap(record)
@@ -389,6 +397,7 @@ class ObservedEngine(Engine):
         for observer in self._observers:
             observer.superstep(self, kind, arg, site, entered, left)
         self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
+        self.bytes_written = 0
 
     def close(self) -> None:
         super().close()

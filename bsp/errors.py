@@ -121,3 +121,11 @@ class ReplayDivergence(BSPError):
     def __str__(self) -> str:
         return (f"the replay of rank {self.rank} diverged from the record at superstep {self.superstep}, "
                 f"at {self.site}: it {self.done}; the recorded run {self.recorded}")
+
+
+class CheckpointError(BSPError):
+    """A checkpoint directory cannot be used: it holds another program's
+    checkpoints or files pybsp did not write, was written by a newer pybsp,
+    is a symbolic link, or a file of the checkpoint being restored is
+    missing, truncated or damaged.  The message names the directory or file.
+    Nothing in the directory is changed when this is raised."""

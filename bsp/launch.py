@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
+from .checkpoint import checkpointing
 from .checks import check_callable, check_nprocs
 from .errors import BSPError
 from .outcome import resolve
@@ -25,7 +26,7 @@ DEFAULT_SYNC_TIMEOUT = 600.0
 
 def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
         backend: str | None = None, sync_timeout: float | None = None, profile: Any = None,
-        trace: Any = None, record: Any = None, **kwargs: Any) -> list[Any]:
+        trace: Any = None, checkpoint: Any = None, record: Any = None, **kwargs: Any) -> list[Any]:
     """Run `program(world, *args, **kwargs)` on every rank and return the
     list of the ranks' return values, in pid order, to the launching process.
 
@@ -54,6 +55,13 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     (see bsp.trace); None takes BSP_TRACE.  Profiling costs each rank a few
     microseconds per superstep; off, nothing.
 
+    `checkpoint`: a directory (created 0700 if missing) where
+    `world.save(...)` writes checkpoints and from which `world.restore()`
+    reads the last one back (see bsp.checkpoint); None takes BSP_CHECKPOINT,
+    False turns it off.  It belongs to one program: CheckpointError, before
+    anything runs, for a directory holding another program's checkpoints, a
+    newer format, or files pybsp did not write.
+
     `record`: the path of a file in which to record what arrived at every
     rank in every superstep, so that `bsp.replay(path, rank=r)` can rerun
     rank r alone (see bsp.replay); None takes BSP_RECORD.  The file is
@@ -61,8 +69,8 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     digest of what it sends and a write of what it receives: the record is
     about as large as all the bytes the ranks received.
 
-    The keywords nprocs, backend, sync_timeout, profile, trace and record are
-    bsp.run's own: they never reach the program.  A program that takes a
+    The keywords nprocs, backend, sync_timeout, profile, trace, checkpoint
+    and record are bsp.run's own: they never reach the program.  A program that takes a
     parameter named profile or trace gets a TypeError here if the option is
     given; pass it with functools.partial(program, profile=...) instead.
 
@@ -72,13 +80,14 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     before anything runs.
     """
     return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend, sync_timeout=sync_timeout,
-                            profile=profile, trace=trace, record=record)
+                            profile=profile, trace=trace, checkpoint=checkpoint, record=record)
 
 
 def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
                      nprocs: int | None = None, backend: str | None = None,
                      timeout: float | None = None, sync_timeout: float | None = None,
-                     profile: Any = None, trace: Any = None, record: Any = None) -> list[Any]:
+                     profile: Any = None, trace: Any = None, checkpoint: Any = None,
+                     record: Any = None) -> list[Any]:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
     if running_a_rank():
         raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
@@ -93,8 +102,10 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
     profiling = profile_request(profile, trace, program)
-    with recording(record_path(record), program, args, kwargs, nprocs, backend) as recorder:
-        outcomes = launcher.launch(recorder.wrap(program), args, kwargs, nprocs, timeout, sync_timeout,
+    record_file = record_path(record, checkpoint)
+    with checkpointing(program, checkpoint) as launched, \
+            recording(record_file, launched, args, kwargs, nprocs, backend) as recorder:
+        outcomes = launcher.launch(recorder.wrap(launched), args, kwargs, nprocs, timeout, sync_timeout,
                                    profiling is not None)
         recorder.ended(outcomes)
         results = resolve(outcomes)

@@ -76,7 +76,8 @@ def measure(nprocs: int | None = None, backend: str | None = None, sizes: tuple[
     defaults).  Costs up to `repetitions` supersteps per size (fewer for
     large sizes, at most 64 MiB of traffic per size and rank)."""
     from .launch import run
-    rate, points, used = run(_benchmark, list(sizes), repetitions, nprocs=nprocs, backend=backend)[0]
+    rate, points, used = run(_benchmark, list(sizes), repetitions, nprocs=nprocs, backend=backend,
+                             checkpoint=False)[0]
     g, l = fit(points)
     return MachineParameters(r=rate, g=g, l=l, nprocs=used, backend=backend or _backend_name(),
                              machine=_machine(), measured=time.strftime("%Y-%m-%d %H:%M:%S"), points=points)

@@ -56,9 +56,9 @@ if TYPE_CHECKING:
 
 # The columns of a rank's record, one row per superstep.
 COLUMNS = ("kind", "arg", "site", "entered", "left", "bytes_sent", "bytes_received",
-           "messages_sent", "messages_received", "exchanges")
-KIND, ARG, SITE, ENTERED, LEFT, BYTES_SENT, BYTES_RECEIVED, MESSAGES_SENT, MESSAGES_RECEIVED, EXCHANGES = \
-    range(len(COLUMNS))
+           "messages_sent", "messages_received", "exchanges", "bytes_written")
+(KIND, ARG, SITE, ENTERED, LEFT, BYTES_SENT, BYTES_RECEIVED, MESSAGES_SENT, MESSAGES_RECEIVED, EXCHANGES,
+ BYTES_WRITTEN) = range(len(COLUMNS))
 
 # A table with more supersteps than this shows one row per call site.
 MOST_ROWS_BY_SUPERSTEP = 24
@@ -74,7 +74,7 @@ class Recorder:
     """Notes each superstep of one rank.  Cost per superstep: a walk up the
     stack to the user's call site (a dictionary lookup per frame; the site
     is keyed by code and instruction, its line worked out once) and one
-    row of ten numbers, kept as 80 bytes of an array (rows are gathered in
+    row of eleven numbers, kept as 88 bytes of an array (rows are gathered in
     a list and packed into an array every CHUNK_ROWS supersteps)."""
 
     CHUNK_ROWS = 4096
@@ -101,7 +101,8 @@ class Recorder:
             self._site_names.append(frame if isinstance(frame, str) else self._name(frame))
         pending = self._pending
         pending.append((kind, arg, index, entered, left, engine.bytes_sent, engine.bytes_received,
-                        engine.messages_sent, engine.messages_received, engine.superstep_exchanges))
+                        engine.messages_sent, engine.messages_received, engine.superstep_exchanges,
+                        engine.bytes_written))
         if len(pending) == self.CHUNK_ROWS:
             self._pack()
 
@@ -168,7 +169,7 @@ class Profile:
     started): `entered`, `left`, `compute` (w), `sync` (time in the sync,
     waiting for the others included), `waiting` (of that, the wait for the
     last rank to arrive), `bytes_sent`, `bytes_received`, `messages_sent`,
-    `messages_received`, `exchanges`; `sites[rank][superstep]` the call
+    `messages_received`, `exchanges`, `bytes_written` (to checkpoint files); `sites[rank][superstep]` the call
     sites.  Per superstep: `w_max`, `h_max`, `sync_time`, `measured`, and
     `predicted(machine)`.  Building it costs O(ranks * supersteps)."""
 
@@ -196,6 +197,7 @@ class Profile:
         self.messages_sent = column(MESSAGES_SENT).astype(np.int64)
         self.messages_received = column(MESSAGES_RECEIVED).astype(np.int64)
         self.exchanges = column(EXCHANGES).astype(np.int64)
+        self.bytes_written = column(BYTES_WRITTEN).astype(np.int64)
         self.kinds = column(KIND)[0].astype(int)
         self.args = column(ARG)[0].astype(int)
         self.sites = [[rank.sites[int(i)] for i in rank.rows[:count, SITE]] for rank in ranks]
@@ -275,6 +277,7 @@ class Profile:
         lines += _table(by, rows, [sum(row[2][i] for row in rows) for i in range(len(columns))])
         lines.append(f"BSP prediction T = sum(w_max + g*h_max + l) = {seconds(total)}, measured {seconds(measured)}: "
                      f"error {percent(total, measured)}")
+        lines += self._writes()
         spread = float(self.start.max() - self.start.min())
         if self.nprocs > 1:
             lines.append(f"the ranks started within {seconds(spread)} of each other: "
@@ -282,6 +285,16 @@ class Profile:
         lines.append(f"g = {machine.g * 1e9:.3g} ns/byte, l = {seconds(machine.l)} "
                      f"({describe_machine(machine, self.nprocs, self.backend)})")
         return "\n".join(lines)
+
+    def _writes(self) -> list[str]:
+        """A line on the supersteps that wrote checkpoint files, if any."""
+        steps = np.flatnonzero(self.bytes_written.sum(axis=0))
+        if not len(steps):
+            return []
+        written = self.bytes_written[:, steps]
+        return [f"checkpoints: {len(steps)} supersteps wrote {nbytes(written.sum())} to files "
+                f"(at most {nbytes(written.sum(axis=1).max())} by one rank) in "
+                f"{seconds(float(self.measured[steps].sum()))} (in their w: ranks write before the sync)"]
 
     def _groups(self, by: str) -> list[tuple[str, np.ndarray]]:
         """(label, superstep indices) per row of the table."""

@@ -46,6 +46,8 @@ class Kind:
     REDISTRIBUTE = 21
     TRANSPOSE = 22
     MATMUL = 23         # a superstep of SUMMA: panels along grid rows and columns
+    SAVE = 30           # checkpoints (bsp.checkpoint, bsp.restart)
+    RESTORE = 31
     # Collectives of groups (bsp.Group): each a world kind + GROUP.
     GROUP_BROADCAST = 110
     GROUP_REDUCE = 111

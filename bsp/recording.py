@@ -135,11 +135,14 @@ def part_path(parts: str, pid: int) -> str:
     return os.path.join(parts, f"rank-{pid}.part")
 
 
-def choose_path(record: Any, source: str = "record") -> str | None:
+def choose_path(record: Any, checkpoint: Any = None, source: str = "record") -> str | None:
     """The record file of this run: `record`, else BSP_RECORD (where the
-    second run of a process writes STEM.2.SUFFIX, the third STEM.3.SUFFIX, and so on),
-    else None.  Raises TypeError for a record that is not a path, ValueError
-    for one in a directory that does not exist."""
+    second run of a process writes STEM.2.SUFFIX, the third STEM.3.SUFFIX,
+    and so on), else None.  Raises TypeError for a record that is not a
+    path, ValueError for one in a directory that does not exist, and for a
+    run that also checkpoints (`checkpoint`, else BSP_CHECKPOINT): its
+    world.save and world.restore write and read files that a record does
+    not hold, so its ranks could not be replayed."""
     global _runs_recorded_here
     if record is None:
         record = os.environ.get("BSP_RECORD") or None
@@ -156,6 +159,12 @@ def choose_path(record: Any, source: str = "record") -> str | None:
         raise ValueError(f"{source} {os.fspath(record)!r}: the directory {os.path.dirname(path)!r} does not exist")
     if os.path.isdir(path):
         raise ValueError(f"{source} {os.fspath(record)!r} is a directory; name a file")
+    if checkpoint is None:
+        checkpoint = os.environ.get("BSP_CHECKPOINT") or None
+    if checkpoint is not None and checkpoint is not False:
+        raise ValueError(f"a run cannot be both recorded and checkpointed ({source} {os.fspath(record)!r}, "
+                         f"checkpoint directory {os.fspath(checkpoint)!r}): world.save and world.restore "
+                         f"write and read files that the record does not hold, so a replay could not repeat them")
     return path
 
 

@@ -17,13 +17,14 @@ from .recordfile import END, ERROR, RecordFile
 from .recording import choose_path
 
 
-def record_settings(path: str) -> dict[str, str]:
+def record_settings(path: str, checkpoint: Any = False) -> dict[str, str]:
     """The environment that makes a script's runs record at `path`.  The
     hash seed is fixed (unless the user fixed it), and recorded, so that
     `bsp replay` can use the same one: the order of a set of strings, and so
     the bytes a program sends, depend on it.  Raises ValueError for a path
-    in a missing directory."""
-    env = {"BSP_RECORD": choose_path(path, "--record")}
+    in a missing directory, or with a `checkpoint` directory (see
+    bsp.recording.choose_path)."""
+    env = {"BSP_RECORD": choose_path(path, checkpoint, "--record")}
     if not os.environ.get("PYTHONHASHSEED"):
         env["PYTHONHASHSEED"] = str(random.randrange(1, 2**32))
     return env

@@ -87,7 +87,8 @@ def _args(profile: Profile, rank: int, step: int) -> dict[str, Any]:
             "bytes_sent": int(profile.bytes_sent[rank, step]),
             "bytes_received": int(profile.bytes_received[rank, step]),
             "messages_sent": int(profile.messages_sent[rank, step]),
-            "messages_received": int(profile.messages_received[rank, step])}
+            "messages_received": int(profile.messages_received[rank, step]),
+            "bytes_written": int(profile.bytes_written[rank, step])}
 
 
 def write(profile: Profile, path: PathLike) -> None:

@@ -16,6 +16,7 @@ closure) carries any arrays inside it as a copy in the pickle.
 
 from __future__ import annotations
 
+import functools
 import io
 import struct
 import pickle
@@ -81,10 +82,10 @@ def _collector(buffers: list[memoryview]):
 
 
 def _dumps_with_dill(obj: Any, refusal: Exception, buffers: list[memoryview]) -> bytes:
-    import dill     # imported on first use: it is slow to import and rarely needed
-
     try:
-        data = dill.dumps(obj, 5)
+        file = io.BytesIO()
+        _dill_pickler()(file, 5).dump(obj)
+        data = file.getvalue()
     except RecursionError:
         raise ValueError(f"cannot serialize {_name(obj)}: it is nested too deeply") from None
     except Exception as dill_error:
@@ -92,6 +93,30 @@ def _dumps_with_dill(obj: Any, refusal: Exception, buffers: list[memoryview]) ->
         raise TypeError(f"cannot serialize {_name(obj)}: {dill_error} "
                         f"(neither pickle nor dill can carry it{said})") from None
     return pickle.dumps(_DillBox(data), 5, buffer_callback=_collector(buffers))
+
+
+@functools.lru_cache(maxsize=None)
+def _dill_pickler() -> type:
+    """dill's pickler, with numpy arrays reduced as pickle (protocol 5)
+    reduces them.  dill uses numpy's legacy reduce, which rebuilds an array
+    of non-native byte order in native order; so a message that needs dill
+    would otherwise arrive with other dtypes than a plain one."""
+    import dill     # imported on first use: it is slow to import and rarely needed
+    import numpy
+
+    class Pickler(dill.Pickler):
+        def reducer_override(self, obj: Any) -> Any:
+            if type(obj) is not numpy.ndarray:
+                return NotImplemented
+            rebuild, args, *rest = obj.__reduce_ex__(5)
+            if args and isinstance(args[0], pickle.PickleBuffer):
+                # in-band, as bytes: the pure-Python pickler under dill
+                # memoizes the temporary copies it makes of PickleBuffers
+                data = memoryview(args[0])
+                args = (data.tobytes() if data.readonly else bytearray(data), *args[1:])
+            return (rebuild, args, *rest)
+
+    return Pickler
 
 
 class _DillBox:

@@ -37,6 +37,7 @@ class World(Collectives):
         self._engine = engine
         self._team = world_team(engine)
         self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
+        self._checkpoints = None        # set by bsp.checkpoint in a run with a checkpoint directory
 
     def __reduce__(self):
         raise TypeError("a World cannot be sent or pickled: it is one rank's handle on the run")
@@ -120,3 +121,39 @@ class World(Collectives):
         make the same grids in the same order, as with other data objects.
         Raises ValueError naming the shape and nprocs when they disagree."""
         return Grid(self._engine, shape)
+
+    # -- checkpoints (bsp.checkpoint) ----------------------------------------
+
+    def save(self, **state: Any) -> None:
+        """Save `state` as the run's checkpoint, if it has a directory
+        (bsp.run's checkpoint option, `bsp run --checkpoint DIR`).
+        Collective: every rank calls it, with the same names.  One
+        superstep: every rank writes its own part (DistArrays: the local
+        block, raw; other values: pickled, numpy data raw), syncs it to
+        disk, and rank 0 commits the checkpoint, replacing the previous one
+        atomically, before its save returns: a crash before that (of any
+        rank, or of the launching process) leaves the previous one whole.
+        A value that is equal on every rank (compared by its pickle) can be
+        restored on any number of ranks; one that differs, only on as many
+        as saved it.  Without a checkpoint directory it writes nothing, but
+        is still the superstep, with the same checks.  Raises TypeError for
+        a value that cannot be pickled or a DistArray of Python objects,
+        CheckpointError when the directory cannot be written."""
+        from .checkpoint import save
+        save(self, state)
+
+    def restore(self, distribution: Any = None, grid: Any = None) -> dict[str, Any] | None:
+        """The state of the run's last committed checkpoint, as a dict of
+        what `save` was given, or None on a fresh start (an empty or new
+        directory, or no checkpoint directory: then no superstep either).
+        Collective, two supersteps; each rank reads what it holds from the
+        files, nothing is sent.  DistArrays come back split over this run's
+        ranks, in their saved distribution (on another number of ranks,
+        with the grid chosen afresh), or in the one `distribution`
+        ({name: distribution}) and `grid` ({name: grid}) ask for.  Raises
+        CheckpointError (on every rank) for a missing, truncated or
+        damaged file, and for values that differed from rank to rank when
+        this run has another number of ranks; ValueError for a name in
+        `distribution` or `grid` that is not a saved DistArray."""
+        from .restart import restore
+        return restore(self, distribution, grid)

@@ -76,7 +76,12 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
     control = _control_comm()
     if nprocs > control.Get_size():
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
-    _broadcast(control, _RUN, nprocs, wire.to_frames((program, args, kwargs)), sync_timeout, profile)
+    block = _joined(wire.to_frames((program, args, kwargs)))
+    _broadcast(control, _RUN, nprocs, block, sync_timeout, profile)
+    # Rank 0 runs on its own copy of the call, as every other rank does (and
+    # every rank of the fork backend): what the program changes in its
+    # arguments stays in the run, and never reaches the caller's objects.
+    program, args, kwargs = _rebuild(block)
     try:
         return _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
     except KeyboardInterrupt:
@@ -94,10 +99,7 @@ def serve() -> None:
         kind, number, sync_timeout, profile, block = _receive(control)
         if kind == _SHUTDOWN:
             _leave(number)
-        try:
-            program, args, kwargs = wire.from_block(block)
-        except Exception as error:
-            program, args, kwargs = _unloadable(error), (), {}
+        program, args, kwargs = _rebuild(block)
         _execute(control, number, program, args, kwargs, sync_timeout, profile)
 
 
@@ -110,7 +112,16 @@ def shutdown(status: int = 0) -> None:
     _shut_down = True
     if _lost is not None:
         abort_job(status or 1)                  # the servers are stuck in a lost run
-    _broadcast(_control, _SHUTDOWN, status, [])
+    _broadcast(_control, _SHUTDOWN, status, _joined([]))
+
+
+def _rebuild(block: memoryview | np.ndarray) -> tuple[Callable[..., Any], tuple, dict]:
+    """The call (program, args, kwargs) rank 0 broadcast, or a program that
+    fails the run saying why it could not be rebuilt."""
+    try:
+        return wire.from_block(block)
+    except Exception as error:
+        return _unloadable(error), (), {}
 
 
 def _unloadable(error: Exception) -> Callable[..., Any]:
@@ -203,16 +214,27 @@ def _record_uncaught_exceptions() -> None:
     sys.excepthook = hook
 
 
-def _broadcast(control: MPI.Comm, kind: int, number: int, frames: list,
+def _joined(frames: list) -> np.ndarray:
+    """Frames as one block of writable memory (so that arrays rebuilt from
+    it are writable, as they are on the servers)."""
+    views = [memoryview(frame).cast("B") for frame in frames]
+    block = np.empty(sum(view.nbytes for view in views), np.uint8)
+    position = 0
+    for view in views:
+        block[position:position + view.nbytes] = view
+        position += view.nbytes
+    return block
+
+
+def _broadcast(control: MPI.Comm, kind: int, number: int, payload: np.ndarray,
                sync_timeout: float | None = None, profile: bool = False) -> None:
     """Rank 0 to the servers: a kind of message, a number (nprocs of a run,
     status of a shutdown), the run's sync timeout, whether it is profiled,
-    and a block of frames.  The sync timeout travels outside the block
+    and a block of bytes.  The sync timeout travels outside the block
     because it decides which collective calls a run makes (SyncWatch): a
     server that cannot unpickle the block must still make the same ones as
     rank 0.  The profile flag travels beside it, as every rank needs it."""
-    payload = b"".join(memoryview(frame).cast("B") for frame in frames)
-    header = np.array([kind, number, len(payload), sync_timeout or 0.0, profile], np.float64)
+    header = np.array([kind, number, payload.nbytes, sync_timeout or 0.0, profile], np.float64)
     control.Ibcast(header, root=0).Wait()
     control.Bcast([payload, MPI.BYTE], root=0)
 

@@ -50,6 +50,28 @@ def test_large_puts_and_gets(world):
     assert (xs.local[:1000] == np.arange(1000.0)).all() and (xs.local[1000:] == world.pid).all()
 
 
+@spmd(nprocs=[1, 2])
+def test_single_elements_of_a_non_native_byte_order(world):
+    # indexing one element gives a numpy scalar in native byte order; the
+    # reply must still carry the coarray's own bytes
+    xs = world.coarray(np.arange(12, dtype=">i4").reshape(3, 4))
+    element = xs.get(world.nprocs - 1, (2, 3))
+    world.sync()
+    assert element.value.dtype == np.dtype(">i4") and element.value == 11
+
+
+@spmd(nprocs=[1, 2])
+def test_empty_regions_and_datetimes_travel(world):
+    xs = world.coarray(np.arange(6).astype("M8[s]").reshape(2, 3))
+    other = world.nprocs - 1 - world.pid
+    xs.put(np.array([], dtype="M8[s]"), other, (slice(1, 1), 0))
+    xs.put(np.array(["2026-12-01T06:00:00"] * 3, dtype="M8[s]"), other, 0)
+    empty, row = xs.get(other, (slice(2, 1), slice(None))), xs.get(other, 1)
+    world.sync()
+    assert empty.value.shape == (0, 3) and row.value.tolist() == np.arange(3, 6).astype("M8[s]").tolist()
+    assert (xs.local[0] == np.datetime64("2026-12-01T06:00:00")).all()
+
+
 @spmd(nprocs=[2])
 def test_values_are_captured_at_the_put(world):
     xs = world.coarray(100_000, dtype=np.int64)

@@ -16,6 +16,7 @@ RUNS = [
     ("hello.py", [], 1), ("hello.py", [], 4),
     ("inner_product.py", ["100000"], 1), ("inner_product.py", ["100000"], 3),
     ("stencil.py", ["40", "30"], 1), ("stencil.py", ["40", "30"], 3), ("stencil.py", ["5", "10"], 4),
+    ("stencil_checkpoint.py", ["40", "30", "7"], 3), ("stencil_checkpoint.py", ["5", "10", "3"], 4),
     ("sample_sort.py", ["100000"], 1), ("sample_sort.py", ["100000"], 3), ("sample_sort.py", ["7"], 4), ("sample_sort.py", ["0"], 3),
     ("sieve.py", ["10000"], 1), ("sieve.py", ["10000"], 3), ("sieve.py", ["2"], 4),
     ("lu.py", ["30"], 1), ("lu.py", ["30"], 3), ("lu.py", ["3"], 4),

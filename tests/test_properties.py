@@ -5,6 +5,12 @@ ordered by source then send order; gets see the images as they were at the
 end of the superstep, before its puts; puts apply in source order, then put
 order; a collective ends its superstep like a sync and combines in pid order.
 
+The messages, puts and local writes carry payloads drawn from payloads.py
+(object graphs with shared references and cycles, repeated keys, numpy
+arrays, dill-only objects, ...): each program draws a pool of them, and
+each arrival is compared with the round trip of the payload sent
+(structure.py; sharing is the wire fuzz's part, test_wire_fuzz.py).
+
 BSP_PROPERTY_EXAMPLES sets how many programs to try (scripts/random_programs
 runs ten thousand)."""
 
@@ -18,20 +24,32 @@ from hypothesis import strategies as st
 
 import bsp
 from bsp.testing import require_nprocs
+from payloads import payloads
+from structure import assert_same, round_trip
 
 LENGTH = 6      # of the coarray
+POOL = 4        # payloads drawn per program
+
+
+class Sent:
+    """In the model: payload number `number` of the program's pool, which
+    arrives as a round trip of it."""
+
+    def __init__(self, number):
+        self.number = number
 
 
 def operations(nprocs):
     rank = st.integers(0, nprocs - 1)
     value = st.integers(-99, 99)
+    payload = st.integers(0, POOL - 1)
     window = st.tuples(st.integers(0, LENGTH), st.integers(0, LENGTH)).map(sorted)
     return st.one_of(
-        st.tuples(st.just("send"), rank, value),
-        st.tuples(st.just("qsend"), st.integers(0, 1), rank, value),
-        st.tuples(st.just("put"), rank, value),
+        st.tuples(st.just("send"), rank, payload),
+        st.tuples(st.just("qsend"), st.integers(0, 1), rank, payload),
+        st.tuples(st.just("put"), rank, payload),
         st.tuples(st.just("get"), rank),
-        st.tuples(st.just("local"), value),
+        st.tuples(st.just("local"), payload),
         st.tuples(st.just("cput"), rank, window, value),
         st.tuples(st.just("cget"), rank, window),
     )
@@ -49,10 +67,12 @@ def ender(nprocs):
 
 
 def programs(max_nprocs=4, max_supersteps=4):
+    """(nprocs, pool of payloads, supersteps)."""
     def for_nprocs(nprocs):
         operations_of_ranks = st.lists(st.lists(operations(nprocs), max_size=6), min_size=nprocs, max_size=nprocs)
         superstep = st.tuples(operations_of_ranks, ender(nprocs))
-        return st.tuples(st.just(nprocs), st.lists(superstep, min_size=1, max_size=max_supersteps))
+        return st.tuples(st.just(nprocs), st.lists(payloads(), min_size=POOL, max_size=POOL),
+                         st.lists(superstep, min_size=1, max_size=max_supersteps))
     return st.integers(1, max_nprocs).flatmap(for_nprocs)
 
 
@@ -91,7 +111,7 @@ def collective_result(how, pid, nprocs):
     return results[kind]
 
 
-def execute(world, plan):
+def execute(world, pool, plan):
     """Carry out this rank's operations; record what each sync delivered."""
     queues = [world.queue(), world.queue()]
     var = world.var(world.pid * 1000)
@@ -101,15 +121,15 @@ def execute(world, plan):
         futures = []
         for op in operations_of_ranks[world.pid]:
             if op[0] == "send":
-                world.send((world.pid, op[2]), op[1])
+                world.send((world.pid, pool[op[2]]), op[1])
             elif op[0] == "qsend":
-                queues[op[1]].send((world.pid, op[3]), op[2])
+                queues[op[1]].send((world.pid, pool[op[3]]), op[2])
             elif op[0] == "put":
-                var.put((world.pid, op[2]), op[1])
+                var.put((world.pid, pool[op[2]]), op[1])
             elif op[0] == "get":
                 futures.append(var.get(op[1]))
             elif op[0] == "local":
-                var.value = ("local", world.pid, op[1])
+                var.value = ("local", world.pid, pool[op[1]])
             elif op[0] == "cput":
                 (start, stop), value = op[2], op[3]
                 xs[op[1], start:stop] = value
@@ -132,7 +152,7 @@ def model(nprocs, plan):
         for pid in range(nprocs):
             for op in superstep[pid]:
                 if op[0] == "local":
-                    var[pid] = ("local", pid, op[1])
+                    var[pid] = ("local", pid, Sent(op[1]))
         # the sync: gets read the images first ...
         got = [[] for _ in range(nprocs)]
         for pid in range(nprocs):
@@ -146,23 +166,33 @@ def model(nprocs, plan):
         for source in range(nprocs):
             for op in superstep[source]:
                 if op[0] == "put":
-                    var[op[1]] = (source, op[2])
+                    var[op[1]] = (source, Sent(op[2]))
                 elif op[0] == "cput":
                     start, stop = op[2]
                     xs[op[1]][start:stop] = [op[3]] * (stop - start)
         for pid in range(nprocs):
             def delivered(kind, queue=None):
-                return [(source, (source, op[-1])) for source in range(nprocs) for op in superstep[source]
+                return [(source, (source, Sent(op[-1]))) for source in range(nprocs) for op in superstep[source]
                         if op[0] == kind and op[-2] == pid and (queue is None or op[1] == queue)]
             logs[pid].append((delivered("send"), [delivered("qsend", 0), delivered("qsend", 1)],
                               var[pid], list(xs[pid]), got[pid], collective_result(how, pid, nprocs)))
     return logs
 
 
+def arriving(expected, pool):
+    """The model's logs with each Sent as a round trip of its payload."""
+    if isinstance(expected, Sent):
+        return round_trip(pool[expected.number])
+    if isinstance(expected, (list, tuple)):
+        return type(expected)(arriving(item, pool) for item in expected)
+    return expected
+
+
 @settings(max_examples=int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)), deadline=None,
-          suppress_health_check=[HealthCheck.too_slow])
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(programs())
-def test_random_programs_match_the_sequential_model(nprocs_and_plan):
-    nprocs, plan = nprocs_and_plan
+def test_random_programs_match_the_sequential_model(program):
+    nprocs, pool, plan = program
     require_nprocs(nprocs)
-    assert bsp.run(execute, plan, nprocs=nprocs) == model(nprocs, plan)
+    logs = bsp.run(execute, pool, plan, nprocs=nprocs)
+    assert_same(logs, arriving(model(nprocs, plan), pool), identity=False)

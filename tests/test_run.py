@@ -22,6 +22,19 @@ def test_results_come_back_in_pid_order_with_args_and_kwargs():
         (pid, 3, (1, "two"), {"key": "value"}) for pid in range(3)]
 
 
+def scribble(world, arguments):
+    arguments["seen by"].append(world.pid)
+    return sorted(arguments["seen by"])
+
+
+def test_every_rank_runs_on_a_copy_of_the_arguments():
+    # rank 0 included, on every backend: its changes stay in the run
+    require_nprocs(2)
+    arguments = {"seen by": []}
+    assert bsp.run(scribble, arguments, nprocs=2) == [[0], [1]]
+    assert arguments == {"seen by": []}
+
+
 def test_run_twice_in_one_process():
     require_nprocs(3)
     assert bsp.run(describe, nprocs=2) == [(0, 2, (), {}), (1, 2, (), {})]

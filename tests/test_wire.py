@@ -69,3 +69,13 @@ def test_frames_round_trip_through_one_block():
     block = b"".join(bytes(memoryview(frame).cast("B")) for frame in wire.to_frames(obj))
     copy = wire.from_block(block)
     assert copy["text"] == "hi" and np.array_equal(copy["array"], obj["array"])
+
+
+def test_messages_that_need_dill_keep_the_byte_order_of_their_arrays():
+    # as plain pickle does (protocol 5): dill's own reduce of arrays would
+    # rebuild them in native byte order, empty ones included
+    arrays = [np.arange(6, dtype=">i4").reshape(2, 3), np.zeros((0, 4), ">f8"), np.arange(3, dtype="<u2")]
+    data, buffers = wire.dumps((lambda: 1, *arrays))
+    _, *copies = wire.loads(data, buffers)
+    assert [copy.dtype for copy in copies] == [array.dtype for array in arrays]
+    assert all(np.array_equal(copy, array) for copy, array in zip(copies, arrays))
