@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import secrets
 import zlib
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -75,7 +75,7 @@ def check_private(fd: int, name: str) -> None:
         os.fchmod(fd, 0o700)
 
 
-def create(dir_fd: int, name: str):
+def create(dir_fd: int, name: str) -> BinaryIO:
     """A new file `name` (which must not exist), mode 0600, open for
     unbuffered binary writing."""
     return os.fdopen(os.open(name, _CREATE, 0o600, dir_fd=dir_fd), "wb", buffering=0)
@@ -121,7 +121,7 @@ def remove_tree(dir_fd: int, name: str) -> None:
     os.rmdir(name, dir_fd=dir_fd)
 
 
-def _write_all(file, view: memoryview) -> None:
+def _write_all(file: BinaryIO, view: memoryview) -> None:
     while view:
         view = view[file.write(view):]
 
@@ -130,7 +130,7 @@ def _write_all(file, view: memoryview) -> None:
 
 def _bytes_of(array: np.ndarray) -> memoryview:
     """The bytes of a C-contiguous array, of any dtype, without a copy."""
-    return memoryview(array.reshape(-1).view(np.uint8))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def _row_bytes(array: np.ndarray) -> int:
@@ -214,7 +214,7 @@ class ArrayPart:
 
 # -- values ---------------------------------------------------------------------
 
-def serialize_values(values: dict[str, Any]) -> dict[str, list]:
+def serialize_values(values: dict[str, Any]) -> dict[str, list[Any]]:
     """Each value's frames (`bsp.wire.to_frames`: pickle protocol 5, numpy
     data out of band).  Raises TypeError naming a value that cannot be
     serialized."""
@@ -227,7 +227,7 @@ def serialize_values(values: dict[str, Any]) -> dict[str, list]:
     return frames
 
 
-def write_values(dir_fd: int, name: str, frames: dict[str, list]) -> dict[str, dict[str, int]]:
+def write_values(dir_fd: int, name: str, frames: dict[str, list[Any]]) -> dict[str, dict[str, int]]:
     """Write every value's frames one after another into the file `name`,
     synced; return where each is (offset, length) and its crc."""
     where, offset = {}, 0

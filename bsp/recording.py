@@ -36,7 +36,7 @@ import tempfile
 import time
 import traceback
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from .errors import BSPError
 from .mailbox import unpack
@@ -125,7 +125,7 @@ def _skip_breakpoint(*args: Any, **kwargs: Any) -> None:
 
 
 def _cannot_record(error: OSError, path: str) -> Callable[..., Any]:
-    def program(world, *args, **kwargs):
+    def program(world: Any, *args: Any, **kwargs: Any) -> NoReturn:
         raise BSPError(f"rank {world.pid} cannot write its part of the record at {path}: {error}.  Under MPI, "
                        f"the record's directory must be on a filesystem that every node shares.")
     return program
@@ -176,7 +176,8 @@ class Session:
         self.parts = parts
         self.results: dict[int, bytes] = {}     # pid -> the pickled result of a rank that returned
 
-    def wrap(self, program: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(self, program: Callable[..., Any]) -> Any:
+        """The program, or, when recording, a Recorded that run_rank unwraps."""
         return program if self.parts is None else Recorded(program, self.parts)
 
     def ended(self, outcomes: Sequence[Outcome]) -> None:
@@ -188,7 +189,7 @@ class Session:
 
 
 @contextmanager
-def session(path: str | None, program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+def session(path: str | None, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
             backend: str) -> Iterator[Session]:
     """Around one run: yields the Session, and writes the record at `path`
     when the run ends, however it ends (then the run's own error, if any,
@@ -196,7 +197,8 @@ def session(path: str | None, program: Callable[..., Any], args: tuple, kwargs: 
     if path is None:
         yield Session(None)
         return
-    recording = Session(tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.parts-", dir=os.path.dirname(path)))
+    parts = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.parts-", dir=os.path.dirname(path))
+    recording = Session(parts)
     ending = None
     try:
         yield recording
@@ -207,16 +209,16 @@ def session(path: str | None, program: Callable[..., Any], args: tuple, kwargs: 
         try:
             manifest = make_manifest(program, args, kwargs, nprocs, backend, ending or "the run finished")
             manifest["results"] = recording.results
-            assemble(path, manifest, {pid: part_path(recording.parts, pid) for pid in range(nprocs)})
+            assemble(path, manifest, {pid: part_path(parts, pid) for pid in range(nprocs)})
         except Exception as error:
             if ending is None:
                 raise
             print(f"pybsp: could not write the record {path}: {error}", file=sys.stderr)
         finally:
-            shutil.rmtree(recording.parts, ignore_errors=True)
+            shutil.rmtree(parts, ignore_errors=True)
 
 
-def make_manifest(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int, backend: str,
+def make_manifest(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int, backend: str,
                   ending: str) -> dict[str, Any]:
     """What a replay needs besides the ranks' parts: the program and its
     arguments by value (dill), the source of its file, and the run's facts."""
@@ -234,7 +236,7 @@ def make_manifest(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs
     return manifest
 
 
-def _pickled_call(program: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[bytes | None, str | None]:
+def _pickled_call(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes | None, str | None]:
     """dill of (program, args, kwargs): functions of __main__ by value (with
     the globals they use), those of importable modules by name."""
     import dill

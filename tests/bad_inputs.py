@@ -255,6 +255,14 @@ def _with_environment(name: str, value: str) -> Callable[[], Any]:
     return call
 
 
+def _scaled(world, n):
+    return n * world.pid
+
+
+def _without_world(n):
+    return n
+
+
 def _replay_rank(rank: Any) -> Any:
     """bsp.replay of `rank` of a one-rank run recorded for it."""
     import tempfile
@@ -279,6 +287,14 @@ OUTSIDE: list[Outside] = [
             r"sync_timeout must be 0 \(no timeout\) or a positive number of seconds, not -1"),
     Outside("run: a sync timeout that is not a number", lambda: bsp.run(print, nprocs=1, sync_timeout="soon"),
             TypeError, r"sync_timeout must be a number of seconds, not 'str'"),
+    Outside("run: a misspelt keyword of bsp.run's (nproc=)", lambda: bsp.run(_scaled, 3, nproc=2), TypeError,
+            r"bsp.run got the keyword argument 'nproc', which neither bsp.run nor _scaled\(world, n\) takes: "
+            r"did you mean nprocs\?"),
+    Outside("run: a program without its World parameter", lambda: bsp.run(_without_world, 3, nprocs=1), TypeError,
+            r"a program's first parameter is the World: bsp.run calls _without_world\(n\) as "
+            r"program\(world, \*args, \*\*kwargs\); define it as def _without_world\(world, ...\)"),
+    Outside("run: more arguments than the program takes", lambda: bsp.run(_scaled, 3, 4, nprocs=1), TypeError,
+            r"bsp.run cannot call _scaled\(world, n\) with the world and these arguments: too many positional"),
     Outside("run: a checkpoint directory that is not a path", lambda: bsp.run(print, nprocs=1, checkpoint=3),
             TypeError, r"checkpoint must be the path of a directory, not 'int'"),
     Outside("run: a checkpoint directory that is a file", lambda: bsp.run(print, nprocs=1, checkpoint="/dev/null"),
