@@ -10,7 +10,7 @@ import numpy as np
 from . import collectives, remap
 from .checks import check_pid
 from .distribution import Layout, as_index, block_of, describe, layout_of, single_spec
-from .distribution import owner_of, rows_of  # noqa: F401  (the one-dimensional helpers' old home)
+from .distribution import owner_of as owner_of, rows_of as rows_of  # the one-dimensional helpers' old home
 from .halo import halo as _halo
 from .record import Kind
 from .world import World
@@ -321,6 +321,6 @@ def _shape(shape: Any) -> tuple[int, ...]:
     return tuple(int(n) for n in shape)
 
 
-def _block(layout: Layout, pid: int) -> tuple:
+def _block(layout: Layout, pid: int) -> tuple[Any, ...]:
     """The numpy index of rank `pid`'s part in the global array."""
     return block_of([as_index(indices) for indices in layout.indices(pid)])

@@ -71,10 +71,12 @@ class Axis:
     def position(self, index: np.ndarray) -> np.ndarray:
         """Where each global index sits in its owner's local part."""
         if self.kind == "cyclic":
-            return (index // (self.b * self.procs)) * self.b + index % self.b
+            positions: np.ndarray = (index // (self.b * self.procs)) * self.b + index % self.b
+            return positions
         base, extra = divmod(self.n, self.procs)
         owner = self.owner(index)
-        return index - (owner * base + np.minimum(owner, extra))
+        positions = index - (owner * base + np.minimum(owner, extra))
+        return positions
 
 
 class Layout:
@@ -199,7 +201,8 @@ def _grid(grid: Any, specs: tuple[Spec, ...], shape: tuple[int, ...], nprocs: in
                              f"whose distribution is None: an axis that is not split needs 1")
     if math.prod(grid) != nprocs:
         raise ValueError(f"grid {grid} has {math.prod(grid)} processors, but the run has {nprocs} ranks")
-    return grid
+    extents: tuple[int, ...] = grid
+    return extents
 
 
 def _axis(n: int, spec: Spec, procs: int) -> Axis:
@@ -241,7 +244,7 @@ def as_index(positions: np.ndarray) -> slice | np.ndarray:
     return positions
 
 
-def block_of(index: Sequence[slice | np.ndarray]) -> tuple:
+def block_of(index: Sequence[slice | np.ndarray]) -> tuple[Any, ...]:
     """A numpy index selecting the Cartesian product of per-axis slices or
     position arrays (np.ix_ semantics, with views where all are slices)."""
     arrays = [i for i in index if not isinstance(i, slice)]

@@ -60,17 +60,19 @@ def fetch(engine: Engine, kind: int, layout: Layout, local: np.ndarray, wanted: 
     if own is not None:
         block[block_of(own[0])] = source[block_of(own[1])]
     for sender, values in arrived:
-        place, _ = _piece(layout, axes, want, layout.coords_of(sender))
-        block[block_of(place)] = values
+        piece = _piece(layout, axes, want, layout.coords_of(sender))
+        assert piece is not None            # a rank sends only a part that is not empty
+        block[block_of(piece[0])] = values
     return block
 
 
 def _piece(layout: Layout, axes: tuple[int, ...], want: Sequence[np.ndarray], coords: tuple[int, ...]
-           ) -> tuple[list, list] | None:
+           ) -> tuple[list[slice | np.ndarray], list[slice | np.ndarray]] | None:
     """Of the block `want`, the part held at grid `coords`: per result axis,
     its positions in the block and in the holder's local part (slices where
     they can be); None if that part is empty."""
-    places, positions = [], []
+    places: list[slice | np.ndarray] = []
+    positions: list[slice | np.ndarray] = []
     for axis, indices in zip(axes, want):
         distribution = layout.axes[axis]
         valid = indices >= 0
