@@ -12,6 +12,7 @@ from .checks import check_pid
 from .distribution import Layout, as_index, block_of, describe, layout_of, single_spec
 from .distribution import owner_of as owner_of, rows_of as rows_of  # the one-dimensional helpers' old home
 from .halo import halo as _halo
+from .matmul import matmul as _matmul
 from .record import Kind
 from .world import World
 
@@ -231,8 +232,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
     def matmul(self, other: "DistArray", panels: int | None = None) -> "DistArray":
         """`self @ other`, in `panels` supersteps (SUMMA: see bsp.matmul,
         which gives the cost and the errors)."""
-        from .matmul import matmul
-        return matmul(self, other, panels)
+        return _matmul(self, other, panels)
 
     # -- reductions (the global result, on every rank) ------------------------
 
@@ -271,8 +271,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
         if ufunc is np.matmul and method == "__call__":
-            from .matmul import matmul
-            return matmul(*inputs, **kwargs)
+            return _matmul(*inputs, **kwargs)
         if method != "__call__" or ufunc.signature is not None:
             return NotImplemented
         for operand in inputs + kwargs.get("out", ()):
