@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint_files import ArrayPart, write_array
+from .checkpoint_files import write_array
 from .distarray import DistArray
 
 
@@ -70,18 +70,20 @@ def _progression(index: np.ndarray) -> dict[str, int] | None:
     return {"start": int(index[0]), "step": step, "count": count}
 
 
-def fill(target: DistArray, parts: list[dict[str, Any]], open_part: Callable[[int, dict[str, Any]], ArrayPart],
+def fill(target: DistArray, parts: list[dict[str, Any]],
+         read_rows: Callable[[int, dict[str, Any], Any], np.ndarray],
          read_index: Callable[[int, dict[str, Any]], np.ndarray]) -> None:
     """Copy into `target.local` every element it holds, from the parts the
-    old ranks wrote.  `open_part(rank, description)` maps a part's data,
-    `read_index(rank, description)` reads an index array kept in a file."""
+    old ranks wrote.  `read_rows(rank, description, selection)` reads rows
+    of a part, `read_index(rank, description)` an index array kept in a
+    file."""
     wanted = indices(target)
     for rank, part in enumerate(parts):
         held = [_decode(rank, entry, read_index) for entry in part["index"]]
         picks = [_locate(want, have) for want, have in zip(wanted, held)]
         if any(len(new) == 0 for new, _ in picks):
             continue
-        data = open_part(rank, part).rows(_selection(picks[0][1]))
+        data = read_rows(rank, part, _selection(picks[0][1]))
         _assign(target.local, [new for new, _ in picks], _take(data, [old for _, old in picks[1:]]))
 
 

@@ -140,14 +140,17 @@ def _array(world: "World", fd: int, where: str, key: str, meta: dict[str, Any], 
     target = arrays_of.zeros(world, tuple(meta["shape"]), dtype, layout)
     parts = [rank["arrays"][key] for rank in manifest["ranks"]]
 
-    def open_part(rank: int, part: dict[str, Any]) -> files.ArrayPart:
-        return files.ArrayPart(fd, part["data"], tuple(part["shape"]), dtype, f"{where}, rank {rank}'s part of {key!r}")
+    def read_rows(rank: int, part: dict[str, Any], selection: Any) -> np.ndarray:
+        with files.ArrayPart(fd, part["data"], tuple(part["shape"]), dtype,
+                             f"{where}, rank {rank}'s part of {key!r}") as opened:
+            return opened.rows(selection)
 
     def read_index(rank: int, entry: dict[str, Any]) -> np.ndarray:
-        return files.ArrayPart(fd, entry["data"], (entry["count"],), np.dtype(np.int64),
-                               f"{where}, rank {rank}'s indices of {key!r}").rows(slice(None))
+        with files.ArrayPart(fd, entry["data"], (entry["count"],), np.dtype(np.int64),
+                             f"{where}, rank {rank}'s indices of {key!r}") as opened:
+            return opened.rows(slice(None))
 
-    arrays_of.fill(target, parts, open_part, read_index)
+    arrays_of.fill(target, parts, read_rows, read_index)
     return target
 
 

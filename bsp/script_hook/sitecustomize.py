@@ -16,7 +16,9 @@ _failed = False
 
 
 def _leave_no_trace() -> tuple[str, str]:
-    """Take the hook off sys.path and PYTHONPATH; return its settings."""
+    """Take the hook off sys.path and PYTHONPATH; return its settings.  (The
+    variables' names are bsp.script_hook's, written out: importing it would
+    import bsp, and numpy, into every script's start-up.)"""
     sys.path[:] = [entry for entry in sys.path if os.path.abspath(entry or ".") != _HERE]
     option = os.environ.pop("_BSP_HOOK_OPTION", "")
     target = os.environ.pop("_BSP_HOOK_TARGET", "the script")
