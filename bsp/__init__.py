@@ -12,6 +12,10 @@
 See README.md for the programming model and the backends.
 """
 
+from .platforms import check_platform
+
+check_platform()        # before anything that needs POSIX is imported
+
 from .coarray import Coarray
 from .distarray import DistArray
 from .errors import (BSPError, CheckpointError, RankDiedError, RemoteError, ReplayDivergence,
@@ -25,6 +29,7 @@ from .queue import Queue
 from .replay import replay
 from .var import Var
 from .world import World
+from . import logs, machine, pregel, profile, timeline, trace     # as the README writes them: bsp.pregel.Graph, ...
 
 __all__ = [
     "BSPError", "CheckpointError", "Coarray", "DistArray", "Future", "Grid", "Group", "Queue", "RankDiedError",

@@ -37,14 +37,14 @@ class BufferPool:
     def take(self, nbytes: int) -> memoryview:
         """A writable, aligned view of `nbytes` uninitialized bytes."""
         if nbytes < POOLED_BYTES:
-            return memoryview(aligned_empty(nbytes))
+            return aligned_empty(nbytes).data
         raw = self._reuse(nbytes)
         if raw is None:
             raw = np.empty(nbytes + ALIGN, np.uint8)
         start = -raw.__array_interface__["data"][0] % ALIGN
         view = raw[start:start + nbytes]
         weakref.finalize(view, self._give_back, raw)
-        return memoryview(view)
+        return view.data
 
     def _reuse(self, nbytes: int) -> np.ndarray | None:
         """The idle buffer that fits best, if one is no more than twice as large."""

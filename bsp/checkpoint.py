@@ -91,7 +91,7 @@ class Checkpointed:
     (pickled, under MPI) and there gives the World its checkpoints.  It
     looks like the program to the profile and the exit site."""
 
-    def __init__(self, program: Callable[..., Any], directory: str | os.PathLike):
+    def __init__(self, program: Callable[..., Any], directory: str | os.PathLike[str]):
         self.program = self.__wrapped__ = program
         self.__qualname__ = getattr(program, "__qualname__", type(program).__qualname__)
         self.__name__ = getattr(program, "__name__", self.__qualname__)
@@ -101,7 +101,7 @@ class Checkpointed:
         self.run = secrets.token_hex(4)         # names this run's checkpoints apart from earlier runs'
 
     @property
-    def __code__(self):
+    def __code__(self) -> Any:
         return getattr(self.program, "__code__", None)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -125,15 +125,15 @@ class Checkpointed:
         os.close(self._lock)
 
     def __call__(self, world: "World", *args: Any, **kwargs: Any) -> Any:
-        world._checkpoints = _Checkpoints(self, files.open_directory(self.directory))
+        checkpoints = world._checkpoints = _Checkpoints(self, files.open_directory(self.directory))
         try:
             return self.program(world, *args, **kwargs)
         finally:
-            os.close(world._checkpoints.fd)
+            os.close(checkpoints.fd)
             world._checkpoints = None
 
 
-def prepare(directory: str | os.PathLike, identity: str) -> str:
+def prepare(directory: str | os.PathLike[str], identity: str) -> str:
     """Check the checkpoint directory and return its absolute path: create
     it (0700) if missing; refuse a symbolic link, a directory of another
     user, one holding files pybsp did not write, or checkpoints of another
@@ -179,7 +179,7 @@ def read_latest(fd: int, path: str, identity: str) -> dict[str, Any] | None:
     if program != identity:
         raise CheckpointError(f"{path} holds checkpoints of the program {program}, not of {identity}: "
                               f"use another directory for this program")
-    return latest
+    return latest  # type: ignore[no-any-return]  # a dict, read as above
 
 
 # -- on every rank --------------------------------------------------------------
@@ -222,13 +222,13 @@ def save(world: "World", state: dict[str, Any]) -> None:
     engine.post_object(SYSTEM_CHANNEL, (0,), (part, digests))
     engine.exchange(Kind.SAVE, signature & 0x7FFFFFFF,
                     site=f"{user_call_site()} (saving {', '.join(names) or 'nothing'})")
-    if checkpoints is not None and world.pid == 0:
+    if checkpoints is not None and part is not None and world.pid == 0:
         metadata = {name: {"shape": list(array.shape), "dtype": _dtype_text(array.dtype), **arrays_of.layout(array)}
                     for name, array in sorted(arrays.items())}
         _commit(checkpoints, part["name"], engine.objects_on(SYSTEM_CHANNEL), metadata, engine.superstep)
 
 
-def _write_part(world: "World", checkpoints: _Checkpoints, arrays: list, frames: dict) -> dict[str, Any]:
+def _write_part(world: "World", checkpoints: _Checkpoints, arrays: list[Any], frames: dict[str, Any]) -> dict[str, Any]:
     """Write this rank's files into the next checkpoint's directory, synced."""
     from . import checkpoint_arrays as arrays_of
 
@@ -246,7 +246,7 @@ def _write_part(world: "World", checkpoints: _Checkpoints, arrays: list, frames:
     return {"name": name, "values": values, "arrays": parts, "nbytes": nbytes}
 
 
-def _commit(checkpoints: _Checkpoints, name: str, arrived: list, arrays: dict, superstep: int) -> None:
+def _commit(checkpoints: _Checkpoints, name: str, arrived: list[Any], arrays: dict[str, Any], superstep: int) -> None:
     """On rank 0, after every rank's part is on disk: the manifest, then
     LATEST, then removal of what is no longer needed."""
     parts = [part for _, (part, _) in arrived]
@@ -279,7 +279,7 @@ def _prune(checkpoints: _Checkpoints, committed: str) -> None:
             files.remove_tree(checkpoints.fd, entry)
 
 
-def _digest(frames: list) -> str:
+def _digest(frames: list[Any]) -> str:
     digest = hashlib.sha256()
     for frame in frames:
         digest.update(frame)

@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .checkpoint_files import ArrayPart, write_array
+from .checkpoint_files import write_array
 from .distarray import DistArray
 
 
@@ -70,25 +70,27 @@ def _progression(index: np.ndarray) -> dict[str, int] | None:
     return {"start": int(index[0]), "step": step, "count": count}
 
 
-def fill(target: DistArray, parts: list[dict[str, Any]], open_part: Callable[[int, dict], ArrayPart],
-         read_index: Callable[[int, dict], np.ndarray]) -> None:
+def fill(target: DistArray, parts: list[dict[str, Any]],
+         read_rows: Callable[[int, dict[str, Any], Any], np.ndarray],
+         read_index: Callable[[int, dict[str, Any]], np.ndarray]) -> None:
     """Copy into `target.local` every element it holds, from the parts the
-    old ranks wrote.  `open_part(rank, description)` maps a part's data,
-    `read_index(rank, description)` reads an index array kept in a file."""
+    old ranks wrote.  `read_rows(rank, description, selection)` reads rows
+    of a part, `read_index(rank, description)` an index array kept in a
+    file."""
     wanted = indices(target)
     for rank, part in enumerate(parts):
         held = [_decode(rank, entry, read_index) for entry in part["index"]]
         picks = [_locate(want, have) for want, have in zip(wanted, held)]
         if any(len(new) == 0 for new, _ in picks):
             continue
-        data = open_part(rank, part).rows(_selection(picks[0][1]))
+        data = read_rows(rank, part, _selection(picks[0][1]))
         _assign(target.local, [new for new, _ in picks], _take(data, [old for _, old in picks[1:]]))
 
 
-def _decode(rank: int, entry: dict[str, Any], read_index: Callable[[int, dict], np.ndarray]) -> np.ndarray:
+def _decode(rank: int, entry: dict[str, Any], read_index: Callable[[int, dict[str, Any]], np.ndarray]) -> np.ndarray:
     if "data" in entry:
         return read_index(rank, entry)
-    return entry["start"] + entry["step"] * np.arange(entry["count"], dtype=np.int64)
+    return np.asarray(entry["start"] + entry["step"] * np.arange(entry["count"], dtype=np.int64))
 
 
 def _locate(wanted: np.ndarray, held: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -117,8 +119,8 @@ def _take(data: np.ndarray, positions: list[np.ndarray]) -> np.ndarray:
     """`data` (rows already selected) at `positions` along the other axes."""
     selections = [_selection(p) for p in positions]
     if all(isinstance(s, slice) for s in selections):
-        return data[(slice(None), *selections)]
-    return data[np.ix_(np.arange(len(data)), *positions)]
+        return np.asarray(data[(slice(None),) + tuple(selections)])
+    return np.asarray(data[np.ix_(np.arange(len(data)), *positions)])
 
 
 def _assign(local: np.ndarray, positions: list[np.ndarray], data: np.ndarray) -> None:

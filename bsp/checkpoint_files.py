@@ -24,7 +24,7 @@ from __future__ import annotations
 import os
 import secrets
 import zlib
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
@@ -75,7 +75,7 @@ def check_private(fd: int, name: str) -> None:
         os.fchmod(fd, 0o700)
 
 
-def create(dir_fd: int, name: str):
+def create(dir_fd: int, name: str) -> BinaryIO:
     """A new file `name` (which must not exist), mode 0600, open for
     unbuffered binary writing."""
     return os.fdopen(os.open(name, _CREATE, 0o600, dir_fd=dir_fd), "wb", buffering=0)
@@ -121,7 +121,7 @@ def remove_tree(dir_fd: int, name: str) -> None:
     os.rmdir(name, dir_fd=dir_fd)
 
 
-def _write_all(file, view: memoryview) -> None:
+def _write_all(file: BinaryIO, view: memoryview) -> None:
     while view:
         view = view[file.write(view):]
 
@@ -130,7 +130,7 @@ def _write_all(file, view: memoryview) -> None:
 
 def _bytes_of(array: np.ndarray) -> memoryview:
     """The bytes of a C-contiguous array, of any dtype, without a copy."""
-    return memoryview(array.reshape(-1).view(np.uint8))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def _row_bytes(array: np.ndarray) -> int:
@@ -144,7 +144,7 @@ def write_array(dir_fd: int, name: str, array: np.ndarray) -> dict[str, Any]:
     array = np.ascontiguousarray(array)
     rows = max(1, CHUNK_BYTES // max(1, _row_bytes(array)))     # rows per checksummed chunk
     data = _bytes_of(array)
-    step = rows * _row_bytes(array)
+    step = max(1, rows * _row_bytes(array))
     crcs = []
     with create(dir_fd, name) as file:
         np.lib.format.write_array_header_2_0(file, np.lib.format.header_data_from_array_1_0(array))
@@ -157,64 +157,90 @@ def write_array(dir_fd: int, name: str, array: np.ndarray) -> dict[str, Any]:
 
 
 class ArrayPart:
-    """A written array part, mapped for reading; `rows(selection)` checks
-    the chunks that hold the selected rows (each chunk once) and returns
-    them."""
+    """A written array part, opened for reading (a context manager: the
+    file is closed at its end): `rows(selection)` reads
+    the chunks that hold the selected rows (with read calls: on some
+    machines a page fault per 4 KiB of a mapped file costs ten times the
+    copy), checks each chunk's checksum, and returns the rows."""
 
     def __init__(self, dir_fd: int, description: dict[str, Any], shape: tuple[int, ...], dtype: np.dtype,
                  where: str):
         self.where = where
         self.description = description
         self.shape = tuple(shape)
-        self._checked: set[int] = set()
-        self._array = self._map(dir_fd, description["file"], np.dtype(dtype))
+        self.dtype = np.dtype(dtype)
+        self._fd = self._open(dir_fd, description["file"])
 
-    def _map(self, dir_fd: int, name: str, dtype: np.dtype) -> np.ndarray:
+    def _open(self, dir_fd: int, name: str) -> int:
+        """The file, its header checked against the description."""
         try:
             fd = os.open(name, _READ, dir_fd=dir_fd)
         except OSError as error:
             raise CheckpointError(f"{self.where}: cannot open {name}: {error.strerror}") from None
-        with os.fdopen(fd, "rb") as file:
-            try:
-                read_header = _HEADER_READERS.get(np.lib.format.read_magic(file))
-                if read_header is None:
-                    raise ValueError("an unknown .npy version")
-                shape, fortran, stored = read_header(file)
-            except ValueError as error:
-                raise CheckpointError(f"{self.where}: {name} is not a .npy file pybsp wrote ({error})") from None
-            if tuple(shape) != self.shape or stored != dtype or fortran:
-                raise CheckpointError(f"{self.where}: {name} holds a {shape} {stored} array, "
-                                      f"where the manifest says {self.shape} {dtype}")
-            offset = file.tell()
-            size = os.fstat(fd).st_size
-            if size != offset + self.description["nbytes"]:
-                raise CheckpointError(f"{self.where}: {name} is {size} bytes long, not "
-                                      f"{offset + self.description['nbytes']}: truncated or damaged")
-            if not self.description["nbytes"]:
-                return np.empty(self.shape, dtype)
-            return np.memmap(file, dtype, "r", offset, self.shape)
+        file = os.fdopen(fd, "rb", closefd=False)
+        try:
+            read_header = _HEADER_READERS.get(np.lib.format.read_magic(file))
+            if read_header is None:
+                raise ValueError("an unknown .npy version")
+            shape, fortran, stored = read_header(file)
+            self.offset = file.tell()
+        except ValueError as error:
+            os.close(fd)
+            raise CheckpointError(f"{self.where}: {name} is not a .npy file pybsp wrote ({error})") from None
+        size, expected = os.fstat(fd).st_size, self.offset + self.description["nbytes"]
+        if tuple(shape) != self.shape or stored != self.dtype or fortran or size != expected:
+            os.close(fd)
+            what = f"is {size} bytes long, not {expected}: truncated or damaged" if size != expected else \
+                f"holds a {shape} {stored} array, where the manifest says {self.shape} {self.dtype}"
+            raise CheckpointError(f"{self.where}: {name} {what}")
+        return fd
+
+    def __enter__(self) -> "ArrayPart":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        os.close(self._fd)
 
     def rows(self, selection: slice | np.ndarray) -> np.ndarray:
-        """array[selection] (along axis 0), after checking its chunks."""
-        positions = np.arange(self.shape[0])[selection]
+        """array[selection] (along axis 0), after checking its chunks: the
+        chunks from the first selected row's to the last's are read."""
+        positions = range(self.shape[0])[selection] if isinstance(selection, slice) else np.asarray(selection)
+        if not len(positions):
+            return np.empty((0, *self.shape[1:]), self.dtype)
         per_chunk = self.description["chunk_rows"]
-        for chunk in np.unique(positions // per_chunk).tolist():
-            if chunk not in self._checked:
-                self._check(chunk, per_chunk)
-        return np.asarray(self._array[selection])
+        low, high = (positions[0], positions[-1]) if isinstance(positions, range) else (positions.min(), positions.max())
+        first, last = int(min(low, high)) // per_chunk, int(max(low, high)) // per_chunk
+        start, stop = first * per_chunk, min(self.shape[0], (last + 1) * per_chunk)
+        block = np.empty((stop - start, *self.shape[1:]), self.dtype)
+        row_bytes = block.nbytes // (stop - start)
+        for chunk in range(first, last + 1):    # a read call per chunk: one call of 100 MiB can take seconds
+            piece = block[(chunk - first) * per_chunk:(chunk - first + 1) * per_chunk]
+            if piece.nbytes:
+                self._read(_bytes_of(piece), self.offset + chunk * per_chunk * row_bytes)
+                self._check(piece, chunk, per_chunk)
+        if isinstance(positions, range):
+            return block[positions.start - start:positions.stop - start:positions.step]
+        picked: np.ndarray = block[positions - start]
+        return picked
 
-    def _check(self, chunk: int, per_chunk: int) -> None:
-        piece = self._array[chunk * per_chunk:(chunk + 1) * per_chunk]      # contiguous: no copy
+    def _read(self, data: memoryview, offset: int) -> None:
+        while data:
+            count = os.preadv(self._fd, [data], offset)
+            if count == 0:
+                raise CheckpointError(f"{self.where}: {self.description['file']} ended early: truncated")
+            data, offset = data[count:], offset + count
+
+    def _check(self, piece: np.ndarray, chunk: int, per_chunk: int) -> None:
+        """The chunk just read, against its checksum (while in the cache)."""
         if zlib.crc32(_bytes_of(piece)) != self.description["crcs"][chunk]:
             raise CheckpointError(f"{self.where}: {self.description['file']} is damaged: the checksum of "
                                   f"rows {chunk * per_chunk}..{min(self.shape[0], (chunk + 1) * per_chunk) - 1} "
                                   f"does not match")
-        self._checked.add(chunk)
 
 
 # -- values ---------------------------------------------------------------------
 
-def serialize_values(values: dict[str, Any]) -> dict[str, list]:
+def serialize_values(values: dict[str, Any]) -> dict[str, list[Any]]:
     """Each value's frames (`bsp.wire.to_frames`: pickle protocol 5, numpy
     data out of band).  Raises TypeError naming a value that cannot be
     serialized."""
@@ -227,7 +253,7 @@ def serialize_values(values: dict[str, Any]) -> dict[str, list]:
     return frames
 
 
-def write_values(dir_fd: int, name: str, frames: dict[str, list]) -> dict[str, dict[str, int]]:
+def write_values(dir_fd: int, name: str, frames: dict[str, list[Any]]) -> dict[str, dict[str, int]]:
     """Write every value's frames one after another into the file `name`,
     synced; return where each is (offset, length) and its crc."""
     where, offset = {}, 0

@@ -2,8 +2,9 @@
 
     bsp run [-n N] [--mpi] [--profile] [--machine FILE.json] [--trace FILE.json]
             [--record FILE] [--no-progress] [--checkpoint DIR]
-            script.py [args...]
+            (script.py | -m module) [args...]
     bsp replay FILE [--rank R] [--pdb] [--from-file]
+    bsp --version
     bsp bench [-n N] [--mpi] [--out FILE.json]
     bsp profile plot TRACE.json [-o FILE.png] [--title TEXT]
     bsp doctor [--launcher PATH]
@@ -14,10 +15,17 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import sys
+from types import ModuleType
+from typing import TYPE_CHECKING
 
+from . import script_hook
 from .checks import check_nprocs
 from .cores import usable_cores
+
+if TYPE_CHECKING:
+    from mpi_backend.mpiexec import Launcher
 
 
 def _positive_int(text: str) -> int:
@@ -35,13 +43,17 @@ def _add_ranks(command: argparse.ArgumentParser, mpi_help: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog="bsp", description="pybsp: bulk-synchronous parallel Python")
+    parser.add_argument("--version", action="version", version=f"pybsp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser(
-        "run", help="run a script whose bsp.run calls use N ranks",
+        "run", help="run a script whose bsp.run calls use N ranks", allow_abbrev=False,
         description="Run a Python script so that its bsp.run(...) calls use N ranks (unless a call names "
                     "nprocs itself): forked processes, or with --mpi the processes of an MPI job started "
-                    "with the mpiexec of mpi4py's MPI.")
+                    "with the mpiexec of mpi4py's MPI.  Everything after the script (or -m module) is the "
+                    "script's.")
     _add_ranks(run, "run on the MPI backend, under mpiexec")
     run.add_argument("--profile", action="store_true",
                      help="profile every bsp.run of the script: a table of its supersteps with the BSP "
@@ -60,7 +72,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="the directory where world.save() writes checkpoints and from which world.restore() "
                           "reads the last one back: rerunning the same command resumes the run (created 0700 "
                           "if missing; same as bsp.run(..., checkpoint=DIR))")
-    run.add_argument("script", help="the Python script to run")
+    run.add_argument("-m", dest="module", metavar="MODULE",
+                     help="run a module as the script, as python -m does (instead of script.py)")
+    run.add_argument("script", nargs="?", help="the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
     bench = commands.add_parser(
         "bench", help="measure the BSP machine parameters r, g and l",
@@ -73,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
         "profile", help="look at a profiled run",
         description="Render the trace that `bsp run --trace` (or bsp.run(trace=...)) wrote.")
     views = profile.add_subparsers(dest="view", required=True)
-    plot = views.add_parser("plot", help="draw the timeline as a PNG (needs matplotlib: pip install 'pybsp[plot]')",
+    plot = views.add_parser("plot", help="draw the timeline as a PNG (needs matplotlib: pip install matplotlib)",
                             description="Draw a trace as a PNG timeline: one row per rank, its compute, "
                                         "barrier and exchange spans in colour.")
     plot.add_argument("trace", help="a trace file written by --trace")
@@ -90,7 +104,12 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    options = _parser().parse_args(argv)
+    parser = _parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["run"]:
+        options = _parse_run(parser, argv[1:])
+    else:
+        options = parser.parse_args(argv)
     if options.command == "doctor":
         return _doctor(options.launcher)
     if options.command == "bench":
@@ -122,12 +141,56 @@ def _under_mpiexec(nprocs: int | None, argv: list[str], env: dict[str, str]) -> 
     if launcher is None:
         return 2
     env["BSP_BACKEND"] = "mpi"
+    # One hash seed for the whole job, so that every rank hashes a string
+    # alike (the fork backend's ranks inherit their parent's); the user's wins.
+    env.setdefault("PYTHONHASHSEED", str(secrets.randbelow(2**32)))
     from mpi_backend.mpiexec import run_job
     return run_job(launcher.command(nprocs or usable_cores(), argv), env)
 
 
+def _parse_run(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
+    """`bsp run`'s arguments: its own options, then the script (or -m
+    module), then the script's arguments, which are the script's even when
+    they look like bsp run's options (`bsp run -n 2 prog.py --n 3`)."""
+    own, target = _split_at_the_script(_subcommand(parser, "run"), argv)
+    options = parser.parse_args(["run", *own])
+    if target[:1] == ["-m"]:
+        if len(target) < 2:
+            parser.error("bsp run -m needs the name of a module")
+        options.module, options.script, options.args = target[1], None, target[2:]
+    elif target:
+        options.module, options.script, options.args = None, target[0], target[1:]
+    else:
+        parser.error("bsp run needs a script (or -m module) to run")
+    return options
+
+
+def _split_at_the_script(run: argparse.ArgumentParser, argv: list[str]) -> tuple[list[str], list[str]]:
+    """bsp run's own options, and the rest: the script, or -m and a module,
+    with their arguments.  The script is the first word that is neither an
+    option nor an option's value (or the word after --)."""
+    takes_value = {option for action in run._actions if action.nargs != 0 for option in action.option_strings}
+    position = 0
+    while position < len(argv):
+        word = argv[position]
+        if word == "--":
+            return argv[:position], argv[position + 1:]
+        if word.startswith("-m") and not word.startswith("--"):
+            return argv[:position], ["-m", *([word[2:]] if len(word) > 2 else []), *argv[position + 1:]]
+        if not word.startswith("-") or word == "-":
+            return argv[:position], argv[position:]
+        position += 2 if word in takes_value else 1
+    return argv, []
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    commands = next(action for action in parser._actions if isinstance(action, argparse._SubParsersAction))
+    found: argparse.ArgumentParser = commands.choices[name]
+    return found
+
+
 def _run_script(options: argparse.Namespace) -> int:
-    if not os.path.isfile(options.script):
+    if options.script is not None and not os.path.isfile(options.script):
         print(f"bsp run: no such script: {options.script}", file=sys.stderr)
         return 2
     env = _clean_env()
@@ -136,15 +199,16 @@ def _run_script(options: argparse.Namespace) -> int:
     except (TypeError, ValueError) as error:
         print(f"bsp run: {error}", file=sys.stderr)
         return 2
-    program = [sys.executable, options.script, *options.args]
+    target = ["-m", options.module] if options.module else [options.script]
+    program = [sys.executable, *target, *options.args]
     if options.mpi:
         return _under_mpiexec(options.nprocs, program, env)
     env["BSP_BACKEND"] = "fork"
     if options.nprocs is not None:
         env["BSP_NPROCS"] = str(options.nprocs)
+        script_hook.install(env, f"-n {options.nprocs}", options.module or options.script)
     sys.stdout.flush()
     os.execve(program[0], program, env)
-    return 0   # not reached
 
 
 def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
@@ -168,7 +232,7 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
         env["BSP_CHECKPOINT"] = os.path.abspath(options.checkpoint)
     if options.record:
         from .replaycli import record_settings
-        env.update(record_settings(options.record))
+        env.update(record_settings(options.record, options.checkpoint or False))
     return env
 
 
@@ -212,12 +276,13 @@ def _plot(options: argparse.Namespace) -> int:
     return 0
 
 
-def _mpi_launcher_or_none():
+def _mpi_launcher_or_none() -> Launcher | None:
     try:
         from mpi_backend import mpiexec
         return mpiexec.find_launcher()
     except ImportError as error:
-        print(f"bsp: the MPI backend needs mpi4py ({error}): pip install 'pybsp[mpich]'", file=sys.stderr)
+        print(f"bsp: the MPI backend needs mpi4py ({error}): pip install mpi4py mpich "
+              "(or mpi4py alone, with your own MPI)", file=sys.stderr)
     except FileNotFoundError as error:
         print(f"bsp: {error}", file=sys.stderr)
     return None
@@ -235,7 +300,7 @@ def _doctor(launcher_path: str | None) -> int:
 
         from mpi_backend import mpiexec
     except ImportError as error:
-        print(f"MPI backend: not available ({error}); pip install 'pybsp[mpich]' for an MPI from PyPI")
+        print(f"MPI backend: not available ({error}); pip install mpi4py mpich for an MPI from PyPI")
         return 0
     print(f"mpi4py {mpi4py.__version__}, MPI library: {mpiexec.library_version()} ({mpiexec.library_path()})")
     try:
@@ -247,7 +312,7 @@ def _doctor(launcher_path: str | None) -> int:
     return _check_launcher(mpiexec, launcher)
 
 
-def _check_launcher(mpiexec, launcher) -> int:
+def _check_launcher(mpiexec: ModuleType, launcher: Launcher) -> int:
     try:
         seen = mpiexec.probe(launcher, 2)
     except (RuntimeError, OSError) as error:

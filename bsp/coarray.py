@@ -100,11 +100,13 @@ class Coarray:
     def deliver(self, arrivals: list[Arrival]) -> None:
         for _, header, data in self._engine.raw_messages(arrivals):
             if header[0] == _PUT:
+                assert data is not None     # a put always carries data
                 index = header[1]
                 self.local[index] = np.frombuffer(data, self.dtype).reshape(np.shape(self.local[index]))
 
     def complete(self, arrivals: list[Arrival]) -> None:
         for _, (_, request), data in self._engine.raw_messages(arrivals):
+            assert data is not None         # so does a reply
             future, shape = self._waiting[request]
             future.set(np.frombuffer(data, self.dtype).reshape(shape))
         self._waiting = []
@@ -153,7 +155,7 @@ def _raw(array: np.ndarray) -> memoryview:
     """The bytes of a contiguous array, as a one-dimensional view.  Through
     numpy, not memoryview.cast, which refuses empty arrays and dtypes the
     buffer protocol cannot describe (datetime64, timedelta64)."""
-    return memoryview(array.reshape(-1).view(np.uint8))
+    return array.reshape(-1).view(np.uint8).data
 
 
 def _is_int(value: Any) -> bool:

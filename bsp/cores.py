@@ -12,7 +12,9 @@ environment, which is then left as it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from typing import Any, Iterator
 
 # Environment variables by which users choose thread counts themselves.
 USER_SETTINGS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS",
@@ -31,20 +33,39 @@ def share_cores(ranks_sharing: int, cores: int) -> int | None:
     """Limit this process's thread pools to `cores // ranks_sharing` threads
     (at least one), for `ranks_sharing` ranks on `cores` cores; return the
     limit, or None when the user's environment sets one instead."""
+    limiter = _limit(ranks_sharing, cores)
+    return None if limiter is None else max(1, cores // max(1, ranks_sharing))
+
+
+@contextlib.contextmanager
+def cores_shared(ranks_sharing: int, cores: int) -> Iterator[None]:
+    """`share_cores` for the length of a with block, then the pools as they
+    were: for a launching process that is also a rank (MPI rank 0), whose
+    code outside runs must see the thread pools a fork backend's launching
+    process sees (BLAS results can depend on the number of threads)."""
+    limiter = _limit(ranks_sharing, cores)
+    try:
+        yield
+    finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
+
+
+def _limit(ranks_sharing: int, cores: int) -> Any:
+    """The threadpoolctl limiter of share_cores, or None."""
     if any(os.environ.get(name) for name in USER_SETTINGS):
         return None
     from threadpoolctl import ThreadpoolController     # imported here: only ranks need it
 
-    limit = max(1, cores // max(1, ranks_sharing))
     controller = ThreadpoolController()
-    controller.limit(limits=limit)
+    limiter = controller.limit(limits=max(1, cores // max(1, ranks_sharing)))
     for library in controller.lib_controllers:
         if library.internal_api == "openblas":
             _stop_openblas_workers(library.dynlib)
-    return limit
+    return limiter
 
 
-def _stop_openblas_workers(openblas) -> None:
+def _stop_openblas_workers(openblas: Any) -> None:
     """Setting OpenBLAS's thread count starts its worker threads, which
     then spin for about 0.1 s: in a fresh rank, competing with the ranks
     for the cores even when the program never calls BLAS.  Stopping them

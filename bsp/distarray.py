@@ -204,7 +204,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
                              "for others, use (a * b).sum()")
         return self.world.allreduce(np.dot(self.local, other.local))
 
-    def _extreme(self, local_op: Callable, combine: Callable) -> Any:
+    def _extreme(self, local_op: Callable[..., Any], combine: Callable[[Any, Any], Any]) -> Any:
         if self.size == 0:
             raise ValueError("the extreme of an empty DistArray is undefined")
         mine = local_op(self.local) if self.local.size else None

@@ -41,7 +41,7 @@ from .callsite import user_call_site
 from .errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError
 from .mailbox import Arrival, Outbox, padding, unpack
 from .record import Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
-from .transport import Transport
+from .transport import Buffer, Transport
 
 # Channel 0 carries the collectives and the protocol's own messages (call
 # sites, tracebacks), channel 1 the messages of world.send; data objects get
@@ -273,7 +273,7 @@ class Engine:
     def _swap(self, record: bytes) -> bytes:
         """One transport exchange; file what arrived; return the records."""
         if self._sending:
-            outgoing = [outbox.frames() if outbox is not None else () for outbox in self._outboxes]
+            outgoing: Sequence[Sequence[Buffer]] = [outbox.frames() if outbox is not None else () for outbox in self._outboxes]
             self._outboxes = [None] * self.nprocs
             self._sending = False
         else:

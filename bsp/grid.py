@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from .checks import check_nprocs
 from .engine import MAX_AXES, Engine
@@ -38,7 +38,7 @@ class Grid:
         self.coords: tuple[int, ...] = self.coords_of(engine.pid)
         self._along: dict[int, Group] = {}
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Grid cannot be sent or pickled: it is one rank's handle on the grid")
 
     def __repr__(self) -> str:
@@ -107,12 +107,12 @@ class Grid:
         if isinstance(axis, bool):
             raise TypeError("axis must be an integer, not a bool")
         try:
-            axis = operator.index(axis)
+            index = operator.index(axis)
         except TypeError:
             raise TypeError(f"axis must be an integer, not {type(axis).__name__!r}") from None
-        if not -self.ndim <= axis < self.ndim:
-            raise ValueError(f"axis {axis} is out of range for the {self.ndim}-D grid {self.shape}")
-        return axis % self.ndim
+        if not -self.ndim <= index < self.ndim:
+            raise ValueError(f"axis {index} is out of range for the {self.ndim}-D grid {self.shape}")
+        return index % self.ndim
 
     def _check_coords(self, coords: Any) -> tuple[int, ...]:
         try:

@@ -14,7 +14,7 @@ SyncMismatchError, not a hang.
 from __future__ import annotations
 
 import operator
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from .collectives import Collectives, Team, group_team, superstep
 from .engine import Engine
@@ -38,7 +38,7 @@ class Group(Collectives):
         self._engine = engine
         self._team: Team = group_team(engine, ranks, split)
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a Group cannot be sent or pickled: it is one rank's handle on its group")
 
     def __repr__(self) -> str:

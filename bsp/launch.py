@@ -3,8 +3,11 @@ its results to the launching process."""
 
 from __future__ import annotations
 
+import inspect
 import os
-from typing import Any, Callable
+from types import ModuleType
+from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, ParamSpec, TypedDict, TypeVar,
+                    Union, overload)
 
 from .checkpoint import checkpointing
 from .checks import check_callable, check_nprocs
@@ -13,6 +16,13 @@ from .outcome import resolve
 from .profile import request as profile_request
 from .rank import running_a_rank
 from .recording import choose_path as record_path, session as recording
+from .signature import check_program_call
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
+
+    from .profile import Profile
+    from .world import World
 
 BACKENDS = ("fork", "mpi")
 
@@ -22,9 +32,55 @@ _MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX
 
 
 DEFAULT_SYNC_TIMEOUT = 600.0
+runs_started = 0        # bsp.run calls this process made (`bsp run -n` checks that there was one)
 
 
-def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
+P = ParamSpec("P")
+R = TypeVar("R")
+A1 = TypeVar("A1")
+A2 = TypeVar("A2")
+A3 = TypeVar("A3")
+A4 = TypeVar("A4")
+
+
+class RunOptions(TypedDict, total=False):
+    """bsp.run's own keywords, for type checkers (see `run`)."""
+
+    nprocs: int | None
+    backend: str | None          # "fork" or "mpi"
+    sync_timeout: float | None
+    profile: Union[bool, str, "os.PathLike[str]", Callable[[Profile], object], None]
+    trace: Union[str, "os.PathLike[str]", None]
+    record: Union[str, "os.PathLike[str]", None]
+    checkpoint: Union[str, "os.PathLike[str]", Literal[False], None]      # False: none, whatever BSP_CHECKPOINT says
+
+
+# How a type checker sees bsp.run.  Python cannot type "the program's own
+# parameters, plus bsp.run's keywords" in one signature (ParamSpec allows no
+# keyword between *args and **kwargs), so: a call without bsp.run's
+# keywords is checked against the program's whole signature; a call with
+# them, against its positional parameters (up to four), and any other
+# keyword is an error.  Program keywords together with bsp.run's: pass them
+# with functools.partial.
+@overload
+def run(program: Callable[Concatenate[World, P], R], /, *args: P.args, **kwargs: P.kwargs) -> list[R]: ...
+@overload
+def run(program: Callable[[World], R], /, **options: Unpack[RunOptions]) -> list[R]: ...
+@overload
+def run(program: Callable[[World, A1], R], a1: A1, /, **options: Unpack[RunOptions]) -> list[R]: ...
+@overload
+def run(program: Callable[[World, A1, A2], R], a1: A1, a2: A2, /, **options: Unpack[RunOptions]) -> list[R]: ...
+@overload
+def run(program: Callable[[World, A1, A2, A3], R], a1: A1, a2: A2, a3: A3, /,
+        **options: Unpack[RunOptions]) -> list[R]: ...
+@overload
+def run(program: Callable[[World, A1, A2, A3, A4], R], a1: A1, a2: A2, a3: A3, a4: A4, /,
+        **options: Unpack[RunOptions]) -> list[R]: ...
+
+
+# (mypy: in the first overload a program keyword may share a name with one
+# of bsp.run's; at run time bsp.run keeps it, see the docstring.)
+def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,  # type: ignore[misc]
         backend: str | None = None, sync_timeout: float | None = None, profile: Any = None,
         trace: Any = None, checkpoint: Any = None, record: Any = None, **kwargs: Any) -> list[Any]:
     """Run `program(world, *args, **kwargs)` on every rank and return the
@@ -77,20 +133,28 @@ def run(program: Callable[..., Any], *args: Any, nprocs: int | None = None,
     Raises RemoteError if a rank raised, SyncMismatchError if the ranks
     disagreed about a superstep, RankDiedError if a rank's process died,
     SyncTimeoutError as above; TypeError and ValueError for bad options,
-    before anything runs.
+    before anything runs, and TypeError when the program cannot be called
+    as program(world, *args, **kwargs) (checked against its signature in
+    the launching process: a misspelt keyword gets "did you mean nprocs?").
+
+    For type checkers, bsp.run returns list[R] for a program returning R,
+    and checks the arguments against the program's parameters (see the
+    overloads above).
     """
     return run_with_timeout(program, args, kwargs, nprocs=nprocs, backend=backend, sync_timeout=sync_timeout,
                             profile=profile, trace=trace, checkpoint=checkpoint, record=record)
 
 
-def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
+def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
                      nprocs: int | None = None, backend: str | None = None,
                      timeout: float | None = None, sync_timeout: float | None = None,
                      profile: Any = None, trace: Any = None, checkpoint: Any = None,
                      record: Any = None) -> list[Any]:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
+    global runs_started
     if running_a_rank():
         raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
+    runs_started += 1
     backend = choose_backend(backend)
     if backend == "mpi":
         launcher = _mpi_launcher()
@@ -99,11 +163,13 @@ def run_with_timeout(program: Callable[..., Any], args: tuple, kwargs: dict, *,
     else:
         from .fork import launcher
     check_callable(program, "the program")
+    check_program_call(program, args, kwargs, _own_keywords())
     nprocs = choose_nprocs(nprocs, backend)
     sync_timeout = choose_sync_timeout(sync_timeout)
     profiling = profile_request(profile, trace, program)
+    record_file = record_path(record, checkpoint)
     with checkpointing(program, checkpoint) as launched, \
-            recording(record_path(record), launched, args, kwargs, nprocs, backend) as recorder:
+            recording(record_file, launched, args, kwargs, nprocs, backend) as recorder:
         outcomes = launcher.launch(recorder.wrap(launched), args, kwargs, nprocs, timeout, sync_timeout,
                                    profiling is not None)
         recorder.ended(outcomes)
@@ -134,15 +200,21 @@ def choose_sync_timeout(seconds: float | None) -> float | None:
 
 def max_nprocs(backend: str | None = None) -> int | None:
     """The most ranks a run can have on `backend` (None: no limit)."""
-    return _mpi_launcher().world_size() if choose_backend(backend) == "mpi" else None
+    return int(_mpi_launcher().world_size()) if choose_backend(backend) == "mpi" else None
 
 
-def _mpi_launcher():
+def _own_keywords() -> list[str]:
+    """bsp.run's keywords (which never reach the program)."""
+    return [name for name, parameter in inspect.signature(run).parameters.items()
+            if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
+
+
+def _mpi_launcher() -> ModuleType:
     try:
         from mpi_backend import launcher
     except ImportError as error:
         raise BSPError(f"the MPI backend needs mpi4py ({error}); install it with "
-                       "pip install 'pybsp[mpi]', or 'pybsp[mpich]' for an MPI from PyPI") from None
+                       "pip install mpi4py (with your own MPI), or pip install mpi4py mpich for an MPI from PyPI") from None
     return launcher
 
 
@@ -166,7 +238,7 @@ def available_processors() -> int:
         if text.isdigit() and int(text) > 0:
             return int(text)
     if launched_by_mpi():       # a launcher that does not tell the size (PMIx alone): ask MPI
-        return _mpi_launcher().world_size()
+        return int(_mpi_launcher().world_size())
     return 1
 
 
@@ -199,7 +271,7 @@ def choose_nprocs(nprocs: int | None, backend: str = "fork") -> int:
             raise ValueError(f"BSP_NPROCS must be a positive integer, not {text!r}") from None
         return check_nprocs(value, "BSP_NPROCS")
     if backend == "mpi":
-        return _mpi_launcher().world_size()
+        return int(_mpi_launcher().world_size())
     from .cores import usable_cores
     return usable_cores()
 

@@ -20,9 +20,12 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from .world import World
 
 # h from 0 to 4 MiB per rank: the small ones pin down l, the large ones g.
 DEFAULT_SIZES = (0, 64, 512, 4 << 10, 32 << 10, 128 << 10, 512 << 10, 1 << 20, 2 << 20, 4 << 20)
@@ -103,7 +106,7 @@ def fit(points: list[tuple[int, float]]) -> tuple[float, float]:
     return max(float(g), 0.0), max(float(l), 0.0)
 
 
-def _benchmark(world, sizes: list[int], repetitions: int) -> tuple[float, list[tuple[int, float]], int]:
+def _benchmark(world: World, sizes: list[int], repetitions: int) -> tuple[float, list[tuple[int, float]], int]:
     """On every rank: the kernel rate and the median superstep time per h;
     the slowest rank's view, as the superstep is only over when it is."""
     rate = _flop_rate()

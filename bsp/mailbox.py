@@ -30,6 +30,7 @@ import struct
 from typing import NamedTuple
 
 from .buffers import ALIGN
+from .transport import Buffer
 
 _PADDING = bytes(ALIGN)
 JOIN_BYTES = 1 << 18        # header and streams up to this size go as one frame
@@ -71,13 +72,13 @@ class Outbox:
             section = self.sections[channel] = Section()
         return section
 
-    def frames(self) -> list:
+    def frames(self) -> list[Buffer]:
         """The frames of this destination's block, in wire order."""
         header = [len(self.sections)]
         for channel, section in self.sections.items():
             header += (channel, section.count, len(section.stream), len(section.bulk), *section.sizes)
         head = struct.pack(f"<{len(header) + 1}q", len(header), *header)
-        front = [head, *(section.stream for section in self.sections.values())]
+        front: list[Buffer] = [head, *(section.stream for section in self.sections.values())]
         used = sum(map(len, front))
         front.append(_PADDING[:padding(used)])
         if used <= JOIN_BYTES:
@@ -89,7 +90,7 @@ class Arrival(NamedTuple):
     """What one source sent on one channel in the last superstep."""
 
     source: int
-    count: int
+    count: int  # type: ignore[assignment]  # shadows tuple.count, which nothing here calls
     stream: memoryview
     bulk: list[memoryview]
 

@@ -75,13 +75,13 @@ def run_cell(shell: Any, line: str, cell: str) -> list[Any] | None:
             results = run_with_timeout(program, (), {}, nprocs=options.nprocs, backend="fork",
                                        timeout=options.timeout)
     except BSPError as error:
-        error._render_traceback_ = _renderer(error)     # IPython shows these lines instead of ours
+        error._render_traceback_ = _renderer(error)  # type: ignore[attr-defined]  # IPython shows these lines instead of ours
         raise error from None
     except KeyboardInterrupt:
         interrupt = KeyboardInterrupt()
-        interrupt._render_traceback_ = lambda: ["KeyboardInterrupt: the cell's ranks were ended"]
+        interrupt._render_traceback_ = lambda: ["KeyboardInterrupt: the cell's ranks were ended"]  # type: ignore[attr-defined]
         raise interrupt from None
-    return results if program.has_value else None
+    return results if program.has_value else None  # type: ignore[attr-defined]  # set by cell_program
 
 
 def cell_program(shell: Any, cell: str) -> Callable[..., Any]:
@@ -101,7 +101,7 @@ def cell_program(shell: Any, cell: str) -> Callable[..., Any]:
         exec(body, namespace)
         return eval(last, namespace) if last is not None else None
 
-    program.has_value = last is not None
+    program.has_value = last is not None  # type: ignore[attr-defined]  # read by the magic
     return program
 
 

@@ -34,11 +34,11 @@ def resolve(outcomes: list[Outcome]) -> list[Any]:
     """The per-rank results in pid order, or the run's error: RemoteError for
     the lowest failing rank if any rank raised, else the error the sync
     rules raised on every rank."""
-    failures = {o.pid: o.traceback for o in outcomes if o.ending is Ending.FAILED}
+    failures = {o.pid: o.traceback or "" for o in outcomes if o.ending is Ending.FAILED}
     if failures:
         first = min(failures)
         raise RemoteError(first, failures[first], failures)
     for outcome in outcomes:
-        if outcome.ending is Ending.DERIVED:
+        if outcome.ending is Ending.DERIVED and outcome.error is not None:
             raise outcome.error
-    return [outcome.value.load() for outcome in outcomes]
+    return [None if outcome.value is None else outcome.value.load() for outcome in outcomes]

@@ -43,7 +43,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 from types import CodeType, FrameType
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Union, cast
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class Recorder:
     CHUNK_ROWS = 4096
 
     def __init__(self, clock: Callable[[], float] = time.perf_counter):
-        self._pending: list[tuple] = []
+        self._pending: list[tuple[Any, ...]] = []
         self._chunks: list[np.ndarray] = []
         self._sites: dict[Any, int] = {}        # (id of code, instruction) or a site given as text -> index
         self._site_names: list[str] = []        # 'file:line in function' of each
@@ -94,11 +94,11 @@ class Recorder:
             frame = user_frame(3)      # from the caller of ObservedEngine.exchange, which calls this
             key: Any = (id(frame.f_code), frame.f_lasti)      # (hashing a code object costs microseconds)
         else:
-            key = frame = site
+            key = site
         index = self._sites.get(key)
         if index is None:
             index = self._sites[key] = len(self._sites)
-            self._site_names.append(frame if isinstance(frame, str) else self._name(frame))
+            self._site_names.append(site if site is not None else self._name(frame))
         pending = self._pending
         pending.append((kind, arg, index, entered, left, engine.bytes_sent, engine.bytes_received,
                         engine.messages_sent, engine.messages_received, engine.superstep_exchanges,
@@ -208,17 +208,17 @@ class Profile:
     def compute(self) -> np.ndarray:
         """w: from leaving the previous sync (or starting) to entering this one."""
         before = np.concatenate([self.start[:, None], self.left[:, :-1]], axis=1)
-        return self.entered - before
+        return np.asarray(self.entered - before)
 
     @property
     def sync(self) -> np.ndarray:
         """Time in the sync, from entering to leaving it."""
-        return self.left - self.entered
+        return np.asarray(self.left - self.entered)
 
     @property
     def waiting(self) -> np.ndarray:
         """Of the time in the sync, the wait for the last rank to arrive."""
-        return np.clip(self.entered.max(axis=0) - self.entered, 0.0, self.sync)
+        return np.asarray(np.clip(self.entered.max(axis=0) - self.entered, 0.0, self.sync))
 
     @property
     def h(self) -> np.ndarray:
@@ -229,16 +229,16 @@ class Profile:
 
     @property
     def w_max(self) -> np.ndarray:
-        return self.compute.max(axis=0)
+        return np.asarray(self.compute.max(axis=0))
 
     @property
     def h_max(self) -> np.ndarray:
-        return self.h.max(axis=0)
+        return np.asarray(self.h.max(axis=0))
 
     @property
     def sync_time(self) -> np.ndarray:
         """From the last rank's arrival at the sync to the last departure."""
-        return np.clip(self.left.max(axis=0) - self.entered.max(axis=0), 0.0, None)
+        return np.asarray(np.clip(self.left.max(axis=0) - self.entered.max(axis=0), 0.0, None))
 
     @property
     def measured(self) -> np.ndarray:
@@ -248,7 +248,7 @@ class Profile:
 
     def predicted(self, machine: "MachineParameters") -> np.ndarray:
         """w_max + g*h_max + l*(transport exchanges of the sync)."""
-        return self.w_max + machine.g * self.h_max + machine.l * self.exchanges.max(axis=0)
+        return np.asarray(self.w_max + machine.g * self.h_max + machine.l * self.exchanges.max(axis=0))
 
     def label(self, superstep: int) -> str:
         """What ended the superstep, and where (rank 0's call site; for the
@@ -374,7 +374,8 @@ class Request:
         """Build the Profile from the ranks' outcomes, write the trace, and
         deliver it.  Costs O(ranks * supersteps), plus a measurement of g
         and l when a table needs them and none were given."""
-        profile = Profile([outcome.profile for outcome in outcomes], _name(program), backend)
+        profile = Profile([outcome.profile for outcome in outcomes if outcome.profile is not None],
+                          _name(program), backend)
         if self.trace is not None:
             from . import trace
             trace.write(profile, self.trace)
@@ -429,7 +430,7 @@ def _deliverer(profile: Any) -> Callable[[Profile], Any] | None:
         load_machine(profile, "profile")
         return lambda result: print_report(result, profile)
     if callable(profile):
-        return profile
+        return cast("Callable[[Profile], Any]", profile)
     raise TypeError(f"profile must be True, False, the path of a machine file written by `bsp bench --out`, "
                     f"or a function to call with the Profile, not {type(profile).__name__!r}")
 

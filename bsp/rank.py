@@ -44,7 +44,7 @@ def rank_running(engine: Engine) -> Iterator[None]:
         _engine = None
 
 
-def run_rank(transport: Transport, program: Callable[..., Any], args: tuple, kwargs: dict,
+def run_rank(transport: Transport, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
              profile: bool = False) -> Outcome:
     """Run `program(world, *args, **kwargs)` on this rank.
 
@@ -54,9 +54,10 @@ def run_rank(transport: Transport, program: Callable[..., Any], args: tuple, kwa
     bsp.profile); the record travels in the Outcome.  A `Recorded` program
     records this rank's exchanges (see bsp.recording).
     """
-    stop_recording = None
-    if isinstance(program, Recorded):
-        program, transport, stop_recording = program.start(transport)
+    stop_recording: Callable[[], None] | None = None
+    wrapped: Any = program          # a Recorded program is no callable (see Session.wrap)
+    if isinstance(wrapped, Recorded):
+        program, transport, stop_recording = wrapped.start(transport)
     recorder = Recorder() if profile else None
     engine = _make_engine(transport, recorder)
     try:
@@ -77,7 +78,7 @@ def _make_engine(transport: Transport, recorder: Recorder | None) -> Engine:
     return ObservedEngine(transport, observers) if observers else Engine(transport)
 
 
-def _run(engine: Engine, program: Callable[..., Any], args: tuple, kwargs: dict) -> Outcome:
+def _run(engine: Engine, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
     try:
         value = program(World(engine), *args, **kwargs)
         result = _serialized_result(value)
@@ -88,7 +89,7 @@ def _run(engine: Engine, program: Callable[..., Any], args: tuple, kwargs: dict)
     except BaseException as exc:
         if engine.broken is not None:
             return Outcome(engine.pid, Ending.DERIVED, error=engine.broken)
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__.tb_next))
+        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__ and exc.__traceback__.tb_next))
         engine.fail(text)
         return Outcome(engine.pid, Ending.FAILED, traceback=text)
 

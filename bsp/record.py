@@ -96,7 +96,7 @@ class SyncRecord(NamedTuple):
     group: int = 0      # a group collective's split (see bsp.collectives.Team), else 0
     leader: int = 0     # the world pid of the first rank of this rank's group
 
-    def agreement(self) -> tuple:
+    def agreement(self) -> tuple[int, ...]:
         """What every rank must have the same of (a group collective's root:
         see `group_roots_agree`)."""
         if self.kind in _GROUP_KINDS:

@@ -36,7 +36,7 @@ import os
 import pickle
 import struct
 import tempfile
-from typing import Any, BinaryIO, Iterator, NamedTuple, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, NamedTuple, Sequence
 
 from .buffers import ALIGN, aligned_empty
 from .mailbox import padding
@@ -128,7 +128,7 @@ def assemble(path: str, manifest: dict[str, Any], parts: dict[int, str]) -> int:
     return write_atomically(path, write)
 
 
-def write_atomically(path: str, write) -> int:
+def write_atomically(path: str, write: Callable[[BinaryIO], object]) -> int:
     """Call `write(file)` on a new temporary file in the directory of `path`,
     then put it in place of `path` with os.replace: readers see the old file
     or the new one, never part of one, and a symlink at `path` is replaced,
@@ -172,8 +172,8 @@ class Entry(NamedTuple):
     tag: int
     records: bytes = b""        # of all ranks; for ERROR, this rank's own
     digest: bytes = b""
-    sent: list = []
-    incoming: list = []         # per source: None, or [a memoryview of its block]
+    sent: list[Any] = []
+    incoming: list[Any] = []    # per source: None, or [a memoryview of its block]
     error: BaseException | None = None
 
 
@@ -198,7 +198,7 @@ class RecordFile:
     def close(self) -> None:
         self._file.close()
 
-    def _read_header(self) -> tuple[dict, dict[int, tuple[int, int]]]:
+    def _read_header(self) -> tuple[dict[str, Any], dict[int, tuple[int, int]]]:
         file = self._file
         head = file.read(len(MAGIC) + _VERSION.size)
         if head[:len(MAGIC)] != MAGIC:
@@ -234,7 +234,7 @@ class RecordFile:
         whole entry."""
         for position, size in self._spans(pid):
             self._file.seek(position)
-            payload = memoryview(aligned_empty(size))
+            payload = aligned_empty(size).data
             self._file.readinto(payload)
             yield _parse(payload)
 
@@ -272,7 +272,7 @@ def _parse(payload: memoryview) -> Entry:
     records, digest, sent, lengths = pickle.loads(meta)
     offset = _ENTRY_HEAD.size + meta_length
     offset += padding(offset)
-    incoming: list = []
+    incoming: list[Any] = []
     for length in lengths:
         if length < 0:
             incoming.append(None)

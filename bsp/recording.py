@@ -36,7 +36,7 @@ import tempfile
 import time
 import traceback
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
 from .errors import BSPError
 from .mailbox import unpack
@@ -125,7 +125,7 @@ def _skip_breakpoint(*args: Any, **kwargs: Any) -> None:
 
 
 def _cannot_record(error: OSError, path: str) -> Callable[..., Any]:
-    def program(world, *args, **kwargs):
+    def program(world: Any, *args: Any, **kwargs: Any) -> NoReturn:
         raise BSPError(f"rank {world.pid} cannot write its part of the record at {path}: {error}.  Under MPI, "
                        f"the record's directory must be on a filesystem that every node shares.")
     return program
@@ -135,11 +135,14 @@ def part_path(parts: str, pid: int) -> str:
     return os.path.join(parts, f"rank-{pid}.part")
 
 
-def choose_path(record: Any, source: str = "record") -> str | None:
+def choose_path(record: Any, checkpoint: Any = None, source: str = "record") -> str | None:
     """The record file of this run: `record`, else BSP_RECORD (where the
-    second run of a process writes STEM.2.SUFFIX, the third STEM.3.SUFFIX, and so on),
-    else None.  Raises TypeError for a record that is not a path, ValueError
-    for one in a directory that does not exist."""
+    second run of a process writes STEM.2.SUFFIX, the third STEM.3.SUFFIX,
+    and so on), else None.  Raises TypeError for a record that is not a
+    path, ValueError for one in a directory that does not exist, and for a
+    run that also checkpoints (`checkpoint`, else BSP_CHECKPOINT): its
+    world.save and world.restore write and read files that a record does
+    not hold, so its ranks could not be replayed."""
     global _runs_recorded_here
     if record is None:
         record = os.environ.get("BSP_RECORD") or None
@@ -156,6 +159,12 @@ def choose_path(record: Any, source: str = "record") -> str | None:
         raise ValueError(f"{source} {os.fspath(record)!r}: the directory {os.path.dirname(path)!r} does not exist")
     if os.path.isdir(path):
         raise ValueError(f"{source} {os.fspath(record)!r} is a directory; name a file")
+    if checkpoint is None:
+        checkpoint = os.environ.get("BSP_CHECKPOINT") or None
+    if checkpoint is not None and checkpoint is not False:
+        raise ValueError(f"a run cannot be both recorded and checkpointed ({source} {os.fspath(record)!r}, "
+                         f"checkpoint directory {os.fspath(checkpoint)!r}): world.save and world.restore "
+                         f"write and read files that the record does not hold, so a replay could not repeat them")
     return path
 
 
@@ -167,7 +176,8 @@ class Session:
         self.parts = parts
         self.results: dict[int, bytes] = {}     # pid -> the pickled result of a rank that returned
 
-    def wrap(self, program: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(self, program: Callable[..., Any]) -> Any:
+        """The program, or, when recording, a Recorded that run_rank unwraps."""
         return program if self.parts is None else Recorded(program, self.parts)
 
     def ended(self, outcomes: Sequence[Outcome]) -> None:
@@ -179,7 +189,7 @@ class Session:
 
 
 @contextmanager
-def session(path: str | None, program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+def session(path: str | None, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
             backend: str) -> Iterator[Session]:
     """Around one run: yields the Session, and writes the record at `path`
     when the run ends, however it ends (then the run's own error, if any,
@@ -187,7 +197,8 @@ def session(path: str | None, program: Callable[..., Any], args: tuple, kwargs: 
     if path is None:
         yield Session(None)
         return
-    recording = Session(tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.parts-", dir=os.path.dirname(path)))
+    parts = tempfile.mkdtemp(prefix=f".{os.path.basename(path)}.parts-", dir=os.path.dirname(path))
+    recording = Session(parts)
     ending = None
     try:
         yield recording
@@ -198,16 +209,16 @@ def session(path: str | None, program: Callable[..., Any], args: tuple, kwargs: 
         try:
             manifest = make_manifest(program, args, kwargs, nprocs, backend, ending or "the run finished")
             manifest["results"] = recording.results
-            assemble(path, manifest, {pid: part_path(recording.parts, pid) for pid in range(nprocs)})
+            assemble(path, manifest, {pid: part_path(parts, pid) for pid in range(nprocs)})
         except Exception as error:
             if ending is None:
                 raise
             print(f"pybsp: could not write the record {path}: {error}", file=sys.stderr)
         finally:
-            shutil.rmtree(recording.parts, ignore_errors=True)
+            shutil.rmtree(parts, ignore_errors=True)
 
 
-def make_manifest(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int, backend: str,
+def make_manifest(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int, backend: str,
                   ending: str) -> dict[str, Any]:
     """What a replay needs besides the ranks' parts: the program and its
     arguments by value (dill), the source of its file, and the run's facts."""
@@ -225,7 +236,7 @@ def make_manifest(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs
     return manifest
 
 
-def _pickled_call(program: Callable[..., Any], args: tuple, kwargs: dict) -> tuple[bytes | None, str | None]:
+def _pickled_call(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bytes | None, str | None]:
     """dill of (program, args, kwargs): functions of __main__ by value (with
     the globals they use), those of importable modules by name."""
     import dill

@@ -39,8 +39,8 @@ from .transport import Buffer, Transport
 from .world import World
 
 
-def replay(path: str | os.PathLike, rank: int, *, program: Callable[..., Any] | None = None,
-           args: tuple | None = None, kwargs: dict | None = None, debug: bool = False,
+def replay(path: str | os.PathLike[str], rank: int, *, program: Callable[..., Any] | None = None,
+           args: tuple[Any, ...] | None = None, kwargs: dict[str, Any] | None = None, debug: bool = False,
            check_bytes: bool = True) -> Any:
     """Rerun rank `rank` of the run recorded at `path` (bsp.run(...,
     record=path)) in this process, alone, and return what its program
@@ -91,7 +91,7 @@ def _check_rank(rank: Any, nprocs: int, path: Any) -> None:
                          f"0..{nprocs - 1}")
 
 
-def _call(program: Callable[..., Any], world: World, args: tuple, kwargs: dict, debug: bool) -> Any:
+def _call(program: Callable[..., Any], world: World, args: tuple[Any, ...], kwargs: dict[str, Any], debug: bool) -> Any:
     """Call the program; with `debug`, under pdb (as pdb.runcall does, but
     quitting pdb raises bdb.BdbQuit here rather than return None, which the
     replay would take for the program's return)."""
@@ -117,7 +117,7 @@ def _call(program: Callable[..., Any], world: World, args: tuple, kwargs: dict, 
         sys.settrace(None)
 
 
-def load_call(manifest: dict) -> tuple[Callable[..., Any], tuple, dict]:
+def load_call(manifest: dict[str, Any]) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
     """The recorded (program, args, kwargs).  Functions of modules travel by
     name: when one cannot be imported, the directories of the recorded
     script and working directory are tried too.  Raises BSPError."""
@@ -126,20 +126,20 @@ def load_call(manifest: dict) -> tuple[Callable[..., Any], tuple, dict]:
         raise BSPError(f"the record holds no program: {manifest['program_name']} could not be saved "
                        f"({manifest.get('call_error')}); pass program= to bsp.replay")
     try:
-        return dill.loads(manifest["call"])
+        return dill.loads(manifest["call"])  # type: ignore[no-any-return]  # the (program, args, kwargs) saved
     except (ImportError, AttributeError):
         pass
     extra = [os.path.dirname(os.path.abspath(manifest["argv"][0])) if manifest["argv"] else "", manifest["cwd"]]
     sys.path[:0] = [folder for folder in extra if folder and os.path.isdir(folder)]
     try:
-        return dill.loads(manifest["call"])
+        return dill.loads(manifest["call"])  # type: ignore[no-any-return]
     except (ImportError, AttributeError) as error:
         raise BSPError(f"cannot rebuild the recorded program {manifest['program_name']} here: "
                        f"{type(error).__name__}: {error}.  Make its module importable (PYTHONPATH), "
                        f"or pass program= to bsp.replay") from None
 
 
-def show_sources(manifest: dict) -> None:
+def show_sources(manifest: dict[str, Any]) -> None:
     """Let tracebacks and pdb show the recorded source of the program's file
     (which may be missing here, or edited since)."""
     for filename, text in manifest.get("sources", {}).items():
@@ -150,7 +150,7 @@ class ReplayTransport(Transport):
     """A transport that delivers the recorded exchanges of one rank and
     checks that the program brings to each what it brought in the run."""
 
-    def __init__(self, entries: Iterator[Entry], pid: int, manifest: dict, program: Callable[..., Any],
+    def __init__(self, entries: Iterator[Entry], pid: int, manifest: dict[str, Any], program: Callable[..., Any],
                  check_bytes: bool = True):
         self.pid = pid
         self._check_bytes = check_bytes
@@ -162,7 +162,7 @@ class ReplayTransport(Transport):
         self._superstep = 0
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
-        return memoryview(aligned_empty(nbytes))
+        return aligned_empty(nbytes).data
 
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
                  ) -> tuple[bytes, list[list[memoryview] | None]]:
@@ -175,7 +175,7 @@ class ReplayTransport(Transport):
             entry.records[self.pid * RECORD_SIZE:(self.pid + 1) * RECORD_SIZE]
         if recorded != record:
             self._differs(mine, unpack_all(recorded, 1)[0])
-        if entry.tag == ERROR:
+        if entry.tag == ERROR and entry.error is not None:
             raise entry.error
         if mine.status != Status.FAILED and mine.kind != Kind.DIAGNOSE:
             digest, sent = digest_sent(outgoing)        # (tracebacks and call sites may name other paths)
@@ -215,7 +215,7 @@ class ReplayTransport(Transport):
         asked = {True: "asked for data with a get", False: "made no get"}
         raise self._divergence(mine, asked[bool(mine.flags & Flags.GETS)], asked[bool(recorded.flags & Flags.GETS)])
 
-    def _sent_otherwise(self, mine: SyncRecord, sent: list, recorded: list) -> None:
+    def _sent_otherwise(self, mine: SyncRecord, sent: list[Any], recorded: list[Any]) -> None:
         for i in range(max(len(sent), len(recorded))):
             done = sent[i] if i < len(sent) else None
             then = recorded[i] if i < len(recorded) else None
@@ -240,7 +240,7 @@ def _called(record: SyncRecord) -> str:
     return f"called {record.describe()}"
 
 
-def _sent(section: tuple | None, engine: Engine | None) -> str:
+def _sent(section: tuple[Any, ...] | None, engine: Engine | None) -> str:
     if section is None:
         return "sent nothing more"
     dest, channel, count, nbytes = section

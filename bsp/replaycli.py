@@ -17,13 +17,15 @@ from .recordfile import END, ERROR, RecordFile
 from .recording import choose_path
 
 
-def record_settings(path: str) -> dict[str, str]:
+def record_settings(path: str, checkpoint: Any = False) -> dict[str, str]:
     """The environment that makes a script's runs record at `path`.  The
     hash seed is fixed (unless the user fixed it), and recorded, so that
     `bsp replay` can use the same one: the order of a set of strings, and so
     the bytes a program sends, depend on it.  Raises ValueError for a path
-    in a missing directory."""
-    env = {"BSP_RECORD": choose_path(path, "--record")}
+    in a missing directory, or with a `checkpoint` directory (see
+    bsp.recording.choose_path)."""
+    record = choose_path(path, checkpoint, "--record")
+    env = {} if record is None else {"BSP_RECORD": record}
     if not os.environ.get("PYTHONHASHSEED"):
         env["PYTHONHASHSEED"] = str(random.randrange(1, 2**32))
     return env
@@ -103,7 +105,7 @@ def _rerun_with_hash_seed(options: argparse.Namespace, seed: str) -> None:
     os.execve(argv[0], argv, {**os.environ, "PYTHONHASHSEED": seed})
 
 
-def program_from_file(manifest: dict) -> Callable[..., Any]:
+def program_from_file(manifest: dict[str, Any]) -> Callable[..., Any]:
     """The recorded program's function as its file defines it now (the
     file runs, as a module not named __main__).  Raises BSPError if the
     file or the function is not there."""
@@ -113,7 +115,8 @@ def program_from_file(manifest: dict) -> Callable[..., Any]:
     namespace = runpy.run_path(path, run_name="__bsp_replay__")
     if not callable(namespace.get(name)):
         raise BSPError(f"--from-file: {path} defines no function {name!r} at its top level")
-    return namespace[name]
+    found: Callable[..., Any] = namespace[name]
+    return found
 
 
 def describe(record: RecordFile) -> str:

@@ -61,9 +61,9 @@ def restore(world: "World", distribution: Mapping[str, Any] | None = None,
     return state
 
 
-def _layouts(distribution: Mapping[str, Any] | None, grid: Mapping[str, Any] | None) -> dict[str, dict]:
+def _layouts(distribution: Mapping[str, Any] | None, grid: Mapping[str, Any] | None) -> dict[str, dict[str, Any]]:
     """{name: {distribution and/or grid}} asked for DistArrays."""
-    layouts: dict[str, dict] = {}
+    layouts: dict[str, dict[str, Any]] = {}
     for option, given in (("distribution", distribution), ("grid", grid)):
         if given is None:
             continue
@@ -75,7 +75,7 @@ def _layouts(distribution: Mapping[str, Any] | None, grid: Mapping[str, Any] | N
     return layouts
 
 
-def _check_layouts(layouts: dict[str, dict], manifest: dict[str, Any]) -> None:
+def _check_layouts(layouts: dict[str, dict[str, Any]], manifest: dict[str, Any]) -> None:
     unknown = sorted(set(layouts) - set(manifest["arrays"]))
     if unknown:
         raise ValueError(f"restore: {', '.join(map(repr, unknown))} named in distribution/grid "
@@ -83,7 +83,7 @@ def _check_layouts(layouts: dict[str, dict], manifest: dict[str, Any]) -> None:
                          f"({', '.join(map(repr, manifest['arrays'])) or 'none'})")
 
 
-def _find(checkpoints: "_Checkpoints") -> tuple[str, dict] | str | None:
+def _find(checkpoints: "_Checkpoints") -> tuple[str, dict[str, Any]] | str | None:
     """On rank 0: (name, manifest) of the committed checkpoint, None if
     there is none, or what is wrong with it."""
     try:
@@ -109,7 +109,7 @@ def _find(checkpoints: "_Checkpoints") -> tuple[str, dict] | str | None:
 
 
 def _load(world: "World", checkpoints: "_Checkpoints", name: str, manifest: dict[str, Any],
-          layouts: dict[str, dict]) -> dict[str, Any]:
+          layouts: dict[str, dict[str, Any]]) -> dict[str, Any]:
     old = manifest["nprocs"]
     same = old == world.nprocs
     differing = sorted(key for key, shared in manifest["values"].items() if not shared)
@@ -140,14 +140,17 @@ def _array(world: "World", fd: int, where: str, key: str, meta: dict[str, Any], 
     target = arrays_of.zeros(world, tuple(meta["shape"]), dtype, layout)
     parts = [rank["arrays"][key] for rank in manifest["ranks"]]
 
-    def open_part(rank: int, part: dict) -> files.ArrayPart:
-        return files.ArrayPart(fd, part["data"], tuple(part["shape"]), dtype, f"{where}, rank {rank}'s part of {key!r}")
+    def read_rows(rank: int, part: dict[str, Any], selection: Any) -> np.ndarray:
+        with files.ArrayPart(fd, part["data"], tuple(part["shape"]), dtype,
+                             f"{where}, rank {rank}'s part of {key!r}") as opened:
+            return opened.rows(selection)
 
-    def read_index(rank: int, entry: dict) -> np.ndarray:
-        return files.ArrayPart(fd, entry["data"], (entry["count"],), np.dtype(np.int64),
-                               f"{where}, rank {rank}'s indices of {key!r}").rows(slice(None))
+    def read_index(rank: int, entry: dict[str, Any]) -> np.ndarray:
+        with files.ArrayPart(fd, entry["data"], (entry["count"],), np.dtype(np.int64),
+                             f"{where}, rank {rank}'s indices of {key!r}") as opened:
+            return opened.rows(slice(None))
 
-    arrays_of.fill(target, parts, open_part, read_index)
+    arrays_of.fill(target, parts, read_rows, read_index)
     return target
 
 
@@ -157,4 +160,4 @@ def _tuples(value: Any) -> Any:
 
 
 def _dtype(descr: Any) -> np.dtype:
-    return np.lib.format.descr_to_dtype(descr if isinstance(descr, str) else [tuple(field) for field in descr])
+    return np.lib.format.descr_to_dtype(descr if isinstance(descr, str) else [tuple(field) for field in descr])  # type: ignore[arg-type]  # JSON's lists of the descr's tuples

@@ -6,6 +6,7 @@ rank about to end the job waits until its output has been read."""
 from __future__ import annotations
 
 import fcntl
+import io
 import os
 import stat
 import struct
@@ -19,10 +20,11 @@ def write_whole_lines() -> None:
     (PYTHONUNBUFFERED=1) would write a print's text and its newline
     separately, and another rank's line could fall between them."""
     for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.reconfigure(line_buffering=True, write_through=False)
-        except (AttributeError, ValueError):
-            pass
+        if isinstance(stream, io.TextIOWrapper):     # not a stream a test put in place
+            try:
+                stream.reconfigure(line_buffering=True, write_through=False)
+            except ValueError:
+                pass
 
 
 def flush() -> None:
@@ -49,6 +51,7 @@ def _unread_bytes(fd: int) -> int:
     try:
         if not stat.S_ISFIFO(os.fstat(fd).st_mode):
             return 0
-        return struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+        unread: int = struct.unpack("i", fcntl.ioctl(fd, termios.FIONREAD, b"\0" * 4))[0]
+        return unread
     except OSError:
         return 0

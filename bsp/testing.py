@@ -44,11 +44,16 @@ import os
 import re
 import signal
 import threading
-from typing import Any, Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 from .checks import check_nprocs
 from .errors import BSPError, RemoteError
 from .launch import launched_by_mpi, max_nprocs, run_with_timeout
+
+if TYPE_CHECKING:
+    import pytest
+
+Hook = TypeVar("Hook", bound=Callable[..., Any])
 
 DEFAULT_NPROCS = (1, 2, 4)
 DEFAULT_TIMEOUT = 60.0
@@ -84,12 +89,13 @@ def spmd(nprocs: Iterable[int] = DEFAULT_NPROCS, *, timeout: float | None = DEFA
                 run_spmd(body, count, fixture_values, timeout)
 
         nprocs_parameter = inspect.Parameter("nprocs", inspect.Parameter.POSITIONAL_OR_KEYWORD)
-        test.__signature__ = inspect.Signature([nprocs_parameter, *fixtures])
+        test.__signature__ = inspect.Signature([nprocs_parameter, *fixtures])  # type: ignore[attr-defined]
         try:
             import pytest
         except ImportError:
             return test
-        return pytest.mark.parametrize("nprocs", counts, ids=lambda n: f"nprocs={n}")(test)
+        marked: Callable[..., None] = pytest.mark.parametrize("nprocs", counts, ids=lambda n: f"nprocs={n}")(test)
+        return marked
 
     return decorate
 
@@ -211,7 +217,7 @@ def _mpi_rank_is_server() -> bool:
     return not launcher.is_root()
 
 
-def pytest_configure(config) -> None:
+def pytest_configure(config: pytest.Config) -> None:
     """Ranks other than 0 print nothing of pytest's: the report is rank 0's."""
     if _mpi_rank_is_server():
         reporter = config.pluginmanager.get_plugin("terminalreporter")
@@ -219,17 +225,18 @@ def pytest_configure(config) -> None:
             config.pluginmanager.unregister(reporter)
 
 
-def _first(hook):
+def _first(hook: Hook) -> Hook:
     """Mark a pytest hook to run before the others, when pytest is there."""
     try:
         import pytest
     except ImportError:
         return hook
-    return pytest.hookimpl(tryfirst=True)(hook)
+    marked: Hook = pytest.hookimpl(tryfirst=True)(hook)
+    return marked
 
 
 @_first
-def pytest_runtestloop(session) -> None:
+def pytest_runtestloop(session: pytest.Session) -> None:
     """Ranks other than 0 serve rank 0's runs instead of running tests."""
     if _mpi_rank_is_server():
         from mpi_backend import launcher
@@ -239,13 +246,13 @@ def pytest_runtestloop(session) -> None:
 _session_status = 0
 
 
-def pytest_sessionfinish(session, exitstatus) -> None:
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Rank 0, done: note the status, for the servers to exit with."""
     global _session_status
     _session_status = int(exitstatus)
 
 
-def pytest_unconfigure(config) -> None:
+def pytest_unconfigure(config: pytest.Config) -> None:
     """Rank 0, once pytest has printed its report: the servers exit with its
     status.  (When a run lost ranks to a sync timeout, this ends the job
     with MPI_Abort: only then, so that the report, with the

@@ -5,7 +5,7 @@ the Chrome trace, see bsp.trace).
     bsp run -n 2 --trace trace.json prog.py
     bsp profile plot trace.json -o timeline.png
 
-Needs matplotlib, an optional extra: pip install 'pybsp[plot]'.  It is
+Needs matplotlib, an optional extra (pybsp[plot]): pip install matplotlib.  It is
 imported on first use, and drawn without pyplot, so nothing here changes
 matplotlib's backend or global state.
 """
@@ -56,13 +56,12 @@ def _rows(events: list[dict[str, Any]]) -> dict[int, dict[str, list[tuple[float,
     return rows
 
 
-def _figure(rows: dict[int, dict[str, list[tuple[float, float]]]], title: str):
+def _figure(rows: dict[int, dict[str, list[tuple[float, float]]]], title: str) -> Any:
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
     except ImportError:
-        raise ImportError("the PNG timeline needs matplotlib: pip install 'pybsp[plot]' "
-                          "(or pip install matplotlib)") from None
+        raise ImportError("the PNG timeline needs matplotlib: pip install matplotlib") from None
     ranks = sorted(rows)
     figure = Figure(figsize=(10, 1.2 + 0.45 * len(ranks)), layout="constrained")
     FigureCanvasAgg(figure)

@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import functools
 import io
-import struct
 import pickle
-from typing import Any, Iterable, Iterator
+import struct
+import types
+from typing import Any, Callable, Iterable, Iterator, cast
 
 INBAND_LIMIT = 4096
 
@@ -48,6 +49,39 @@ def dumps(obj: Any) -> tuple[bytes, list[memoryview]]:
         return _dumps_with_dill(obj, refusal, buffers), buffers
 
 
+def dumps_main_by_value(obj: Any) -> tuple[bytes, list[memoryview]]:
+    """`dumps`, but with the functions defined in the script (`__main__`)
+    serialized by value, with the globals they use (dill's recurse
+    setting), rather than by name: for a process whose `__main__`
+    stopped short of their definitions (an MPI rank that serves rank 0's
+    runs stopped reading the script at its first bsp.run call).  Costs a
+    dill pickle per such function; meant for a run's call, not for messages."""
+    buffers: list[memoryview] = []
+    file = io.BytesIO()
+    try:
+        _MainByValue(file, buffers).dump(obj)
+    except _REFUSALS as refusal:
+        buffers.clear()
+        return _dumps_with_dill(obj, refusal, buffers), buffers
+    return file.getvalue(), buffers
+
+
+class _MainByValue(pickle.Pickler):
+    def __init__(self, file: io.BytesIO, buffers: list[memoryview]):
+        super().__init__(file, 5, buffer_callback=_collector(buffers))
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, types.FunctionType) and obj.__module__ == "__main__":
+            return _undill, (_dill_by_value(obj),)
+        return NotImplemented
+
+
+def _dill_by_value(obj: Any) -> bytes:
+    import dill
+    data: bytes = dill.dumps(obj, 5, recurse=True)
+    return data
+
+
 def loads(data: bytes | memoryview, buffers: Iterable[memoryview] = ()) -> Any:
     """Rebuild one object serialized by `dumps`."""
     return pickle.loads(data, buffers=buffers)
@@ -68,7 +102,7 @@ def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memory
     return (pickle.Unpickler(file, buffers=pending).load() for _ in range(count))
 
 
-def _collector(buffers: list[memoryview]):
+def _collector(buffers: list[memoryview]) -> Callable[[pickle.PickleBuffer], bool]:
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         try:
             raw = buffer.raw()
@@ -104,11 +138,11 @@ def _dill_pickler() -> type:
     import dill     # imported on first use: it is slow to import and rarely needed
     import numpy
 
-    class Pickler(dill.Pickler):
+    class Pickler(dill.Pickler):  # type: ignore[misc]  # dill has no type information
         def reducer_override(self, obj: Any) -> Any:
             if type(obj) is not numpy.ndarray:
                 return NotImplemented
-            rebuild, args, *rest = obj.__reduce_ex__(5)
+            rebuild, args, *rest = cast("tuple[Any, ...]", obj.__reduce_ex__(5))    # an array's: a tuple
             if args and isinstance(args[0], pickle.PickleBuffer):
                 # in-band, as bytes: the pure-Python pickler under dill
                 # memoizes the temporary copies it makes of PickleBuffers
@@ -125,7 +159,7 @@ class _DillBox:
     def __init__(self, data: bytes):
         self.data = data
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[[bytes], Any], tuple[bytes]]:
         return _undill, (self.data,)
 
 
@@ -154,7 +188,7 @@ class Serialized:
     def load(self) -> Any:
         return loads(self.data, self.buffers)
 
-    def __reduce__(self):
+    def __reduce__(self) -> tuple[Callable[..., Serialized], tuple[Any, ...]]:
         return _rebuild_serialized, (self.data, *map(pickle.PickleBuffer, self.buffers))
 
 
@@ -165,11 +199,12 @@ def _rebuild_serialized(data: bytes, *buffers: Any) -> Serialized:
 _COUNT = struct.Struct("<q")
 
 
-def to_frames(obj: Any) -> list:
+def to_frames(obj: Any, main_by_value: bool = False) -> list[bytes | memoryview]:
     """`obj` as frames of one self-describing block, for a pipe or a single
     message: [n, pickle size, buffer sizes...] then the pickle, then the
-    buffers, which are not copied."""
-    data, buffers = dumps(obj)
+    buffers, which are not copied.  `main_by_value`: see
+    `dumps_main_by_value`."""
+    data, buffers = (dumps_main_by_value if main_by_value else dumps)(obj)
     sizes = [len(data), *(buffer.nbytes for buffer in buffers)]
     return [struct.pack(f"<{len(sizes) + 1}q", len(buffers), *sizes), data, *buffers]
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -37,9 +37,9 @@ class World(Collectives):
         self._engine = engine
         self._team = world_team(engine)
         self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
-        self._checkpoints = None        # set by bsp.checkpoint in a run with a checkpoint directory
+        self._checkpoints: Any = None   # set by bsp.checkpoint in a run with a checkpoint directory
 
-    def __reduce__(self):
+    def __reduce__(self) -> NoReturn:
         raise TypeError("a World cannot be sent or pickled: it is one rank's handle on the run")
 
     def __repr__(self) -> str:

@@ -18,6 +18,7 @@ things outlive it:
 from __future__ import annotations
 
 import os
+from typing import NoReturn
 
 from mpi4py import MPI
 
@@ -27,7 +28,7 @@ _LAUNCHER_TOPOLOGY_FILE = "hydra_hwloc_xmlfile_"
 _OUTPUT_SECONDS = 2.0       # the most an abort waits for the launcher to read what was printed
 
 
-def abort_job(status: int) -> None:
+def abort_job(status: int) -> NoReturn:
     """Stop every process of the job, with `status` (1 if 0: the job
     failed); never returns."""
     for path in mapped_shared_memory_files() | launcher_topology_files():
@@ -54,7 +55,7 @@ def launcher_topology_files() -> set[str]:
     """hydra's topology files among the open files of this rank's parent,
     the launcher's proxy."""
     folder = f"/proc/{os.getppid()}/fd"
-    found = set()
+    found: set[str] = set()
     try:
         names = os.listdir(folder)
     except OSError:             # not Linux, or not ours to read

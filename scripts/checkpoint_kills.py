@@ -62,13 +62,38 @@ def uncommitted(directory: Path) -> bool:
     return any(entry.name.startswith("ck-") and entry.name != committed for entry in directory.iterdir())
 
 
+def committed(directory: Path) -> int:
+    """How many saves the run has committed (its LATEST names its n-th)."""
+    try:
+        return int(json.loads((directory / "LATEST").read_text())["checkpoint"].rsplit("-", 1)[1])
+    except (FileNotFoundError, ValueError, KeyError):
+        return 0
+
+
+def wait_for_commit(directory: Path, count: int, process: subprocess.Popen) -> float:
+    """Wait until the run has committed `count` saves (or ended); return the
+    time between its last two commits seen (a save period), or 0.05 s."""
+    seen, changes = committed(directory), [time.monotonic()]
+    while seen < count and process.poll() is None:
+        time.sleep(0.002)
+        now = committed(directory)
+        if now != seen:
+            seen = now
+            changes.append(time.monotonic())
+    return changes[-1] - changes[-2] if len(changes) > 1 else 0.05
+
+
 def kill_somewhere(process: subprocess.Popen, delay: float, rng: random.Random) -> str:
     """SIGKILL a random rank, or the launcher, after `delay` seconds; what
-    was killed ('rank', 'launcher', or 'nothing' if the run was over)."""
+    was killed ('rank', 'launcher', or 'nothing' if the run was over).  The
+    launcher: the process that forked the ranks, or under MPI mpiexec (the
+    `bsp run --mpi` process above it only waits for it)."""
     time.sleep(delay)
     try:
-        launcher = psutil.Process(process.pid)
-        ranks = [child for child in launcher.children(recursive=True) if "python" in child.name().lower()]
+        children = psutil.Process(process.pid).children(recursive=True)
+        ranks = [child for child in children if "python" in child.name().lower()]
+        mpiexec = [child for child in children if "mpiexec" in child.name().lower()]
+        launcher = mpiexec[0] if mpiexec else psutil.Process(process.pid)
     except psutil.NoSuchProcess:
         return "nothing"
     kind, victim = ("launcher", launcher) if rng.random() < 0.3 or not ranks else ("rank", rng.choice(ranks))
@@ -79,21 +104,24 @@ def kill_somewhere(process: subprocess.Popen, delay: float, rng: random.Random) 
     return kind
 
 
-def trial(number: int, rng: random.Random, base: Path, expected: str, duration: float, mpi: bool,
-          args: list[str] = ARGS) -> dict:
+def trial(number: int, rng: random.Random, base: Path, expected: str, mpi: bool, args: list[str] = ARGS) -> dict:
     """One run killed at random, then resumed; what happened."""
     directory = base / f"trial-{number}"
     first, second = rng.randint(1, 4), rng.randint(1, 5)
     process = subprocess.Popen(command(first, directory, mpi, args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=environment(), start_new_session=True)
-    killed = kill_somewhere(process, rng.uniform(0.2, 0.6 * duration), rng)     # the ranks run in that span
+    # A random superstep: after a random number of commits, a random part of a save period.
+    target = rng.randint(0, int(args[1]) // int(args[2]) - 1)
+    period = wait_for_commit(directory, target, process)
+    killed = kill_somewhere(process, rng.uniform(0, 1.5 * period), rng)
     process.communicate(timeout=600)
     _end_group(process.pid)
     caught_saving = directory.exists() and uncommitted(directory)
     done = subprocess.run(command(second, directory, mpi, args), capture_output=True, text=True,
                           env=environment(), timeout=600)
     resumed = next((line for line in done.stderr.splitlines() if line.startswith("resuming at step")), "fresh start")
-    return {"trial": number, "first": first, "second": second, "killed": killed, "during save": caught_saving,
+    return {"trial": number, "first": first, "second": second, "killed": killed, "after": target,
+            "during save": caught_saving,
             "resumed": resumed, "same": done.returncode == 0 and done.stdout == expected,
             "output": "" if done.stdout == expected else done.stdout + done.stderr}
 
@@ -121,11 +149,12 @@ def main() -> int:
         print(f"seed {seed}; an uninterrupted run takes {duration:.1f} s and prints:\n{expected}", flush=True)
         results = []
         for number in range(options.trials):
-            result = trial(number, rng, base, expected, duration, options.mpi)
+            result = trial(number, rng, base, expected, options.mpi)
             results.append(result)
-            print(f"trial {number:3}: -n {result['first']} killed {result['killed']:8} "
-                  f"{'(during a save) ' if result['during save'] else ''}then -n {result['second']}: "
-                  f"{result['resumed']}: {'same' if result['same'] else 'DIFFERENT'}{result['output']}", flush=True)
+            during = "(during a save) " if result["during save"] else ""
+            print(f"trial {number:3}: -n {result['first']} killed {result['killed']:8} after save {result['after']:2} "
+                  f"{during}then -n {result['second']}: {result['resumed']}: "
+                  f"{'same' if result['same'] else 'DIFFERENT'}{result['output']}", flush=True)
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return report(results)
@@ -136,8 +165,9 @@ def report(results: list[dict]) -> int:
     kinds = {kind: sum(r["killed"] == kind for r in results) for kind in ("rank", "launcher", "nothing")}
     print(f"{len(results)} trials: killed a rank {kinds['rank']} times, the launcher {kinds['launcher']} times "
           f"({kinds['nothing']} runs ended before the kill); {sum(r['during save'] for r in results)} kills "
-          f"caught a save in the act; {sum(r['resumed'] != 'fresh start' for r in results)} resumed from a "
-          f"checkpoint; resumed result equal to the uninterrupted one: {len(results) - len(different)}/{len(results)}")
+          f"caught a save in the act (a checkpoint directory besides the committed one was left: begun, or "
+          f"committed but its predecessor not yet removed); "
+          f"{sum(r['resumed'] != 'fresh start' for r in results)} resumed from a checkpoint; resumed result equal to the uninterrupted one: {len(results) - len(different)}/{len(results)}")
     if different:
         print(f"DIFFERENT in trials {different}")
     return 1 if different else 0

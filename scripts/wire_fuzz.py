@@ -44,11 +44,12 @@ def _runs_for(tally: dict, count: int) -> int:
     return max(20, min(RUNS_PER_BATCH, int((count - tally["sequences"]) / rate) + 1))
 
 
-def _batch(tally: dict, runs: int):
-    """A hypothesis test of `runs` random runs, each counted into `tally`."""
+def _batch(tally: dict, runs: int, steps: int):
+    """A hypothesis test of `runs` random runs of up to `steps` supersteps,
+    each counted into `tally`."""
     @settings(max_examples=runs, deadline=None, database=None, print_blob=True,
               suppress_health_check=list(HealthCheck), phases=(Phase.generate, Phase.shrink))
-    @given(plans(max_steps=10, max_sends=10))
+    @given(plans(max_steps=steps, max_sends=10))
     def batch(plan):
         run_plan(plan)
         sequences, payloads = count_sequences(plan)
@@ -63,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--count", type=int, default=100_000, help="payload sequences to try")
     parser.add_argument("--max-seconds", type=float, default=None, help="stop after this long, whatever the count")
+    parser.add_argument("--steps", type=int, default=10,
+                        help="most supersteps per run (more: fewer runs, whose start costs most on fork)")
     options = parser.parse_args(argv)
     backend = "mpi" if launched_by_mpi() else "fork"
     bsp.run(_started, nprocs=1)         # under MPI, ranks other than 0 serve rank 0's runs from here on
@@ -74,7 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             verdict = f"no failures; stopped by --max-seconds before {options.count}"
             break
         try:
-            _batch(tally, _runs_for(tally, options.count))()
+            _batch(tally, _runs_for(tally, options.count), options.steps)()
         except Exception as error:      # hypothesis has printed the shrunk example
             status, verdict = 1, f"FAILED: {type(error).__name__}: {str(error).splitlines()[0]}"
             break

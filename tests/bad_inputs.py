@@ -218,6 +218,14 @@ def _with_environment(name: str, value: str) -> Callable[[], Any]:
     return call
 
 
+def _scaled(world, n):
+    return n * world.pid
+
+
+def _without_world(n):
+    return n
+
+
 def _replay_rank(rank: Any) -> Any:
     """bsp.replay of `rank` of a one-rank run recorded for it."""
     import tempfile
@@ -242,6 +250,14 @@ OUTSIDE: list[Outside] = [
             r"sync_timeout must be 0 \(no timeout\) or a positive number of seconds, not -1"),
     Outside("run: a sync timeout that is not a number", lambda: bsp.run(print, nprocs=1, sync_timeout="soon"),
             TypeError, r"sync_timeout must be a number of seconds, not 'str'"),
+    Outside("run: a misspelt keyword of bsp.run's (nproc=)", lambda: bsp.run(_scaled, 3, nproc=2), TypeError,
+            r"bsp.run got the keyword argument 'nproc', which neither bsp.run nor _scaled\(world, n\) takes: "
+            r"did you mean nprocs\?"),
+    Outside("run: a program without its World parameter", lambda: bsp.run(_without_world, 3, nprocs=1), TypeError,
+            r"a program's first parameter is the World: bsp.run calls _without_world\(n\) as "
+            r"program\(world, \*args, \*\*kwargs\); define it as def _without_world\(world, ...\)"),
+    Outside("run: more arguments than the program takes", lambda: bsp.run(_scaled, 3, 4, nprocs=1), TypeError,
+            r"bsp.run cannot call _scaled\(world, n\) with the world and these arguments: too many positional"),
     Outside("run: a checkpoint directory that is not a path", lambda: bsp.run(print, nprocs=1, checkpoint=3),
             TypeError, r"checkpoint must be the path of a directory, not 'int'"),
     Outside("run: a checkpoint directory that is a file", lambda: bsp.run(print, nprocs=1, checkpoint="/dev/null"),
@@ -266,6 +282,11 @@ OUTSIDE: list[Outside] = [
     Outside("run: a record in a directory that does not exist",
             lambda: bsp.run(print, nprocs=1, record="/no/such/directory/run.bsprec"), ValueError,
             r"record '/no/such/directory/run.bsprec': the directory '/no/such/directory' does not exist"),
+    Outside("run: recorded and checkpointed", lambda: bsp.run(print, nprocs=1, record=os.devnull + "x",
+                                                               checkpoint="/no/such/checkpoints"), ValueError,
+            r"a run cannot be both recorded and checkpointed \(record '/dev/nullx', checkpoint directory "
+            r"'/no/such/checkpoints'\): world.save and world.restore write and read files that the record does "
+            r"not hold"),
     Outside("replay: a file that is not a record", lambda: bsp.replay(os.devnull, rank=0), ValueError,
             r"/dev/null is not a pybsp record \(it does not start with b'BSPREC\\r\\n'\)"),
     Outside("replay: a rank the record does not hold", lambda: _replay_rank(1), ValueError,

@@ -274,7 +274,7 @@ def test_a_run_whose_rank_died_is_recorded_up_to_the_death(tmp_path):
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(path.name for path in (ROOT / "examples").glob("*.py"))
-SMALL = {"inner_product.py": ["1000"], "stencil.py": ["12", "5"], "sample_sort.py": ["3000"],
+SMALL = {"inner_product.py": ["1000"], "stencil.py": ["12", "5"], "stencil_checkpoint.py": ["12", "5", "2"], "sample_sort.py": ["3000"],
          "sieve.py": ["2000"], "lu.py": ["12"], "lu2d.py": ["12"], "fft.py": ["6"], "spmv.py": ["300", "4"],
          "pagerank.py": ["300", "4"], "components.py": ["300"], "power_couples.py": ["300", "6"],
          "debug_me.py": ["--fixed"]}
@@ -345,3 +345,56 @@ def test_bsp_replay_describes_a_record_and_replays_a_rank_of_it(tmp_path):
     assert replayed.stdout == "rank 1 returned ['0', 'a', 'b', 'c', 'd', 'e'] (the same as in the run)\n"
     missing = bsp_command("replay", tmp_path / "missing.bsprec", "--rank", 0)
     assert missing.returncode == 2 and "No such file or directory" in missing.stderr
+
+
+@pytest.mark.mpi_skip
+def test_a_breakpoint_in_the_program_stops_bsp_replay_at_the_terminal(tmp_path):
+    script, path = tmp_path / "script.py", tmp_path / "run.bsprec"
+    script.write_text(SCRIPT.replace("    world.sync()\n", "    breakpoint()\n    world.sync()\n"))
+    done = bsp_command("run", "-n", 2, "--record", path, script)     # the ranks skip it
+    assert done.returncode == 0, done.stderr
+    replayed = bsp_command("replay", path, "--rank", 1, input="p world.pid, world.superstep\ncontinue\n")
+    assert "-> world.sync()\n(Pdb) (1, 0)\n(Pdb) rank 1 returned ['0', 'a'" in replayed.stdout
+
+
+STUCK = '''
+import sys, threading
+import bsp
+
+def stuck(world):
+    world.sync()
+    if world.pid == 1:
+        threading.Event().wait()
+    world.sync()
+
+if __name__ == "__main__":
+    bsp.run(stuck, sync_timeout=1, record=sys.argv[1])
+'''
+
+
+@pytest.mark.mpi_skip
+def test_a_sync_timeout_under_mpiexec_is_recorded_and_replays_as_one(tmp_path):
+    mpiexec = Path(sys.executable).parent / "mpiexec"
+    if not mpiexec.exists():
+        pytest.skip("no mpiexec beside this Python: scripts/setup test mpich installs one")
+    script, path = tmp_path / "stuck.py", tmp_path / "run.bsprec"
+    script.write_text(STUCK)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, str(script), str(path)], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert done.returncode != 0 and "SyncTimeoutError" in done.stderr
+    with pytest.raises(bsp.SyncTimeoutError, match=r"ranks \[1\] did not reach the sync of superstep 1"):
+        bsp.replay(path, rank=0)
+    with RecordFile(str(path)) as record:
+        assert record.manifest["ending"].startswith("SyncTimeoutError: ranks [1] did not reach")
+
+
+@pytest.mark.mpi_skip
+def test_a_rank_that_cannot_write_its_part_fails_the_run_saying_so(tmp_path, monkeypatch):
+    def refuse(path):
+        raise FileNotFoundError(2, "No such file or directory", path)
+    monkeypatch.setattr("bsp.recording.PartWriter", refuse)     # the forked ranks inherit it
+    with pytest.raises(bsp.RemoteError, match=r"rank 0 cannot write its part of the record at .*rank-0.part: "
+                                              r".*No such file or directory.*every node shares"):
+        bsp.run(ring, 1, nprocs=2, record=tmp_path / "run.bsprec")
+    assert os.listdir(tmp_path) == ["run.bsprec"]

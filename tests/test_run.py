@@ -1,5 +1,6 @@
 """bsp.run and the `bsp run` command."""
 
+import inspect
 import os
 import subprocess
 import sys
@@ -63,6 +64,34 @@ def test_bsp_nprocs_sets_the_default(monkeypatch):
 def test_bad_nprocs(nprocs, error, message):
     with pytest.raises(error, match=message):
         bsp.run(describe, nprocs=nprocs)
+
+
+def scaled(world, n, factor=1):
+    return n * factor * world.pid
+
+
+@pytest.mark.mpi_skip
+@pytest.mark.parametrize("call, message", [
+    (lambda: bsp.run(scaled, 3, nproc=4), "did you mean nprocs?"),
+    (lambda: bsp.run(scaled, 3, nprocs=2, backend="fork", sync_timout=5), "did you mean sync_timeout?"),
+    (lambda: bsp.run(scaled, 3, nprocs=2, backend="fork", facter=5), "did you mean factor?"),
+    (lambda: bsp.run(lambda n: n, 3, nprocs=2), "a program's first parameter is the World"),
+    (lambda: bsp.run(lambda: 0, nprocs=2), "a program's first parameter is the World"),
+    (lambda: bsp.run(scaled, nprocs=2), "missing a required argument: 'n'"),
+])
+def test_a_call_the_program_cannot_take_fails_before_any_rank_starts(monkeypatch, call, message):
+    def no_fork():
+        raise AssertionError("a rank was forked")
+    monkeypatch.setattr(os, "fork", no_fork)
+    with pytest.raises(TypeError) as raised:
+        call()
+    assert message in str(raised.value)
+
+
+def test_a_program_whose_signature_python_cannot_tell_runs_unchecked():
+    with pytest.raises(ValueError):
+        inspect.signature(getattr)
+    assert bsp.run(getattr, "pid", nprocs=2) == [0, 1]
 
 
 @pytest.mark.mpi_skip

@@ -39,7 +39,7 @@ def captured(buffers):
 
 
 @pytest.mark.mpi_skip
-@settings(FAST, max_examples=300)
+@settings(FAST, max_examples=500)
 @given(st.lists(payloads(), min_size=1, max_size=8))
 def test_a_stream_of_payloads_decodes_each_as_its_own_round_trip(sequence):
     stream, buffers = bytearray(), []
@@ -53,7 +53,7 @@ def test_a_stream_of_payloads_decodes_each_as_its_own_round_trip(sequence):
 
 
 @pytest.mark.mpi_skip
-@settings(FAST, max_examples=100)
+@settings(FAST, max_examples=150)
 @given(payload_sequences())
 def test_serialized_payloads_inside_one_block(sequence):
     # as results travel: each serialized on its own, all in one block
@@ -83,7 +83,7 @@ class Loopback(Transport):
 
 
 @pytest.mark.mpi_skip
-@settings(FAST, max_examples=150)
+@settings(FAST, max_examples=250)
 @given(st.lists(st.tuples(st.integers(1, 3), payloads()), min_size=1, max_size=8),
        st.lists(st.tuples(st.one_of(indices(), payloads()), st.one_of(st.none(), st.binary(max_size=70))),
                 max_size=4))
@@ -104,9 +104,9 @@ def test_object_and_raw_messages_on_several_channels(posts, raw_posts):
     assert [None if data is None else bytes(data) for _, _, data in raw] == [data for _, data in raw_posts]
 
 
-# Over every channel of real runs: each example is one bsp.run of up to six
-# supersteps, and sends a few dozen payload sequences (see count_sequences).
-@settings(FAST, max_examples=25)
-@given(plans(max_steps=6, max_sends=8))
+# Over every channel of real runs: each example is one bsp.run of up to eight
+# supersteps, which sends about 16 payload sequences (see count_sequences).
+@settings(FAST, max_examples=40)
+@given(plans(max_steps=8, max_sends=10))
 def test_payloads_over_every_channel_of_a_run(plan):
     run_plan(plan)

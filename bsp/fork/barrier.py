@@ -22,12 +22,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .shared import SharedRegion
 
 _POLLS_PER_CLOCK_READ = 64
 _PARENT_CHECK_SECONDS = 1.0
 
 
-class _Barrier:
+class Barrier:
     """Made in the launching process before the fork; `wait(pid)` in the ranks."""
 
     def __init__(self, nprocs: int, spin_seconds: float):
@@ -41,7 +45,11 @@ class _Barrier:
         now, rather than whenever a traceback that refers to us is freed."""
         self.__dict__.clear()
 
-    def _sleep(self, semaphore) -> None:
+    def wait(self, pid: int) -> None:
+        """Return once every rank has called wait (each once per barrier)."""
+        raise NotImplementedError
+
+    def _sleep(self, semaphore: Any) -> None:
         acquire = semaphore.acquire
         if self._spin_seconds > 0:
             deadline = time.perf_counter() + self._spin_seconds
@@ -56,7 +64,7 @@ class _Barrier:
                 os._exit(70)
 
 
-class DisseminationBarrier(_Barrier):
+class DisseminationBarrier(Barrier):
     def __init__(self, nprocs: int, spin_seconds: float):
         super().__init__(nprocs, spin_seconds)
         self._rounds = [1 << k for k in range((nprocs - 1).bit_length())]
@@ -69,19 +77,19 @@ class DisseminationBarrier(_Barrier):
             self._sleep(self._signals[pid][k])
 
 
-class CentralBarrier(_Barrier):
-    def __init__(self, nprocs: int, spin_seconds: float, region):
+class CentralBarrier(Barrier):
+    def __init__(self, nprocs: int, spin_seconds: float, region: SharedRegion):
         super().__init__(nprocs, spin_seconds)
         self._lock = self._context.Lock()
         self._wake = [self._context.Semaphore(0) for _ in range(nprocs)]
         self._region = region       # arrivals are counted in its BARRIER word
-        self._words = None          # made in the rank, on first use
+        self._words: memoryview | None = None   # made in the rank, on first use
 
     def wait(self, pid: int) -> None:
         """Return once every rank has called wait (each once per barrier)."""
-        if self._words is None:
-            self._words = self._region.words()
         words, index = self._words, self._region.BARRIER
+        if words is None:
+            words = self._words = self._region.words()
         with self._lock:
             arrived = words[index] + 1
             last = arrived == self._nprocs
@@ -94,7 +102,7 @@ class CentralBarrier(_Barrier):
             self._sleep(self._wake[pid])
 
 
-def make_barrier(region, cores: int, spin_seconds: float) -> _Barrier:
+def make_barrier(region: SharedRegion, cores: int, spin_seconds: float) -> Barrier:
     """The barrier that suits `region.nprocs` ranks on `cores` cores."""
     if region.nprocs <= cores:
         return DisseminationBarrier(region.nprocs, spin_seconds)

@@ -21,7 +21,8 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any, Callable
+from types import FrameType
+from typing import Any, Callable, Iterator, NoReturn, Sequence, cast
 
 from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
 from ..outcome import Outcome
@@ -29,7 +30,8 @@ from .. import relay, stdio
 from ..cores import share_cores, usable_cores
 from ..rank import run_rank
 from ..wire import from_block, to_frames
-from .barrier import make_barrier
+from ..transport import Buffer
+from .barrier import Barrier, make_barrier
 from .shared import SharedRegion
 from .transport import ForkTransport
 
@@ -39,7 +41,7 @@ _READ_CHUNK = 1 << 20
 _STRANDED_POLL_SECONDS = 0.2
 
 
-def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
            timeout: float | None = None, sync_timeout: float | None = None,
            profile: bool = False) -> list[Outcome]:
     """Run `program` on `nprocs` forked ranks; return their Outcomes in pid
@@ -52,7 +54,7 @@ def launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
         return _launch(program, args, kwargs, nprocs, timeout, sync_timeout, profile)
 
 
-def _launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
+def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
             timeout: float | None, sync_timeout: float | None, profile: bool) -> list[Outcome]:
     shared = SharedRegion(nprocs)
     barrier = make_barrier(shared, usable_cores(), SPIN_SECONDS)
@@ -68,7 +70,7 @@ def _launch(program: Callable[..., Any], args: tuple, kwargs: dict, nprocs: int,
             children[rank] = child
         for _, writer in pipes:
             os.close(writer)
-        pipes = [(reader, None) for reader, _ in pipes]
+        pipes = [(reader, None) for reader, _ in pipes]  # type: ignore[misc]  # the writers are closed
         if output is not None:
             output.start()
         return _Supervisor(children, [reader for reader, _ in pipes], shared, timeout, sync_timeout).wait()
@@ -89,7 +91,7 @@ class _Terminated(BaseException):
 
 
 @contextlib.contextmanager
-def _stopped_by_sigterm():
+def _stopped_by_sigterm() -> Iterator[None]:
     """During a run, SIGTERM first stops the ranks and cleans up (as Ctrl-C
     does, through KeyboardInterrupt), then ends the process as SIGTERM
     would: a caller sees the usual status, 128 + 15.  A program that
@@ -99,7 +101,7 @@ def _stopped_by_sigterm():
         yield
         return
 
-    def terminate(signum, frame):
+    def terminate(signum: int, frame: FrameType | None) -> NoReturn:
         raise _Terminated()
 
     signal.signal(signal.SIGTERM, terminate)
@@ -114,8 +116,9 @@ def _stopped_by_sigterm():
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _become_rank(rank: int, pipes, shared: SharedRegion, barrier,
-                 program: Callable[..., Any], args: tuple, kwargs: dict, profile: bool) -> None:
+def _become_rank(rank: int, pipes: list[tuple[int, int]], shared: SharedRegion, barrier: Barrier,
+                 program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 profile: bool) -> NoReturn:
     """The life of a rank process; never returns."""
     status = 1
     try:
@@ -149,7 +152,7 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
 
 
-def _write_frames(fd: int, frames: list) -> None:
+def _write_frames(fd: int, frames: Sequence[Buffer]) -> None:
     total = sum(len(memoryview(frame).cast("B")) for frame in frames)
     os.write(fd, total.to_bytes(8, "little"))
     for frame in frames:
@@ -210,7 +213,7 @@ class _Supervisor:
                 for key, _ in self._selector.select(self._poll_interval()):
                     self._read(key.fd, key.data)
                 self._watch()
-            return list(self._outcomes)
+            return cast("list[Outcome]", self._outcomes)     # every rank's, or _read raised
         finally:
             self._selector.close()
 
@@ -229,11 +232,11 @@ class _Supervisor:
         if not self._children:
             return
         arrived, departed = self._shared.progress()
-        if self._deadline is not None and time.monotonic() >= self._deadline:
-            raise self._run_timeout(arrived, departed)
+        if self._deadline is not None and self._timeout is not None and time.monotonic() >= self._deadline:
+            raise self._run_timeout(arrived, departed, self._timeout)
         self._check_for_stranded_ranks(arrived)
         if self._sync_timeout is not None:
-            self._check_sync_timeout(arrived, departed)
+            self._check_sync_timeout(arrived, departed, self._sync_timeout)
 
     def _check_for_stranded_ranks(self, arrived: list[int]) -> None:
         """A rank that has finished did its last exchange; a rank that has
@@ -247,7 +250,7 @@ class _Supervisor:
                 raise BSPError(f"rank {rank} waits at exchange {arrived[rank]}, which rank {finisher} "
                                f"left the run after exchange {last} and will never join (a bug in pybsp)")
 
-    def _check_sync_timeout(self, arrived: list[int], departed: list[int]) -> None:
+    def _check_sync_timeout(self, arrived: list[int], departed: list[int], limit: float) -> None:
         live = sorted(self._children)
         exchange = max(arrived[rank] for rank in live)
         waiting = [rank for rank in live if arrived[rank] == exchange > departed[rank]]
@@ -258,9 +261,9 @@ class _Supervisor:
         now = time.monotonic()
         if self._waited_since is None or self._waited_since[0] != exchange:
             self._waited_since = (exchange, now)
-        elif now - self._waited_since[1] > self._sync_timeout:
+        elif now - self._waited_since[1] > limit:
             superstep = self._shared.record(exchange, waiting[0]).superstep
-            raise SyncTimeoutError(self._sync_timeout, late, waiting, superstep)
+            raise SyncTimeoutError(limit, late, waiting, superstep)
 
     def _read(self, reader: int, rank: int) -> None:
         chunk = os.read(reader, _READ_CHUNK)
@@ -276,7 +279,7 @@ class _Supervisor:
         self._outcomes[rank] = from_block(memoryview(received)[8:])
         self._finished_at[rank] = self._shared.progress()[0][rank]
 
-    def _run_timeout(self, arrived: list[int], departed: list[int]) -> RunTimeoutError:
+    def _run_timeout(self, arrived: list[int], departed: list[int], timeout: float) -> RunTimeoutError:
         waiting = [rank for rank in range(len(arrived)) if arrived[rank] > departed[rank]]
         computing = [rank for rank in range(len(arrived)) if arrived[rank] == departed[rank]]
-        return RunTimeoutError(self._timeout, waiting, computing, max(departed))
+        return RunTimeoutError(timeout, waiting, computing, max(departed))

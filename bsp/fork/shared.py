@@ -117,7 +117,7 @@ class SharedRegion:
         self.map.close()
 
 
-def _reserve(control: int, nareas: int):
+def _reserve(control: int, nareas: int) -> tuple[mmap.mmap, int]:
     """Map the control block and `nareas` areas, as large as the system
     lets us reserve (strict overcommit accounting refuses large reservations)."""
     area = min(AREA_BYTES, MAPPING_BYTES // nareas)

@@ -27,6 +27,7 @@ from ..buffers import ALIGN, BufferPool
 from ..record import RECORD_SIZE
 from ..transport import Buffer, Transport
 from .heap import HandoverHeap, mark_free
+from .barrier import Barrier
 from .shared import SharedRegion
 
 HANDOVER_MIN = 1 << 16      # smaller frames are cheaper to copy than to hand over
@@ -34,7 +35,7 @@ COPY, HANDOVER = 0, 1
 
 
 class ForkTransport(Transport):
-    def __init__(self, pid: int, region: SharedRegion, barrier):
+    def __init__(self, pid: int, region: SharedRegion, barrier: Barrier):
         self.pid = pid
         self.nprocs = region.nprocs
         self._region = region
@@ -61,7 +62,7 @@ class ForkTransport(Transport):
         self._sizes_for_me = [slice(region.sizes(half, pid), region.sizes(half, pid) + p) for half in (0, 1)]
         self._arrived = region.ARRIVED + pid
         self._departed = region.DEPARTED + pid
-        self._nothing = [None] * p
+        self._nothing: list[list[memoryview] | None] = [None] * p
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         if exclusive and nbytes >= HANDOVER_MIN:
@@ -118,7 +119,7 @@ class ForkTransport(Transport):
         triples] and the bytes for each destination.  Returns the heap
         regions handed over."""
         words, region, pid, half = self._words, self._region, self.pid, self._half
-        starts, extents, handed_over = [0], [], set()
+        starts, extents, handed_over = [0], list[int](), set[int]()
         for dest, frames in enumerate(outgoing):
             total = 0
             first = len(extents)
@@ -163,7 +164,7 @@ class ForkTransport(Transport):
                 found = table[p + 1 + 3 * table[self.pid]:p + 1 + 3 * table[self.pid + 1]].tolist()
                 extents[source] = found
                 copy_bytes += sum(found[i + 1] + ALIGN for i in range(0, len(found), 3) if found[i + 2] == COPY)
-        buffer = self._pool.take(copy_bytes) if copy_bytes else None
+        buffer = self._pool.take(copy_bytes) if copy_bytes else memoryview(bytearray())
         position = 0
         incoming: list[list[memoryview] | None] = [None] * p
         for source, found in extents.items():
@@ -193,7 +194,7 @@ class ForkTransport(Transport):
         to its owner when the last object built on it is gone."""
         region = self._mapping[offset:offset + length]
         weakref.finalize(region, mark_free, self._words, offset)
-        return memoryview(region)
+        return region.data
 
     def _drop_placed(self, handed_over: set[int]) -> None:
         for offset, kind, _ in self._placed.values():
