@@ -229,6 +229,14 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         2 * width * (the part's faces) * s per rank."""
         return _halo(self.world._engine, self.layout, self.local, width, periodic, fill)
 
+    def __matmul__(self, other: Any) -> "DistArray":
+        # Defined here rather than left to numpy's operator mixin, so that
+        # call sites (profiles, mismatch messages) name the user's line.
+        return _matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> "DistArray":
+        return _matmul(other, self)
+
     def matmul(self, other: "DistArray", panels: int | None = None) -> "DistArray":
         """`self @ other`, in `panels` supersteps (SUMMA: see bsp.matmul,
         which gives the cost and the errors)."""

@@ -106,3 +106,17 @@ def test_each_panel_goes_to_the_grid_row_and_column_and_nowhere_else(nprocs, gri
                       for r in range(M) if r != s and block(k, M, r, lo, hi) * block(n, N, t))
             assert profile.bytes_sent[pid, step] == sent
             assert profile.bytes_received[pid, step] == received
+
+
+def product_with_the_operator(world):
+    x = DistArray.zeros(world, (4, 4), distribution=("block", "block"))
+    x @ x
+
+
+def test_the_operators_superstep_is_named_for_the_users_line():
+    require_nprocs(2)
+    profiles = []
+    bsp.run(product_with_the_operator, nprocs=2, profile=profiles.append)
+    [profile] = profiles
+    [step] = [step for step, kind in enumerate(profile.kinds) if kind == Kind.MATMUL]
+    assert profile.sites[0][step].endswith("in product_with_the_operator")
