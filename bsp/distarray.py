@@ -1,88 +1,122 @@
-"""`DistArray`: a global numpy array split over the ranks along axis 0."""
+"""`DistArray`: a global numpy array split over the ranks, along one axis or
+several, over a processor grid."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import collectives
+from . import collectives, remap
+from .checks import check_pid
+from .distribution import Layout, as_index, block_of, describe, layout_of, single_spec
+from .distribution import owner_of as owner_of, rows_of as rows_of  # the one-dimensional helpers' old home
+from .halo import halo as _halo
+from .matmul import matmul as _matmul
 from .record import Kind
 from .world import World
 
-DISTRIBUTIONS = ("block", "cyclic")
-
 
 class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
-    """A global array of `shape`, whose rows (axis 0) are split over the
-    ranks: in contiguous blocks (rank i holds rows lo..hi-1, the first n % p
-    ranks one row more than the others), or cyclically (rank i holds rows i,
-    i+p, i+2p, ...).  Each rank holds its rows as `local`, a numpy array;
-    `rows` are their global indices.
+    """A global array of `shape` split over the ranks: each axis by its
+    distribution, over a processor grid with one extent per axis.
 
-    Create it on every rank: `DistArray.from_function` or `DistArray.zeros`
-    (no communication), or `DistArray.from_root` (a scatter).
-    numpy ufuncs and operators work elementwise on DistArrays of the same
-    shape and distribution, and with scalars, locally and without
-    communication.  `sum`, `min`, `max`, `mean` and `dot` return the global
-    result on every rank; `gather`, `redistribute` and `halo` move rows.
-    Each of those is one superstep; costs below are for n rows of s bytes.
+    `distribution` is one spec per axis, each "block" (contiguous blocks,
+    the first n % P one element longer), "cyclic" (element i on grid
+    coordinate i % P), ("block-cyclic", b) (blocks of b dealt round-robin)
+    or None (not split); or a single spec, which splits axis 0 only (the
+    one-dimensional API: `distribution="cyclic"` splits the rows).  `grid`
+    has one extent per axis, 1 where the axis is not split, and multiplies
+    to nprocs; None chooses a near-square factorization over the split axes
+    (like MPI_Dims_create).  Rank pid sits at grid coordinates row-major in
+    pid (as `world.grid`) and holds, as the numpy array `local`, the
+    Cartesian product of its index sets: `index(axis)` along each axis,
+    `rows` == `index(0)`.  Write back into it through `local`
+    (`d.local[...] = values`, or `d.local = new` of the same shape).
+
+    Create it on every rank: `from_function` or `zeros` (no communication),
+    or `from_root` (a scatter).  numpy ufuncs and operators work
+    elementwise, locally, on DistArrays of the same layout and with
+    scalars or arrays that broadcast against `local`.  `sum`, `min`, `max`,
+    `mean` and `dot` return the global result on every rank; `gather`,
+    `allgather`, `redistribute`, `transpose` and `halo` move elements;
+    `A @ B` multiplies matrices (SUMMA, see bsp.matmul).  Each of those is
+    one superstep (`@`: one per panel); costs below are for N elements of
+    s bytes in all, N/p per rank when balanced.
     """
 
-    def __init__(self, world: World, shape: tuple[int, ...], local: np.ndarray, distribution: str = "block"):
+    def __init__(self, world: World, shape: tuple[int, ...] | int, local: np.ndarray,
+                 distribution: Any = "block", grid: Any = None):
         """Wrap this rank's part (`local`) of a global array; prefer the
-        constructors.  Raises ValueError if `local` does not have this rank's
-        rows of `shape` under `distribution`."""
-        shape = tuple(int(n) for n in shape)
-        if distribution not in DISTRIBUTIONS:
-            raise ValueError(f"distribution must be 'block' or 'cyclic', not {distribution!r}")
-        if not shape:
-            raise ValueError("a DistArray has at least one axis, along which it is split")
-        self.world = world
-        self.shape = shape
-        self.distribution = distribution
-        self.rows = rows_of(shape[0], world.pid, world.nprocs, distribution)
-        expected = (len(self.rows), *shape[1:])
-        if local.shape != expected:
-            raise ValueError(f"rank {world.pid} holds rows {_describe(self.rows)} of a {shape} array "
-                             f"({distribution}): its part has shape {expected}, not {local.shape}")
+        constructors.  Raises ValueError for a bad distribution or grid (see
+        `bsp.distribution.layout_of`), or if `local` does not have this
+        rank's shape under them."""
+        layout, given = layout_of(_shape(shape), distribution, grid, world.nprocs)
+        self._attach(world, layout, given, local)
+
+    @classmethod
+    def _of(cls, world: World, layout: Layout, given: Any, local: np.ndarray) -> "DistArray":
+        array = cls.__new__(cls)
+        array._attach(world, layout, given, local)
+        return array
+
+    def _attach(self, world: World, layout: Layout, given: Any, local: np.ndarray) -> None:
+        self.world, self.layout, self.distribution = world, layout, given
+        self.shape = layout.shape
+        expected = layout.local_shape(world.pid)
+        if np.shape(local) != expected:
+            raise ValueError(f"rank {world.pid} holds {self._holding()} of a {self.shape} array "
+                             f"({self._how()}): its part has shape {expected}, not {np.shape(local)}")
         self.local = local
 
     # -- construction ---------------------------------------------------------
 
     @classmethod
-    def from_function(cls, world: World, shape: tuple[int, ...] | int,
-                      function: Callable[[np.ndarray], Any], dtype: Any = float,
-                      distribution: str = "block") -> "DistArray":
-        """Each rank builds its part as `function(rows)`, rows being the
-        global indices (an int64 array) of the rows it holds.  No
-        communication."""
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        rows = np.asarray(rows_of(shape[0], world.pid, world.nprocs, distribution), np.int64)
-        return cls(world, shape, np.asarray(function(rows), dtype=dtype), distribution)
+    def from_function(cls, world: World, shape: tuple[int, ...] | int, function: Callable[..., Any],
+                      dtype: Any = float, distribution: Any = "block", grid: Any = None) -> "DistArray":
+        """Each rank builds its part from the global indices it holds: with
+        one distribution per axis, as `function(*np.ix_(i0, i1, ...))`
+        (broadcast to the part's shape); with a single distribution (axis 0
+        split), as `function(rows)`, which must return the rows whole.  The
+        index arrays are int64 and read-only.  No communication."""
+        layout, given = layout_of(_shape(shape), distribution, grid, world.nprocs)
+        indices = layout.indices(world.pid)
+        if single_spec(distribution) is not None:
+            local = np.asarray(function(indices[0]), dtype=dtype)
+        else:
+            local = np.empty(layout.local_shape(world.pid), dtype)
+            local[...] = function(*np.ix_(*indices))
+        return cls._of(world, layout, given, local)
 
     @classmethod
     def zeros(cls, world: World, shape: tuple[int, ...] | int, dtype: Any = float,
-              distribution: str = "block") -> "DistArray":
-        shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
-        rows = rows_of(shape[0], world.pid, world.nprocs, distribution)
-        return cls(world, shape, np.zeros((len(rows), *shape[1:]), dtype), distribution)
+              distribution: Any = "block", grid: Any = None) -> "DistArray":
+        """A DistArray of zeros.  No communication."""
+        layout, given = layout_of(_shape(shape), distribution, grid, world.nprocs)
+        return cls._of(world, layout, given, np.zeros(layout.local_shape(world.pid), dtype))
 
     @classmethod
-    def from_root(cls, world: World, array: Any = None, root: int = 0,
-                  distribution: str = "block") -> "DistArray":
+    def from_root(cls, world: World, array: Any = None, root: int = 0, distribution: Any = "block",
+                  grid: Any = None) -> "DistArray":
         """Split the root's `array` over the ranks (ignored elsewhere).
-        1 superstep, h = n*s at the root."""
-        parts = None
+        1 superstep (a scatter), h = (p-1)/p * N*s at the root.  A bad
+        distribution or grid raises ValueError on the root, which every
+        other rank then gets as RemoteError."""
+        root = check_pid(root, world.nprocs, "root")
+        posts = []
         if world.pid == root:
             array = np.asarray(array)
             if array.ndim == 0:
                 raise ValueError("from_root needs an array with at least one axis")
-            parts = [(array.shape, np.ascontiguousarray(array[_index(rows_of(array.shape[0], pid, world.nprocs,
-                                                                             distribution))]))
-                     for pid in range(world.nprocs)]
-        shape, local = world.scatter(parts, root=root)
-        return cls(world, shape, local, distribution)
+            layout, given = layout_of(array.shape, distribution, grid, world.nprocs)
+            posts = [((dest,), (array.shape, np.ascontiguousarray(array[_block(layout, dest)])))
+                     for dest in range(world.nprocs) if dest != root]
+            local = array[_block(layout, root)].copy()
+        arrived = collectives.superstep(world._engine, Kind.SCATTER, posts, root)
+        if world.pid == root:
+            return cls._of(world, layout, given, local)
+        [(_, (shape, local))] = arrived
+        return cls(world, shape, local, distribution, grid)
 
     # -- what it is -----------------------------------------------------------
 
@@ -98,87 +132,115 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
     def size(self) -> int:
         return int(np.prod(self.shape))
 
-    def __repr__(self) -> str:
-        return (f"<bsp.DistArray {self.shape} {self.dtype} {self.distribution}, rank {self.world.pid} "
-                f"holds rows {_describe(self.rows)}>")
+    @property
+    def grid(self) -> tuple[int, ...]:
+        """The processor grid: one extent per axis, 1 where not split."""
+        return self.layout.grid
 
-    # -- moving rows ----------------------------------------------------------
+    @property
+    def coords(self) -> tuple[int, ...]:
+        """This rank's coordinates in the grid (row-major in pid)."""
+        return self.layout.coords_of(self.world.pid)
+
+    def index(self, axis: int) -> np.ndarray:
+        """The global indices (int64, increasing, read-only) that this rank
+        holds along `axis`.  Raises ValueError for an axis out of range."""
+        if not isinstance(axis, (int, np.integer)) or not -self.ndim <= axis < self.ndim:
+            raise ValueError(f"axis {axis!r} is out of range for a {self.ndim}-dimensional DistArray")
+        axis = int(axis) % self.ndim
+        return self.layout.held(axis, self.coords[axis])
+
+    @property
+    def rows(self) -> np.ndarray:
+        """`index(0)`: the global rows held here."""
+        return self.index(0)
+
+    def __repr__(self) -> str:
+        return (f"<bsp.DistArray {self.shape} {self.dtype} ({self._how()}), rank {self.world.pid} "
+                f"holds {self._holding()}>")
+
+    def _how(self) -> str:
+        if isinstance(self.distribution, str):
+            return self.distribution
+        if single_spec(self.distribution) is not None:
+            return repr(self.distribution)
+        return f"distribution {self.distribution!r}, grid {self.grid}"
+
+    def _holding(self) -> str:
+        coords = self.coords
+        held = [describe(self.layout.held(axis, c)) for axis, c in enumerate(coords)]
+        if self.layout.split_axes() == [0]:
+            return f"rows {held[0]}"
+        return "indices " + " x ".join(held)
+
+    # -- moving elements --------------------------------------------------------
 
     def gather(self, root: int = 0) -> np.ndarray | None:
         """The global array on the root, None elsewhere.  1 superstep,
-        h = n*s at the root."""
-        parts = self.world.gather(self.local, root=root)
-        return None if parts is None else self._assemble(parts)
+        h = (p-1)/p * N*s at the root."""
+        root = check_pid(root, self.world.nprocs, "root")
+        posts = [((root,), self.local)] if self.world.pid != root else []
+        arrived = collectives.superstep(self.world._engine, Kind.GATHER, posts, root)
+        return self._assemble(arrived) if self.world.pid == root else None
 
     def allgather(self) -> np.ndarray:
-        """The global array on every rank.  1 superstep, h = n*s."""
-        return self._assemble(self.world.allgather(self.local))
+        """The global array on every rank.  1 superstep, h = (p-1)/p * N*s."""
+        others = [pid for pid in range(self.world.nprocs) if pid != self.world.pid]
+        posts = [(others, self.local)] if others else []
+        return self._assemble(collectives.superstep(self.world._engine, Kind.ALLGATHER, posts))
 
-    def _assemble(self, parts: list[np.ndarray]) -> np.ndarray:
+    def _assemble(self, parts: list[tuple[int, np.ndarray]]) -> np.ndarray:
         whole = np.empty(self.shape, self.dtype)
-        for pid, part in enumerate(parts):
-            whole[_index(rows_of(self.shape[0], pid, self.world.nprocs, self.distribution))] = part
+        for pid, part in [(self.world.pid, self.local), *parts]:
+            whole[_block(self.layout, pid)] = part
         return whole
 
-    def redistribute(self, distribution: str) -> "DistArray":
-        """The same global array under another distribution.  1 superstep;
-        h is at most the rows a rank holds."""
-        world = self.world
-        rows = np.asarray(self.rows, np.int64)
-        owners = owner_of(rows, self.shape[0], world.nprocs, distribution)
-        posts = [((dest,), self.local[owners == dest]) for dest in np.unique(owners).tolist()]
-        arrived = collectives.superstep(world._engine, Kind.REDISTRIBUTE, posts)
-        new_rows = rows_of(self.shape[0], world.pid, world.nprocs, distribution)
-        local = np.empty((len(new_rows), *self.shape[1:]), self.dtype)
-        for source, part in arrived:
-            source_rows = np.asarray(rows_of(self.shape[0], source, world.nprocs, self.distribution), np.int64)
-            mine = source_rows[owner_of(source_rows, self.shape[0], world.nprocs, distribution) == world.pid]
-            local[_positions(mine, new_rows)] = part
-        return DistArray(world, self.shape, local, distribution)
+    def redistribute(self, distribution: Any, grid: Any = None) -> "DistArray":
+        """The same global array under another distribution and grid (grid
+        None: near-square over the split axes).  1 superstep; an element
+        moves only if its owner changes, each rank sending each other rank
+        one array of exactly the elements it holds that the other will, so
+        h is the most bytes any rank must send or receive (plus a header of
+        about 100 bytes per message).  Raises ValueError as the constructor."""
+        layout, given = layout_of(self.shape, distribution, grid, self.world.nprocs)
+        local = remap.fetch(self.world._engine, Kind.REDISTRIBUTE, self.layout, self.local, layout.indices)
+        return DistArray._of(self.world, layout, given, local)
 
     def transpose(self) -> "DistArray":
-        """The transpose of a two-dimensional DistArray, its rows (this one's
-        columns) split the same way, block or cyclic.  1 superstep; h is at
-        most the rank's share of the array, n*m*s/p rounded up."""
+        """The transpose of a two-dimensional DistArray, under the same
+        distribution and grid as this one (so `a + a.transpose()` works).
+        1 superstep of its own kind; h is at most the rank's part, more
+        exactly the elements whose owner changes.  Raises ValueError for an
+        array that is not two-dimensional."""
         if self.ndim != 2:
             raise ValueError(f"transpose needs a two-dimensional DistArray, not one of shape {self.shape}")
-        world, (n, m) = self.world, self.shape
-        posts = []
-        for dest in range(world.nprocs):
-            part = self.local[:, _index(rows_of(m, dest, world.nprocs, self.distribution))]
-            if part.size:
-                posts.append(((dest,), np.ascontiguousarray(part)))
-        arrived = collectives.superstep(world._engine, Kind.REDISTRIBUTE, posts)
-        local = np.empty((len(rows_of(m, world.pid, world.nprocs, self.distribution)), n), self.dtype)
-        for source, part in arrived:
-            local[:, _index(rows_of(n, source, world.nprocs, self.distribution))] = part.T
-        return DistArray(world, (m, n), local, self.distribution)
+        layout, given = layout_of(self.shape[::-1], self.distribution, self.grid, self.world.nprocs)
+        local = remap.fetch(self.world._engine, Kind.TRANSPOSE, self.layout, self.local, layout.indices,
+                            axes=(1, 0))
+        return DistArray._of(self.world, layout, given, local)
 
-    def halo(self, width: int = 1, periodic: bool = False, fill: Any = 0) -> np.ndarray:
-        """This rank's rows with `width` rows of its neighbours' on each side:
-        an array of len(local) + 2*width rows, for stencils.  Beyond the
-        global edges the rows wrap around if `periodic`, else hold `fill`.
-        Block distribution only.  1 superstep; h = 2*width*s per rank."""
-        if self.distribution != "block":
-            raise ValueError("halo needs the block distribution: cyclic neighbours do not hold adjacent rows")
-        world, n = self.world, self.shape[0]
-        if not 0 <= width <= n:
-            raise ValueError(f"halo width must be between 0 and the number of rows, {n}; got {width}")
-        wanted = [_ghost_rows(rows_of(n, pid, world.nprocs, "block"), width, n, periodic)
-                  for pid in range(world.nprocs)]
-        mine = np.asarray(self.rows, np.int64)
-        posts = []
-        for dest, ghosts in enumerate(wanted):
-            held = np.isin(ghosts, mine)
-            if held.any():
-                posts.append(((dest,), self.local[ghosts[held] - self.rows.start]))
-        arrived = collectives.superstep(world._engine, Kind.HALO, posts)
-        ghosts = wanted[world.pid]
-        values = np.full((len(ghosts), *self.shape[1:]), fill, self.dtype)
-        for source, part in arrived:
-            source_rows = rows_of(n, source, world.nprocs, "block")
-            values[(ghosts >= source_rows.start) & (ghosts < source_rows.stop)] = part
-        return np.concatenate([values[:width], self.local, values[width:]])
+    def halo(self, width: int | Sequence[int] = 1, periodic: bool = False, fill: Any = 0) -> np.ndarray:
+        """This rank's part padded by `width` ghosts on each side of every
+        split axis (distribution not None), corners included: the elements
+        its neighbours hold, for stencils.  `width` is an int or one per
+        axis (0 for axes not split).  Beyond the global edges the ghosts
+        wrap around if `periodic`, else hold `fill`.  Split axes must be
+        "block" (see bsp.halo).  1 superstep; h = the ghosts, about
+        2 * width * (the part's faces) * s per rank."""
+        return _halo(self.world._engine, self.layout, self.local, width, periodic, fill)
+
+    def __matmul__(self, other: Any) -> "DistArray":
+        # Defined here rather than left to numpy's operator mixin, so that
+        # call sites (profiles, mismatch messages) name the user's line.
+        return _matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> "DistArray":
+        return _matmul(other, self)
+
+    def matmul(self, other: "DistArray", panels: int | None = None) -> "DistArray":
+        """`self @ other`, in `panels` supersteps (SUMMA: see bsp.matmul,
+        which gives the cost and the errors)."""
+        return _matmul(self, other, panels)
 
     # -- reductions (the global result, on every rank) ------------------------
 
@@ -187,21 +249,24 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         return self.world.allreduce(self.local.sum())
 
     def min(self) -> Any:
+        """Smallest element.  1 superstep.  ValueError if empty."""
         return self._extreme(np.min, min)
 
     def max(self) -> Any:
+        """Largest element.  1 superstep.  ValueError if empty."""
         return self._extreme(np.max, max)
 
     def mean(self) -> Any:
+        """Mean of all elements.  1 superstep."""
         return self.sum() / self.size
 
     def dot(self, other: "DistArray") -> Any:
-        """Inner product of two one-dimensional DistArrays of the same shape
-        and distribution.  1 superstep."""
+        """Inner product of two one-dimensional DistArrays of the same
+        layout.  1 superstep.  (For matrices: `@`.)"""
         self._check_partner(other)
         if self.ndim != 1:
-            raise ValueError("dot is the inner product of one-dimensional DistArrays; "
-                             "for others, use (a * b).sum()")
+            raise ValueError(f"dot is the inner product of one-dimensional DistArrays, not of shape {self.shape}; "
+                             "for others, use (a * b).sum(), or a @ b for the matrix product")
         return self.world.allreduce(np.dot(self.local, other.local))
 
     def _extreme(self, local_op: Callable[..., Any], combine: Callable[[Any, Any], Any]) -> Any:
@@ -213,7 +278,9 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
     # -- elementwise numpy ----------------------------------------------------
 
     def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
-        if method != "__call__":
+        if ufunc is np.matmul and method == "__call__":
+            return _matmul(*inputs, **kwargs)
+        if method != "__call__" or ufunc.signature is not None:
             return NotImplemented
         for operand in inputs + kwargs.get("out", ()):
             if isinstance(operand, DistArray):
@@ -228,58 +295,39 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         return self._wrap(result)
 
     def _wrap(self, local: np.ndarray) -> "DistArray":
-        return DistArray(self.world, (self.shape[0], *np.shape(local)[1:]), local, self.distribution)
+        """A ufunc's local result as a DistArray of this one's layout (axes
+        that are not split take the length numpy broadcast them to)."""
+        if np.ndim(local) != self.ndim:
+            raise ValueError(f"an elementwise operation on a DistArray of shape {self.shape} gave a local part "
+                             f"of {np.ndim(local)} axes, not {self.ndim}: broadcast only along its own axes")
+        shape = tuple(length if spec is None else n
+                      for length, n, spec in zip(np.shape(local), self.shape, self.layout.specs))
+        layout = self.layout
+        if shape != self.shape:
+            layout, _ = layout_of(shape, self.distribution, self.grid, self.world.nprocs)
+        return DistArray._of(self.world, layout, self.distribution, local)
 
     def _check_partner(self, other: "DistArray") -> None:
-        if other.shape[0] != self.shape[0] or other.distribution != self.distribution:
-            raise ValueError(f"DistArrays of {other.shape[0]} rows ({other.distribution}) and {self.shape[0]} "
-                             f"rows ({self.distribution}) are split differently; redistribute one first")
+        """Raise ValueError unless `other` has the same distribution and grid
+        as this one, and the same length along every split axis (axes not
+        split may differ, for numpy's broadcasting).  Compared as declared,
+        so that a program that mixes layouts fails at every nprocs alike."""
+        mine, theirs = self.layout, other.layout
+        if (mine.specs != theirs.specs or mine.grid != theirs.grid
+                or any(a != b for a, b, spec in zip(mine.shape, theirs.shape, mine.specs) if spec is not None)):
+            raise ValueError(f"DistArrays of shape {other.shape} ({other._how()}) and of shape {self.shape} "
+                             f"({self._how()}) are split differently; redistribute one first")
 
 
-def rows_of(n: int, pid: int, nprocs: int, distribution: str) -> range:
-    """The global rows rank `pid` holds of n rows."""
-    if distribution == "cyclic":
-        return range(pid, n, nprocs)
-    if distribution != "block":
-        raise ValueError(f"distribution must be 'block' or 'cyclic', not {distribution!r}")
-    base, extra = divmod(n, nprocs)
-    start = pid * base + min(pid, extra)
-    return range(start, start + base + (pid < extra))
+def _shape(shape: Any) -> tuple[int, ...]:
+    shape = (shape,) if isinstance(shape, (int, np.integer)) else tuple(shape)
+    if not shape:
+        raise ValueError("a DistArray has at least one axis, along which it is split")
+    if not all(isinstance(n, (int, np.integer)) and n >= 0 for n in shape):
+        raise ValueError(f"a DistArray's shape must be non-negative ints, not {shape!r}")
+    return tuple(int(n) for n in shape)
 
 
-def owner_of(rows: np.ndarray, n: int, nprocs: int, distribution: str) -> np.ndarray:
-    """The rank that holds each of `rows` (global indices, an array)."""
-    if distribution == "cyclic":
-        return rows % nprocs
-    base, extra = divmod(n, nprocs)
-    boundary = extra * (base + 1)           # rows below belong to the larger blocks
-    if base == 0:
-        return rows
-    return np.where(rows < boundary, rows // (base + 1), extra + (rows - boundary) // base)
-
-
-def _ghost_rows(rows: range, width: int, n: int, periodic: bool) -> np.ndarray:
-    """The global indices of the rows above and below `rows`; -1 where there
-    is no row (beyond an edge, not periodic)."""
-    ghosts = np.concatenate([np.arange(rows.start - width, rows.start), np.arange(rows.stop, rows.stop + width)])
-    if periodic:
-        return ghosts % n
-    return np.where((ghosts >= 0) & (ghosts < n), ghosts, -1)
-
-
-def _index(rows: range) -> slice:
-    return slice(rows.start, rows.stop, rows.step)
-
-
-def _positions(rows: np.ndarray, held: range) -> np.ndarray:
-    """Where global `rows` sit in the local part holding `held`."""
-    return (rows - held.start) // held.step
-
-
-def _describe(rows: range) -> str:
-    if not len(rows):
-        return "none"
-    if rows.step == 1:
-        return f"{rows.start}..{rows.stop - 1}"
-    return f"{rows.start}, {rows.start + rows.step}, ... {rows[-1]}"
-
+def _block(layout: Layout, pid: int) -> tuple[Any, ...]:
+    """The numpy index of rank `pid`'s part in the global array."""
+    return block_of([as_index(indices) for indices in layout.indices(pid)])

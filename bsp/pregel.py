@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .distarray import owner_of, rows_of
+from .distribution import owner_of, rows_of
 from .world import World
 
 

@@ -44,6 +44,8 @@ class Kind:
     SPLIT = 18          # world.split: the allgather of colors and keys
     HALO = 20           # DistArray operations
     REDISTRIBUTE = 21
+    TRANSPOSE = 22
+    MATMUL = 23         # a superstep of SUMMA: panels along grid rows and columns
     SAVE = 30           # checkpoints (bsp.checkpoint, bsp.restart)
     RESTORE = 31
     # Collectives of groups (bsp.Group): each a world kind + GROUP.

@@ -63,7 +63,7 @@ def fft(world: bsp.World, n1: int, n2: int) -> np.ndarray | None:
     n = n1 * n2
     x = DistArray.from_function(world, (n1, n2), lambda j1: signal(j1[:, None] + n1 * np.arange(n2), n),
                                 dtype=complex)
-    j1, k2 = np.asarray(x.rows, np.int64)[:, None], np.arange(n2)
+    j1, k2 = x.rows[:, None], np.arange(n2)
     z = DistArray(world, x.shape, fft_rows(x.local) * np.exp(-2j * np.pi * (j1 * k2 % n) / n))
     y = z.transpose()
     y.local = fft_rows(y.local)

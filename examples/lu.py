@@ -36,7 +36,7 @@ def matrix_rows(rows: np.ndarray, n: int, seed: int = 11) -> np.ndarray:
 
 def lu(world: bsp.World, n: int) -> tuple[np.ndarray | None, list[int], float, float, int]:
     a = DistArray.from_function(world, (n, n), lambda rows: matrix_rows(rows, n), distribution="cyclic")
-    rows = np.asarray(a.rows, np.int64)
+    rows = a.rows
     pivots, sign, log_det = [], 1.0, 0.0
     for k in range(n):
         active = np.searchsorted(rows, k)          # local rows from here on are rows >= k

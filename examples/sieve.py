@@ -37,7 +37,8 @@ def cross_out(flags: np.ndarray, first: int, primes: np.ndarray) -> None:
 
 def sieve(world: bsp.World, n: int) -> tuple[np.ndarray, int, int]:
     is_prime = DistArray.from_function(world, n + 1, lambda numbers: numbers >= 2, dtype=bool)
-    first, root = is_prime.rows.start, math.isqrt(n)
+    first = int(is_prime.rows[0]) if len(is_prime.rows) else 0    # (a rank without numbers crosses none out)
+    root = math.isqrt(n)
     new, bound = np.array([2]), 2            # the primes up to bound not yet crossed out
     while True:
         cross_out(is_prime.local, first, new)

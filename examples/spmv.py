@@ -53,7 +53,7 @@ def multiply(pointers: np.ndarray, values: np.ndarray, x_at_nonzeros: np.ndarray
 def power_iteration(world: bsp.World, n: int, iterations: int) -> tuple[np.ndarray | None, float, int]:
     p = world.nprocs
     x = DistArray.from_function(world, n, lambda rows: np.ones(len(rows)))
-    pointers, columns, values = csr_rows(np.arange(x.rows.start, x.rows.stop), n)
+    pointers, columns, values = csr_rows(x.rows, n)
     # The x values this rank needs, sorted, fall into one run per owner, so
     # what the owners send back, in pid order, lines up with `needed`.
     needed = np.unique(columns)
@@ -61,7 +61,7 @@ def power_iteration(world: bsp.World, n: int, iterations: int) -> tuple[np.ndarr
     at = np.searchsorted(needed, columns)        # where each nonzero's x value will be
     norm = 0.0
     for _ in range(iterations):
-        fetched = np.concatenate(world.alltoall([x.local[wanted - x.rows.start] for wanted in asked]))
+        fetched = np.concatenate(world.alltoall([x.local[np.searchsorted(x.rows, wanted)] for wanted in asked]))
         y = DistArray(world, (n,), multiply(pointers, values, fetched[at]))
         norm = np.sqrt((y * y).sum())
         x = y / norm

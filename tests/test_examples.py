@@ -29,6 +29,9 @@ RUNS = [
     ("power_couples.py", ["2000", "12"], 1), ("power_couples.py", ["2000", "12"], 3),
     ("power_couples.py", ["2", "2"], 4),
     ("cpi_accumulate.py", ["100000"], 1), ("cpi_accumulate.py", ["100000"], 3), ("cpi_accumulate.py", ["2"], 4),
+    ("stencil2d.py", ["40", "30"], 1), ("stencil2d.py", ["41", "30"], 4), ("stencil2d.py", ["3", "5"], 4),
+    ("stencil2d.py", ["23", "10"], 3),
+    ("matmul.py", ["60"], 1), ("matmul.py", ["61"], 4), ("matmul.py", ["45"], 3), ("matmul.py", ["1"], 4),
     ("debug_me.py", ["--fixed"], 1), ("debug_me.py", ["--fixed"], 4), ("debug_me.py", ["500", "--fixed"], 3),
 ]
 
@@ -103,6 +106,18 @@ def test_bspbench_reports_g_and_l_from_element_puts(nprocs):
     done = run_example("bspbench.py", ["8", "3"], nprocs)
     assert done.returncode == 0, done.stdout + done.stderr
     check_bspbench_output(done.stdout, nprocs, 8)
+
+
+def test_the_readme_grid_example_runs():
+    readme = (EXAMPLES.parent / "README.md").read_text()
+    code = next(block.split("```", 1)[0] for block in readme.split("```python\n") if "a @ a.transpose()" in block)
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    i, j = np.indices((6, 8))
+    a = 10.0 * i + j
+    a[::2, :4] *= -1
+    assert done.stdout.strip() == str(((2, 2), (4, 1), (5, 6), (6, 6), float((a @ a.T).sum())))
 
 
 def test_the_readme_groups_example_runs():

@@ -47,6 +47,7 @@ ARGUMENTS = {"inner_product.py": ["200000"], "stencil.py": ["60", "40"], "sample
              "sieve.py": ["100000"], "lu.py": ["40"], "fft.py": ["10"], "spmv.py": ["5000", "10"],
              "pagerank.py": ["5000", "10"], "components.py": ["5000"], "power_couples.py": ["5000", "12"],
              "cpi_accumulate.py": ["100000"],
+             "stencil2d.py": ["60", "40"], "matmul.py": ["60"],
              "debug_me.py": ["--fixed"]}
 
 

@@ -25,6 +25,20 @@ from bsp.machine import measure
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "examples"))
 
 
+def predict(program, args: list, nprocs: int | None, runs: int, backend: str | None = None) -> tuple:
+    """Measure g and l, then profile `runs` runs of `program(*args)`:
+    (the MachineParameters, the predicted seconds per run, the measured
+    seconds per run, the last run's Profile)."""
+    machine = measure(nprocs, backend)
+    predicted, measured = [], []
+    for _ in range(runs):
+        profiles: list = []
+        bsp.run(program, *args, nprocs=nprocs, backend=backend, profile=profiles.append)
+        predicted.append(float(profiles[0].predicted(machine).sum()))
+        measured.append(float(profiles[0].measured.sum()))
+    return machine, predicted, measured, profiles[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("module")
@@ -34,20 +48,14 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=7)
     options = parser.parse_args()
     program = getattr(importlib.import_module(options.module), options.function)
-    machine = measure(options.nprocs)
+    machine, predicted, measured, profile = predict(program, options.args, options.nprocs, options.runs)
     print(machine.describe())
-    predicted, measured = [], []
-    for _ in range(options.runs):
-        profiles: list = []
-        bsp.run(program, *options.args, nprocs=options.nprocs, profile=profiles.append)
-        predicted.append(float(profiles[0].predicted(machine).sum()))
-        measured.append(float(profiles[0].measured.sum()))
-        print(f"  run: predicted {predicted[-1] * 1e3:.1f} ms, measured {measured[-1] * 1e3:.1f} ms, "
-              f"error {100 * (predicted[-1] - measured[-1]) / measured[-1]:+.1f}%")
+    for a, b in zip(predicted, measured):
+        print(f"  run: predicted {a * 1e3:.1f} ms, measured {b * 1e3:.1f} ms, error {100 * (a - b) / b:+.1f}%")
     p, m = statistics.median(predicted), statistics.median(measured)
     errors = sorted(100 * (a - b) / b for a, b in zip(predicted, measured))
-    print(f"{options.module}.{options.function}{tuple(options.args)}, {profiles[0].nprocs} ranks, "
-          f"{profiles[0].backend} backend, {profiles[0].supersteps} supersteps: median predicted {p * 1e3:.1f} ms, "
+    print(f"{options.module}.{options.function}{tuple(options.args)}, {profile.nprocs} ranks, "
+          f"{profile.backend} backend, {profile.supersteps} supersteps: median predicted {p * 1e3:.1f} ms, "
           f"median measured {m * 1e3:.1f} ms, error {100 * (p - m) / m:+.1f}% "
           f"(per run: {errors[0]:+.1f}% to {errors[-1]:+.1f}%, median {statistics.median(errors):+.1f}%)")
 

@@ -27,6 +27,7 @@ import numpy as np
 
 import coarray_report
 import programs
+import sections
 
 import bsp
 from bsp import machine
@@ -379,7 +380,8 @@ def main() -> None:
     text = report(medians, options.nprocs, options.rounds, scaled, plan(options.quick, options.only), options.only)
     print(text)
     if options.report:
-        Path(options.report).write_text(text)
+        old = Path(options.report).read_text() if Path(options.report).exists() else ""
+        Path(options.report).write_text(sections.carried(old, text))     # keep other scripts' sections
     if options.plots and not options.only:
         plots(medians, options.nprocs, scaled, Path(options.plots))
     if options.json:
