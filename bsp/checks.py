@@ -23,14 +23,21 @@ def check_callable(value: Any, role: str) -> None:
         raise TypeError(f"{role} must be callable, not {type(value).__name__!r}")
 
 
+def check_integer(value: Any, requirement: str) -> int:
+    """Return `value` as an int; a bool, or anything that is not an integer,
+    raises TypeError saying `requirement` ("width must be an int") and what
+    was given instead."""
+    if isinstance(value, bool):
+        raise TypeError(f"{requirement}, not a bool")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise TypeError(f"{requirement}, not {type(value).__name__!r}") from None
+
+
 def check_nprocs(value: Any, source: str = "nprocs") -> int:
     """Return `value` as a number of ranks >= 1, or raise TypeError/ValueError."""
-    if isinstance(value, bool):
-        raise TypeError(f"{source} must be a positive integer, not a bool")
-    try:
-        nprocs = operator.index(value)
-    except TypeError:
-        raise TypeError(f"{source} must be a positive integer, not {type(value).__name__!r}") from None
+    nprocs = check_integer(value, f"{source} must be a positive integer")
     if nprocs < 1:
         raise ValueError(f"{source} must be at least 1, got {nprocs}")
     return nprocs

@@ -13,10 +13,10 @@ SyncMismatchError, not a hang.
 
 from __future__ import annotations
 
-import operator
 from typing import Any, NoReturn, Sequence
 
 from .collectives import Collectives, Team, group_team, superstep
+from .checks import check_integer
 from .engine import Engine
 from .record import Kind
 
@@ -93,9 +93,4 @@ def _check_color(color: Any) -> Any:
 def _check_key(key: Any) -> int | None:
     if key is None:
         return None
-    if isinstance(key, bool):
-        raise TypeError("split's key must be an integer or None, not a bool")
-    try:
-        return operator.index(key)
-    except TypeError:
-        raise TypeError(f"split's key must be an integer or None, not {type(key).__name__!r}") from None
+    return check_integer(key, "split's key must be an integer or None")

@@ -16,13 +16,13 @@ where the contract left it open.
 
 from __future__ import annotations
 
-import operator
 from typing import Any, Sequence
 
 import numpy as np
 
 from . import remap
 from .distribution import Layout
+from .checks import check_integer
 from .engine import Engine
 from .record import Kind
 
@@ -85,9 +85,4 @@ def _widths(layout: Layout, width: Any) -> tuple[int, ...]:
 
 
 def _count(width: Any) -> int:
-    if isinstance(width, bool):
-        raise TypeError("a halo width must be an int, not a bool")
-    try:
-        return operator.index(width)
-    except TypeError:
-        raise TypeError(f"a halo width must be an int, not {type(width).__name__!r}") from None
+    return check_integer(width, "a halo width must be an int")
