@@ -43,7 +43,7 @@ def _add_ranks(command: argparse.ArgumentParser, mpi_help: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .version import __version__
 
     parser = argparse.ArgumentParser(prog="bsp", description="pybsp: bulk-synchronous parallel Python")
     parser.add_argument("--version", action="version", version=f"pybsp {__version__}")
@@ -291,7 +291,7 @@ def _mpi_launcher_or_none() -> Launcher | None:
 def _doctor(launcher_path: str | None) -> int:
     import numpy
 
-    from . import __version__
+    from .version import __version__
 
     print(f"pybsp {__version__}, Python {platform.python_version()} ({sys.executable}), numpy {numpy.__version__}")
     print(f"fork backend: {usable_cores()} usable cores")

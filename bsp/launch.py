@@ -12,6 +12,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, ParamSpe
 from .checkpoint import checkpointing
 from .checks import check_callable, check_nprocs
 from .errors import BSPError
+from .mpienv import job_size, launched_by_mpi
 from .outcome import resolve
 from .profile import request as profile_request
 from .rank import running_a_rank
@@ -25,10 +26,6 @@ if TYPE_CHECKING:
     from .world import World
 
 BACKENDS = ("fork", "mpi")
-
-# Environment variables that MPI launchers set in the processes they start
-# (Open MPI; MPICH's hydra, Intel MPI and srun with PMI-2; PMIx).
-_MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK")
 
 
 DEFAULT_SYNC_TIMEOUT = 600.0
@@ -218,12 +215,6 @@ def _mpi_launcher() -> ModuleType:
     return launcher
 
 
-# Environment variables in which MPI launchers give the size of the job
-# (Open MPI; MPICH's hydra and Intel MPI; MVAPICH; srun).
-_MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
-                       "SLURM_NTASKS")
-
-
 def available_processors() -> int:
     """The ranks a `bsp.run` may use here: under an MPI launcher (or with
     BSP_BACKEND=mpi), the size of the MPI job, read from the launcher's
@@ -233,20 +224,12 @@ def available_processors() -> int:
     if choose_backend(None) != "mpi":
         from .cores import usable_cores
         return usable_cores()
-    for name in _MPI_SIZE_VARIABLES:
-        text = os.environ.get(name, "")
-        if text.isdigit() and int(text) > 0:
-            return int(text)
+    size = job_size()
+    if size is not None:
+        return size
     if launched_by_mpi():       # a launcher that does not tell the size (PMIx alone): ask MPI
         return int(_mpi_launcher().world_size())
     return 1
-
-
-def launched_by_mpi() -> bool:
-    """Whether an MPI launcher (mpiexec, mpirun, srun) started this process."""
-    if any(name in os.environ for name in _MPI_LAUNCHER_VARIABLES):
-        return True
-    return "SLURM_STEP_ID" in os.environ and int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1
 
 
 def choose_backend(backend: str | None) -> str:

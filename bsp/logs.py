@@ -33,6 +33,7 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, TextIO
 
+from .mpienv import job_rank, launched_by_mpi
 from .profile import nbytes
 
 if TYPE_CHECKING:
@@ -41,7 +42,6 @@ if TYPE_CHECKING:
 DEFAULT_FORMAT = "%(levelname)s rank %(rank)s superstep %(superstep)s %(name)s: %(message)s"
 PROGRESS_DELAY = 2.0        # seconds a run lasts before it shows progress
 PROGRESS_INTERVAL = 0.5     # seconds between updates
-_MPI_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 
 
 def where() -> tuple[int, int | None]:
@@ -56,13 +56,7 @@ def where() -> tuple[int, int | None]:
 
 
 def _process_rank() -> int:
-    from .launch import launched_by_mpi
-    if launched_by_mpi():
-        for name in _MPI_RANK_VARIABLES:
-            value = os.environ.get(name, "")
-            if value.isdigit():
-                return int(value)
-    return 0
+    return (job_rank() or 0) if launched_by_mpi() else 0
 
 
 class RankFilter(logging.Filter):

@@ -40,6 +40,7 @@ import numpy as np
 from bsp import stdio, wire
 from bsp.cores import cores_shared, share_cores, usable_cores
 from bsp.errors import BSPError, SyncTimeoutError
+from bsp.mpienv import job_size
 from bsp.outcome import Outcome
 from bsp.rank import run_rank
 from bsp.record import RECORD_SIZE
@@ -223,11 +224,7 @@ def _check_launcher_matches() -> None:
 
 
 def _launcher_size() -> int:
-    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS"):
-        value = os.environ.get(name, "")
-        if value.isdigit():
-            return int(value)
-    return 0
+    return job_size(allocation=False) or 0
 
 
 def _record_uncaught_exceptions() -> None:

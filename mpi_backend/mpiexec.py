@@ -22,6 +22,8 @@ import mpi4py
 mpi4py.rc.initialize = False
 from mpi4py import MPI  # noqa: E402  (rc must be set first)
 
+from bsp.mpienv import rank_on_node  # noqa: E402
+
 _VENDORS = (("Open MPI", "openmpi"), ("MPICH", "mpich"), ("Intel", "intel"), ("MVAPICH", "mpich"))
 # One write per process, so that the lines of two processes cannot mix.
 _PROBE = ("import os; from mpi4py import MPI; c = MPI.COMM_WORLD; "
@@ -259,10 +261,7 @@ def _rank_in_environment(pid: int) -> tuple[int, int] | None:
             variables = dict(item.split(b"=", 1) for item in text.read().split(b"\0") if b"=" in item)
     except OSError:
         return None
-    for rank, size in ((b"PMI_RANK", b"MPI_LOCALNRANKS"), (b"OMPI_COMM_WORLD_RANK", b"OMPI_COMM_WORLD_LOCAL_SIZE")):
-        if variables.get(rank, b"").isdigit() and variables.get(size, b"").isdigit():
-            return int(variables[rank]), int(variables[size])
-    return None
+    return rank_on_node({os.fsdecode(name): os.fsdecode(value) for name, value in variables.items()})
 
 
 def remove_orphaned_shared_memory(before: set[str]) -> list[str]:
