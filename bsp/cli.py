@@ -216,8 +216,8 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
     --machine, --trace, --no-progress and --checkpoint ask; raises ValueError for a
     machine file that holds no parameters or a trace in a missing
     directory."""
-    from .profile import load_machine
-    from .trace import check_path
+    from .paths import check_path
+    from .profiling import load_machine
     env = {}
     if options.machine:
         load_machine(options.machine, "--machine")
@@ -239,7 +239,7 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
 def _bench(options: argparse.Namespace) -> int:
     """`bsp bench`: measure r, g and l, print them, and save them with --out."""
     if options.out:
-        from .trace import check_path
+        from .paths import check_path
         try:
             check_path(options.out, "--out")
         except ValueError as error:

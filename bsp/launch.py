@@ -14,7 +14,7 @@ from .checks import check_callable, check_nprocs
 from .errors import BSPError
 from .mpienv import job_size, launched_by_mpi
 from .outcome import resolve
-from .profile import request as profile_request
+from .profiling import request as profile_request
 from .rank import running_a_rank
 from .recording import choose_path as record_path, session as recording
 from .signature import check_program_call
@@ -172,7 +172,7 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
         recorder.ended(outcomes)
         results = resolve(outcomes)
     if profiling is not None:
-        profiling.finish(outcomes, program, backend)
+        profiling.finish(outcomes, program, backend, run)
     return results
 
 

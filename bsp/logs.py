@@ -34,7 +34,8 @@ import time
 from typing import TYPE_CHECKING, Callable, TextIO
 
 from .mpienv import job_rank, launched_by_mpi
-from .profile import nbytes
+from .rank import current_engine
+from .units import nbytes
 
 if TYPE_CHECKING:
     from .engine import ObservedEngine
@@ -48,7 +49,6 @@ def where() -> tuple[int, int | None]:
     """(rank, superstep) of this process now: the rank of the run it
     runs, with the supersteps completed so far; outside a run, the MPI rank
     of this process (0 for one not started by an MPI launcher) and None."""
-    from .rank import current_engine
     engine = current_engine()
     if engine is not None:
         return engine.pid, engine.superstep

@@ -11,7 +11,7 @@ from .errors import BSPError, RemoteError
 from .wire import Serialized
 
 if TYPE_CHECKING:
-    from .profile import RankProfile
+    from .recorder import RankProfile
 
 
 class Ending(enum.Enum):

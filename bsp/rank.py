@@ -1,18 +1,21 @@
 """What every rank does, on every backend: run the program, end with the
-protocol's last exchange, and report an Outcome."""
+protocol's last exchange, and report an Outcome.
+
+The rank runner knows no observer by name: whoever starts a rank passes
+the observers of its supersteps in (see `bsp.watching`, which chooses the
+profile's recorder, the progress line and the recording).  It also keeps
+which engine this process runs just now, for `bsp.logs` and the checks
+that refuse a nested run."""
 
 from __future__ import annotations
 
 import contextlib
 import traceback
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from .callsite import definition_site
-from .engine import Engine, ObservedEngine
-from .logs import progress_line
+from .engine import Engine, ObservedEngine, SuperstepObserver
 from .outcome import Ending, Outcome
-from .profile import Recorder
-from .recording import Recorded
 from .transport import Transport
 from .wire import Serialized
 from .world import World
@@ -44,38 +47,19 @@ def rank_running(engine: Engine) -> Iterator[None]:
         _engine = None
 
 
-def run_rank(transport: Transport, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-             profile: bool = False) -> Outcome:
-    """Run `program(world, *args, **kwargs)` on this rank.
+def run_program(transport: Transport, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                observers: Sequence[SuperstepObserver] = ()) -> Outcome:
+    """Run `program(world, *args, **kwargs)` on this rank, its supersteps
+    watched by `observers` (none: a plain Engine, which does no per-sync
+    work for them; see bsp.engine.ObservedEngine).
 
     The result is serialized before the last exchange, so that a result that
     cannot be sent becomes this rank's failure, reported to every rank like
-    any other exception.  `profile`: record every superstep (see
-    bsp.profile); the record travels in the Outcome.  A `Recorded` program
-    records this rank's exchanges (see bsp.recording).
+    any other exception.
     """
-    stop_recording: Callable[[], None] | None = None
-    wrapped: Any = program          # a Recorded program is no callable (see Session.wrap)
-    if isinstance(wrapped, Recorded):
-        program, transport, stop_recording = wrapped.start(transport)
-    recorder = Recorder() if profile else None
-    engine = _make_engine(transport, recorder)
-    try:
-        with rank_running(engine):
-            outcome = _run(engine, program, args, kwargs)
-    finally:
-        if stop_recording is not None:
-            stop_recording()
-    if recorder is not None:
-        outcome.profile = recorder.result(engine.pid)
-    return outcome
-
-
-def _make_engine(transport: Transport, recorder: Recorder | None) -> Engine:
-    """A plain Engine, unless something watches the supersteps: the
-    profile's recorder, or rank 0's progress line on a terminal."""
-    observers = [observer for observer in (recorder, progress_line(transport.pid)) if observer is not None]
-    return ObservedEngine(transport, observers) if observers else Engine(transport)
+    engine = ObservedEngine(transport, observers) if observers else Engine(transport)
+    with rank_running(engine):
+        return _run(engine, program, args, kwargs)
 
 
 def _run(engine: Engine, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:

@@ -48,7 +48,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
 from .checks import check_nprocs
 from .errors import BSPError, RemoteError
-from .launch import launched_by_mpi, max_nprocs, run_with_timeout
+from .launch import max_nprocs, run_with_timeout
+from .mpienv import launched_by_mpi
 
 if TYPE_CHECKING:
     import pytest

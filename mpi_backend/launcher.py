@@ -42,7 +42,7 @@ from bsp.cores import cores_shared, share_cores, usable_cores
 from bsp.errors import BSPError, SyncTimeoutError
 from bsp.mpienv import job_size
 from bsp.outcome import Outcome
-from bsp.rank import run_rank
+from bsp.watching import run_rank
 from bsp.record import RECORD_SIZE
 
 from .abort import abort_job

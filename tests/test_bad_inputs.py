@@ -6,7 +6,7 @@ import pytest
 from bad_inputs import IN_RANK, NPROCS, OUTSIDE
 from scripts import ROOT, load_script
 
-from bsp.launch import launched_by_mpi
+from bsp.mpienv import launched_by_mpi
 from bsp.testing import require_nprocs, run_spmd
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bsp
-from bsp import profile as profiling
+from bsp import profiling, units
 from bsp import wire
 from bsp.machine import MachineParameters
 from bsp.record import Kind
@@ -150,9 +150,9 @@ def test_the_report_shows_supersteps_and_the_prediction():
     assert f"exit at test_profile.py:{known.__code__.co_firstlineno} in known" in lines[5]
     assert lines[6].startswith("total")
     predicted, measured = profile.predicted(MACHINE).sum(), profile.measured.sum()
-    assert f"= {profiling.seconds(predicted)}, measured {profiling.seconds(measured)}" in lines[7]
-    assert profiling.percent(predicted, measured) in lines[7]
-    spread = profiling.seconds(profile.start.max() - profile.start.min())
+    assert f"= {units.seconds(predicted)}, measured {units.seconds(measured)}" in lines[7]
+    assert units.percent(predicted, measured) in lines[7]
+    spread = units.seconds(profile.start.max() - profile.start.min())
     assert lines[8] == f"the ranks started within {spread} of each other: superstep 0's measured time includes that"
     assert "g = 1 ns/byte, l = 20 us (fork backend, nprocs = 2" in lines[9]
 

@@ -28,7 +28,7 @@ from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
 from ..outcome import Outcome
 from .. import relay, stdio
 from ..cores import share_cores, usable_cores
-from ..rank import run_rank
+from ..watching import run_rank
 from ..wire import from_block, to_frames
 from ..transport import Buffer
 from .barrier import Barrier, make_barrier
