@@ -21,11 +21,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from . import script_hook
+from .backend import mpiexec as mpi_tools
 from .checks import check_nprocs
 from .cores import usable_cores
 
 if TYPE_CHECKING:
-    from mpi_backend.mpiexec import Launcher
+    from .backend import JobLauncher as Launcher
 
 
 def _positive_int(text: str) -> int:
@@ -144,8 +145,8 @@ def _under_mpiexec(nprocs: int | None, argv: list[str], env: dict[str, str]) -> 
     # One hash seed for the whole job, so that every rank hashes a string
     # alike (the fork backend's ranks inherit their parent's); the user's wins.
     env.setdefault("PYTHONHASHSEED", str(secrets.randbelow(2**32)))
-    from mpi_backend.mpiexec import run_job
-    return run_job(launcher.command(nprocs or usable_cores(), argv), env)
+    status: int = mpi_tools().run_job(launcher.command(nprocs or usable_cores(), argv), env)
+    return status
 
 
 def _parse_run(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -278,8 +279,8 @@ def _plot(options: argparse.Namespace) -> int:
 
 def _mpi_launcher_or_none() -> Launcher | None:
     try:
-        from mpi_backend import mpiexec
-        return mpiexec.find_launcher()
+        launcher: Launcher = mpi_tools().find_launcher()
+        return launcher
     except ImportError as error:
         print(f"bsp: the MPI backend needs mpi4py ({error}): pip install mpi4py mpich "
               "(or mpi4py alone, with your own MPI)", file=sys.stderr)
@@ -298,7 +299,7 @@ def _doctor(launcher_path: str | None) -> int:
     try:
         import mpi4py
 
-        from mpi_backend import mpiexec
+        mpiexec = mpi_tools()
     except ImportError as error:
         print(f"MPI backend: not available ({error}); pip install mpi4py mpich for an MPI from PyPI")
         return 0

@@ -42,3 +42,8 @@ class Transport(ABC):
         piece at an address congruent to its offset in the block, modulo
         ALIGN.  The pieces belong to the caller from then on.
         """
+
+    def close(self) -> None:
+        """This rank's run is over: release what this end holds (timers,
+        requests, communicators).  The launcher calls it after the rank's
+        last exchange; nothing by default."""

@@ -71,12 +71,10 @@ def is_root() -> bool:
 
 
 def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
-           timeout: float | None = None, sync_timeout: float | None = None,
-           profile: bool = False) -> list[Outcome]:
+           sync_timeout: float | None = None, profile: bool = False) -> list[Outcome]:
     """On rank 0: run `program` on ranks 0..nprocs-1 of the job and return
     their Outcomes (with each rank's record of its supersteps when
-    `profile`).  `sync_timeout`: see bsp.run.  (`timeout` is for the
-    fork backend only.)  Raises BSPError once a run has lost ranks to a
+    `profile`).  `sync_timeout`: see bsp.run.  Raises BSPError once a run has lost ranks to a
     sync timeout: they are stuck, and only the end of the job ends them."""
     if _lost is not None:
         raise BSPError(f"this MPI job can run nothing more: an earlier run lost ranks ({_lost})")
