@@ -40,9 +40,10 @@ import zlib
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from . import wire
+from .align import padding
 from .callsite import user_call_site
 from .errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError
-from .mailbox import Arrival, Outbox, padding, unpack
+from .mailbox import Arrival, Outbox, unpack
 from .record import Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from .transport import Buffer, Transport
 
@@ -333,7 +334,7 @@ class Engine:
     def _raise_remote_error(self, records: list[SyncRecord]) -> None:
         failed = [pid for pid, record in enumerate(records) if record.status == Status.FAILED]
         failures = dict(self.objects_on(SYSTEM_CHANNEL, failed))
-        self.broken = RemoteError(failed[0], failures[failed[0]], failures)
+        self.broken = RemoteError.of(failures)
         raise self.broken
 
     def _group_name(self, group: int) -> str:

@@ -36,8 +36,7 @@ def resolve(outcomes: list[Outcome]) -> list[Any]:
     rules raised on every rank."""
     failures = {o.pid: o.traceback or "" for o in outcomes if o.ending is Ending.FAILED}
     if failures:
-        first = min(failures)
-        raise RemoteError(first, failures[first], failures)
+        raise RemoteError.of(failures)
     for outcome in outcomes:
         if outcome.ending is Ending.DERIVED and outcome.error is not None:
             raise outcome.error

@@ -24,6 +24,8 @@ import enum
 import struct
 from typing import NamedTuple
 
+from .transport import RECORD_SIZE as RECORD_SIZE     # the transport contract fixes the size
+
 
 class Kind:
     """What a rank called to end its superstep.  (Plain ints, not an enum:
@@ -78,7 +80,7 @@ _ROOTED = {kind + offset for kind in (Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, 
            for offset in (0, GROUP)}
 
 _FORMAT = struct.Struct("<qiiiIiiii")
-RECORD_SIZE = _FORMAT.size   # 40 bytes
+assert _FORMAT.size == RECORD_SIZE and _FORMAT.format.startswith("<q")    # superstep first: superstep_of
 
 
 def pack_record(superstep: int, kind: int, arg: int, objects: int, signature: int, status: int,
@@ -125,8 +127,7 @@ def unpack_all(blob: bytes | memoryview, nprocs: int) -> list[SyncRecord]:
 
 
 class Verdict(enum.Enum):
-    PROCEED = "proceed"     # every rank called the same thing; deliver
-    FINISHED = "finished"   # every rank returned
+    PROCEED = "proceed"     # every rank called the same thing (or every rank returned); deliver
     FAILED = "failed"       # some rank raised: RemoteError everywhere
     MISMATCH = "mismatch"   # ranks disagree: SyncMismatchError everywhere
 
@@ -144,5 +145,4 @@ def judge(blob: bytes, nprocs: int) -> tuple[Verdict, list[SyncRecord], int]:
         return Verdict.FAILED, records, flags
     if len({record.agreement() for record in records}) > 1 or not group_roots_agree(records):
         return Verdict.MISMATCH, records, flags
-    verdict = Verdict.FINISHED if records[0].status == Status.RETURNED else Verdict.PROCEED
-    return verdict, records, flags
+    return Verdict.PROCEED, records, flags

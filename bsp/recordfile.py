@@ -38,8 +38,8 @@ import struct
 import tempfile
 from typing import Any, BinaryIO, Callable, Iterator, NamedTuple, Sequence
 
-from .buffers import ALIGN, aligned_empty
-from .mailbox import padding
+from .align import ALIGN, padding
+from .buffers import aligned_empty
 
 MAGIC = b"BSPREC\r\n"
 VERSION = 1

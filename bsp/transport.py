@@ -12,6 +12,17 @@ from typing import Sequence, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 
+# The control record every rank contributes to every exchange: this many
+# bytes (bsp.record's format), the superstep number first (int64,
+# little-endian), which a transport may name in a timeout message without
+# decoding the rest (see superstep_of).
+RECORD_SIZE = 40
+
+
+def superstep_of(record: bytes | memoryview) -> int:
+    """The superstep number a rank's control record carries."""
+    return int.from_bytes(record[:8], "little", signed=True)
+
 
 class Transport(ABC):
     """One rank's end of a backend."""

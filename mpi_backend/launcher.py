@@ -43,7 +43,7 @@ from bsp.errors import BSPError, SyncTimeoutError
 from bsp.mpienv import job_size
 from bsp.outcome import Outcome
 from bsp.watching import run_rank
-from bsp.record import RECORD_SIZE
+from bsp.transport import RECORD_SIZE
 
 from .abort import abort_job
 from .transport import MPI, MPITransport

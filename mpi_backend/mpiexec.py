@@ -24,6 +24,8 @@ from mpi4py import MPI  # noqa: E402  (rc must be set first)
 
 from bsp.mpienv import rank_on_node  # noqa: E402
 
+from .procmaps import mapped_files  # noqa: E402
+
 _VENDORS = (("Open MPI", "openmpi"), ("MPICH", "mpich"), ("Intel", "intel"), ("MVAPICH", "mpich"))
 # One write per process, so that the lines of two processes cannot mix.
 _PROBE = ("import os; from mpi4py import MPI; c = MPI.COMM_WORLD; "
@@ -58,11 +60,7 @@ def library_vendor() -> str:
 
 def library_path() -> str | None:
     """The MPI shared library mpi4py loaded, read from this process's maps."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "libmpi" in line}
-    except OSError:
-        return None
+    paths = {path for path in mapped_files("/proc/self/maps", "libmpi") if "libmpi" in path}
     return min(paths, key=len) if paths else None
 
 
@@ -269,11 +267,7 @@ def remove_orphaned_shared_memory(before: set[str]) -> list[str]:
     `before` and that no process maps; return what was removed."""
     mapped: set[str] = set()
     for maps in glob.glob("/proc/[0-9]*/maps"):
-        try:
-            with open(maps) as lines:
-                mapped.update(line.split(maxsplit=5)[5].strip() for line in lines if " /dev/shm/" in line)
-        except (OSError, IndexError):
-            continue
+        mapped |= mapped_files(maps, " /dev/shm/")
     orphans = sorted(_shared_memory_files() - before - mapped)
     for path in orphans:
         try:

@@ -31,11 +31,10 @@ from mpi4py import MPI as MPI     # re-exported: the rest of mpi_backend imports
 
 from bsp.buffers import BufferPool
 from bsp.errors import SyncTimeoutError
-from bsp.mailbox import padding
-from bsp.record import RECORD_SIZE, unpack_all
+from bsp.align import padding
 
 from .abort import abort_job
-from bsp.transport import Buffer, Transport
+from bsp.transport import RECORD_SIZE, Buffer, Transport, superstep_of
 
 BIG_FRAME = 1 << 16
 CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))
@@ -248,7 +247,7 @@ class SyncWatch:
                 answers[status.Get_source()] = int(answer[0])
         waiting = sorted([self._pid] + [rank for rank, exchange in answers.items() if exchange == self._exchange])
         late = [rank for rank in range(self._nprocs) if rank not in waiting]
-        error = SyncTimeoutError(self._timeout, late, waiting, unpack_all(record, 1)[0].superstep)
+        error = SyncTimeoutError(self._timeout, late, waiting, superstep_of(record))
         if 0 in late and self._pid == waiting[0]:
             print(f"pybsp: SyncTimeoutError: {error}", file=sys.stderr, flush=True)
             abort_job(1)

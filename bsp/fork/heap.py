@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 
-from ..buffers import ALIGN
+from ..align import ALIGN
 
 HEADER = ALIGN
 FREE, IN_USE = 0, 1

@@ -262,7 +262,7 @@ class _Supervisor:
         if self._waited_since is None or self._waited_since[0] != exchange:
             self._waited_since = (exchange, now)
         elif now - self._waited_since[1] > limit:
-            superstep = self._shared.record(exchange, waiting[0]).superstep
+            superstep = self._shared.superstep(exchange, waiting[0])
             raise SyncTimeoutError(limit, late, waiting, superstep)
 
     def _read(self, reader: int, rank: int) -> None:
