@@ -4,7 +4,7 @@ problem; and docs/errors.md lists them all, with their messages."""
 
 import pytest
 from bad_inputs import IN_RANK, NPROCS, OUTSIDE
-from scripts import ROOT, load_script
+from script_loader import ROOT, load_script
 
 from bsp.mpienv import launched_by_mpi
 from bsp.testing import require_nprocs, run_spmd

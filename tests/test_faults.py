@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from scripts import load_script
+from script_loader import load_script
 
 faults = load_script("fault_injection")
 

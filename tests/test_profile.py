@@ -111,10 +111,10 @@ def test_times_fit_together():
     _, profile = profiled(uneven, 5, nprocs=2)
     assert profile.supersteps == 6
     assert (profile.compute >= 0).all() and (profile.sync >= 0).all()
-    assert (profile.waiting >= 0).all() and (profile.waiting <= profile.sync).all()
+    assert (profile.waiting.min(axis=0) == 0).all()          # the last rank to arrive waits for nobody
     assert (np.diff(profile.left, axis=1) >= 0).all()
     assert profile.measured.sum() == pytest.approx(profile.left.max() - profile.start.min(), abs=1e-12)
-    assert (profile.sync_time >= 0).all()
+    assert (profile.sync_time <= profile.measured + 1e-12).all()     # the sync is part of its superstep
     assert profile.bytes_received[0, :5].tolist() == [message_bytes(np.zeros(100)) + message_bytes(np.zeros(200))] * 5
     assert profile.bytes_received[1].tolist() == [0] * 6
 
