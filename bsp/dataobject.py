@@ -53,7 +53,7 @@ class DataObject:
         engine = self._engine
         engine.post_raw(self._channel, (source,), (_REQUEST, len(self._on_reply), header), frames, copy)
         self._on_reply.append(on_reply)
-        engine.getting = True
+        engine.request_replies()
 
     # -- what subclasses define ---------------------------------------------
 

@@ -38,7 +38,7 @@ from .rank import current_engine
 from .units import nbytes
 
 if TYPE_CHECKING:
-    from .engine import ObservedEngine
+    from .observed import ObservedEngine
 
 DEFAULT_FORMAT = "%(levelname)s rank %(rank)s superstep %(superstep)s %(name)s: %(message)s"
 PROGRESS_DELAY = 2.0        # seconds a run lasts before it shows progress
@@ -105,7 +105,7 @@ def configure(level: int = logging.INFO, others: int = logging.WARNING, *, root:
 # -- the progress line ----------------------------------------------------------
 
 class ProgressLine:
-    """Rank 0's progress line (an observer of `bsp.engine.ObservedEngine`):
+    """Rank 0's progress line (an observer of `bsp.observed.ObservedEngine`):
     shown once the run has lasted `delay` seconds, redrawn at most every
     `interval` seconds, erased when the program ends."""
 

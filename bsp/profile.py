@@ -2,7 +2,7 @@
 cost model's prediction next to what was measured.
 
 On every rank a `bsp.recorder.Recorder` (an observer of
-`bsp.engine.ObservedEngine`) notes, per superstep: the kind of call that ended it and the user's call
+`bsp.observed.ObservedEngine`) notes, per superstep: the kind of call that ended it and the user's call
 site, when the rank entered and left the sync, the payload bytes and
 messages it sent and received, and the transport exchanges the sync took.
 Each rank's record travels back to the launching process in its Outcome, on

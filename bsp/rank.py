@@ -14,7 +14,9 @@ import traceback
 from typing import Any, Callable, Iterator, Sequence
 
 from .callsite import definition_site
-from .engine import Engine, ObservedEngine, SuperstepObserver
+from .checkpointing import CHECKPOINTING
+from .engine import Engine
+from .observed import ObservedEngine, SuperstepObserver
 from .outcome import Ending, Outcome
 from .transport import Transport
 from .wire import Serialized
@@ -51,7 +53,7 @@ def run_program(transport: Transport, program: Callable[..., Any], args: tuple[A
                 observers: Sequence[SuperstepObserver] = ()) -> Outcome:
     """Run `program(world, *args, **kwargs)` on this rank, its supersteps
     watched by `observers` (none: a plain Engine, which does no per-sync
-    work for them; see bsp.engine.ObservedEngine).
+    work for them; see bsp.observed.ObservedEngine).
 
     The result is serialized before the last exchange, so that a result that
     cannot be sent becomes this rank's failure, reported to every rank like
@@ -64,7 +66,7 @@ def run_program(transport: Transport, program: Callable[..., Any], args: tuple[A
 
 def _run(engine: Engine, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
     try:
-        value = program(World(engine), *args, **kwargs)
+        value = program(World(engine, CHECKPOINTING), *args, **kwargs)
         result = _serialized_result(value)
         engine.finish(site=exit_site(program))
         return Outcome(engine.pid, Ending.RETURNED, value=result)

@@ -1,5 +1,5 @@
 """The profile's recorder: on every rank, an observer of
-`bsp.engine.ObservedEngine` that notes per superstep the kind of call that
+`bsp.observed.ObservedEngine` that notes per superstep the kind of call that
 ended it and the user's call site, when the rank entered and left the sync,
 the payload bytes and messages it sent and received, and the transport
 exchanges the sync took.  Its `RankProfile` travels back to the launching
@@ -17,7 +17,7 @@ import numpy as np
 from .callsite import user_frame
 
 if TYPE_CHECKING:
-    from .engine import ObservedEngine
+    from .observed import ObservedEngine
 
 # The columns of a rank's record, one row per superstep.
 COLUMNS = ("kind", "arg", "site", "entered", "left", "bytes_sent", "bytes_received",

@@ -42,7 +42,7 @@ def test_what_is_sent_is_captured_when_it_is_queued() -> None:
 def test_a_collective_is_one_superstep_and_counts_in_the_engine() -> None:
     def program(world: bsp.World) -> tuple[int, int]:
         total = world.allreduce(world.pid + 1, op=operator.add)
-        return total, world._engine.superstep
+        return total, world.engine.superstep
 
     assert run(program, 4) == [(10, 1)] * 4
 
@@ -103,11 +103,11 @@ def test_gets_read_the_image_before_the_superstep_s_puts_and_cost_a_second_excha
     def program(world: bsp.World) -> tuple[int, int, int]:
         var = world.var(world.pid * 10)
         world.sync()
-        before = world._engine.exchanges
+        before = world.engine.exchanges
         got = var.get((world.pid + 1) % world.nprocs)
         var.put(world.pid * 10 + 1, (world.pid + 1) % world.nprocs)
         world.sync()
-        return got.value, var.value, world._engine.exchanges - before
+        return got.value, var.value, world.engine.exchanges - before
 
     results = run(program, 3)
     for pid, (got, value, exchanges) in enumerate(results):
@@ -120,10 +120,10 @@ def test_a_superstep_without_gets_is_one_exchange() -> None:
     def program(world: bsp.World) -> int:
         var = world.var(0)
         world.sync()
-        before = world._engine.exchanges
+        before = world.engine.exchanges
         var.put(world.pid, (world.pid + 1) % world.nprocs)
         world.sync()
-        return world._engine.exchanges - before
+        return world.engine.exchanges - before
 
     assert run(program, 2) == [1, 1]
 
