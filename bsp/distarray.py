@@ -7,7 +7,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import collectives, remap
+from . import arraykinds, collectives, remap
 from .checks import check_pid
 from .distribution import Layout, as_index, block_of, describe, layout_of, single_spec
 from .distribution import owner_of as owner_of, rows_of as rows_of  # the one-dimensional helpers' old home
@@ -203,7 +203,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         h is the most bytes any rank must send or receive (plus a header of
         about 100 bytes per message).  Raises ValueError as the constructor."""
         layout, given = layout_of(self.shape, distribution, grid, self.world.nprocs)
-        local = remap.fetch(self.world.engine, Kind.REDISTRIBUTE, self.layout, self.local, layout.indices)
+        local = remap.fetch(self.world.engine, arraykinds.REDISTRIBUTE, self.layout, self.local, layout.indices)
         return DistArray._of(self.world, layout, given, local)
 
     def transpose(self) -> "DistArray":
@@ -215,7 +215,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         if self.ndim != 2:
             raise ValueError(f"transpose needs a two-dimensional DistArray, not one of shape {self.shape}")
         layout, given = layout_of(self.shape[::-1], self.distribution, self.grid, self.world.nprocs)
-        local = remap.fetch(self.world.engine, Kind.TRANSPOSE, self.layout, self.local, layout.indices,
+        local = remap.fetch(self.world.engine, arraykinds.TRANSPOSE, self.layout, self.local, layout.indices,
                             axes=(1, 0))
         return DistArray._of(self.world, layout, given, local)
 

@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from . import collectives
+from . import arraykinds, collectives
 from .distribution import Layout, as_index, layout_of, single_spec
-from .record import Kind
 
 if TYPE_CHECKING:
     from .world import World
@@ -120,7 +119,7 @@ def _panel_superstep(a: Matrix, b: Matrix, lo: int, hi: int) -> tuple[np.ndarray
         posts.append((row_mates, np.ascontiguousarray(mine_a)))
     if column_mates and mine_b.size:
         posts.append((column_mates, np.ascontiguousarray(mine_b)))
-    arrived = collectives.superstep(a.world.engine, Kind.MATMUL, posts)
+    arrived = collectives.superstep(a.world.engine, arraykinds.MATMUL, posts)
     pieces_a, pieces_b = {t: mine_a}, {s: mine_b}
     for source, piece in arrived:
         source_row, source_column = a.layout.coords_of(source)

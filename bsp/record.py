@@ -44,10 +44,7 @@ class Kind:
     ALLTOALL = 16
     SCAN = 17
     SPLIT = 18          # world.split: the allgather of colors and keys
-    HALO = 20           # DistArray operations
-    REDISTRIBUTE = 21
-    TRANSPOSE = 22
-    MATMUL = 23         # a superstep of SUMMA: panels along grid rows and columns
+    # 20-29: DistArray's own operations (bsp.arraykinds, named with define_kind)
     SAVE = 30           # checkpoints (bsp.checkpoint, bsp.restart)
     RESTORE = 31
     # Collectives of groups (bsp.Group): each a world kind + GROUP.
@@ -75,6 +72,16 @@ class Flags:
 
 
 _KIND_NAMES = {value: name.lower().replace("_", " ") for name, value in vars(Kind).items() if name.isupper()}
+
+
+def define_kind(value: int, name: str) -> int:
+    """A kind of call that a data object above the engine defines for its
+    own supersteps (DistArray's: bsp.arraykinds), named `name` in mismatch
+    messages and profiles; returns `value`.  Raises ValueError for a value
+    that already names another kind."""
+    if _KIND_NAMES.setdefault(value, name) != name:
+        raise ValueError(f"kind {value} is already {_KIND_NAMES[value]!r}, it cannot also be {name!r}")
+    return value
 _GROUP_KINDS = frozenset(range(Kind.GROUP_BROADCAST, Kind.GROUP_SCAN + 1))
 _ROOTED = {kind + offset for kind in (Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, Kind.SCATTER)
            for offset in (0, GROUP)}

@@ -4,9 +4,11 @@ verdict."""
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import given, strategies as st
 
-from bsp.record import RECORD_SIZE, Flags, Kind, Status, Verdict, judge, pack_record, unpack_all
+from bsp import arraykinds
+from bsp.record import RECORD_SIZE, Flags, Kind, Status, Verdict, define_kind, judge, pack_record, unpack_all
 from bsp.transport import superstep_of
 
 INT32 = st.integers(-2**31, 2**31 - 1)
@@ -51,8 +53,8 @@ def test_different_calls_different_roots_or_different_objects_are_a_mismatch() -
 
 
 def test_transpose_and_redistribute_are_different_calls() -> None:
-    verdict, _, _ = judge(records((1, Kind.TRANSPOSE, 0, 1, 7, Status.RUNNING, 0),
-                                  (1, Kind.REDISTRIBUTE, 0, 1, 7, Status.RUNNING, 0)), 2)
+    verdict, _, _ = judge(records((1, arraykinds.TRANSPOSE, 0, 1, 7, Status.RUNNING, 0),
+                                  (1, arraykinds.REDISTRIBUTE, 0, 1, 7, Status.RUNNING, 0)), 2)
     assert verdict is Verdict.MISMATCH
 
 
@@ -77,3 +79,13 @@ def test_describe_names_the_call_and_its_root() -> None:
                    (1, Kind.EXIT, 0, 0, 0, Status.RETURNED, 0))
     assert [record.describe() for record in unpack_all(blob, 3)] == [
         "broadcast(root=2)", "sync", "returned from the program"]
+
+
+def test_a_data_object_s_kind_is_named_once() -> None:
+    assert define_kind(arraykinds.TRANSPOSE, "transpose") == arraykinds.TRANSPOSE      # the same name again: fine
+    with pytest.raises(ValueError, match="kind 22 is already 'transpose'"):
+        define_kind(arraykinds.TRANSPOSE, "flip")
+    with pytest.raises(ValueError, match="already 'sync'"):
+        define_kind(Kind.SYNC, "mine")
+    blob = records((1, arraykinds.HALO, 0, 0, 0, Status.RUNNING, 0))
+    assert unpack_all(blob, 1)[0].describe() == "halo"
