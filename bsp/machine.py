@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from .files import write_bytes_atomically
+
 if TYPE_CHECKING:
     from .world import World
 
@@ -52,8 +54,8 @@ class MachineParameters:
         return flops / self.r + self.g * h + self.l * supersteps
 
     def save(self, path: str) -> None:
-        with open(path, "w") as out:
-            json.dump(asdict(self), out, indent=1)
+        """Write the parameters to `path` as JSON (atomically, see bsp.files)."""
+        write_bytes_atomically(path, json.dumps(asdict(self), indent=1).encode())
 
     @classmethod
     def load(cls, path: str) -> "MachineParameters":

@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 from typing import Any, Union
 
+from .files import write_bytes_atomically
 from .profile import Profile
 
 PathLike = Union[str, "os.PathLike[str]"]
@@ -104,8 +105,8 @@ def write(profile: Profile, path: PathLike) -> None:
     runs.append({"program": profile.program, "backend": profile.backend, "nprocs": profile.nprocs,
                  "start_us": round((profile.origin - origin) * 1e6, 3)})
     _files[key] = (origin, written, runs)
-    with open(path, "w") as out:
-        json.dump({"traceEvents": written, "otherData": {"generator": "pybsp", "runs": runs}}, out)
+    text = json.dumps({"traceEvents": written, "otherData": {"generator": "pybsp", "runs": runs}})
+    write_bytes_atomically(path, text.encode())
 
 
 def read(path: PathLike) -> dict[str, Any]:

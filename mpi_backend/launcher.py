@@ -46,7 +46,7 @@ from bsp.outcome import Outcome
 from bsp.rank import Interrupted, run_rank
 from bsp.record import RECORD_SIZE
 
-from .abort import abort_job
+from .abort import abort_job, mapped_shared_memory_files
 from .descendants import end_descendants
 from .transport import MPI, MPITransport
 
@@ -56,6 +56,7 @@ if TYPE_CHECKING:
 
 _RUN, _SHUTDOWN = 1, 2
 _IDLE_POLL_SECONDS = (1e-5, 5e-3)
+_UNLINKED_EARLY = "mpich_shm_"           # MPICH's intra-node shared memory (see _unlink_shared_memory_names)
 _OUTPUT_SECONDS = 2.0                  # the most a rank waits for the launcher to read its output      # a server waiting for rank 0 backs off to this
 
 _control: MPI.Comm | None = None
@@ -220,12 +221,29 @@ def _control_comm() -> MPI.Comm:
         _check_launcher_matches()
         stdio.write_whole_lines()
         _control = MPI.COMM_WORLD.Dup()
+        _control.Barrier()          # every rank is out of the Dup, and has mapped what it made
+        _unlink_shared_memory_names()
         _share_the_node()
         _check_string_hashes(_control)
         if _control.Get_rank() == 0:
             _record_uncaught_exceptions()
             atexit.register(lambda: shutdown(_exit_status))
     return _control
+
+
+def _unlink_shared_memory_names() -> None:
+    """Unlink the names of MPICH's shared memory files in /dev/shm, which
+    MPICH keeps until MPI_Finalize: a job killed before that (SIGKILL of
+    its launcher) would leave them for good.  Every rank of the node has
+    mapped them by now (the barrier before this follows MPI_Init and the
+    Dup on every rank), and the memory stays until the last one unmaps it.
+    Open MPI's peers map their segments later, on first use: not those."""
+    for path in mapped_shared_memory_files():
+        if os.path.basename(path).startswith(_UNLINKED_EARLY):
+            try:
+                os.unlink(path)
+            except OSError:         # another rank of the node was first
+                pass
 
 
 def _share_the_node() -> None:
