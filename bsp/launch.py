@@ -14,7 +14,7 @@ from .checks import check_callable, check_nprocs
 from .errors import BSPError
 from .outcome import resolve
 from .profile import request as profile_request
-from .rank import running_a_rank
+from .rank import current_engine, running_a_rank
 from .recording import choose_path as record_path, session as recording
 from .signature import check_program_call
 
@@ -153,7 +153,7 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
     global runs_started
     if running_a_rank():
-        raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
+        raise BSPError(_busy())
     runs_started += 1
     backend = choose_backend(backend)
     if backend == "mpi":
@@ -177,6 +177,23 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
     if profiling is not None:
         profiling.finish(outcomes, program, backend)
     return results
+
+
+ONE_RUN_AT_A_TIME = ("another bsp.run of this MPI job is in progress (in another thread): the MPI backend "
+                     "runs one at a time, as every rank takes part in each; run them one after the other "
+                     "(the fork backend runs concurrent calls independently; inside a BSP program, runs "
+                     "cannot be nested)")
+
+
+def _busy() -> str:
+    """Why bsp.run cannot start while this process runs a rank."""
+    engine = current_engine()
+    try:
+        if engine is not None:
+            engine.check_caller()
+    except BSPError:        # another thread runs the rank: an MPI rank 0 in the middle of a run
+        return ONE_RUN_AT_A_TIME
+    return "bsp.run was called inside a BSP program; runs cannot be nested"
 
 
 def choose_sync_timeout(seconds: float | None) -> float | None:

@@ -42,6 +42,7 @@ import numpy as np
 from bsp import stdio, wire
 from bsp.cores import cores_shared, share_cores, usable_cores
 from bsp.errors import BSPError, SyncTimeoutError
+from bsp.launch import ONE_RUN_AT_A_TIME
 from bsp.outcome import Outcome
 from bsp.rank import Interrupted, run_rank
 from bsp.record import RECORD_SIZE
@@ -85,9 +86,7 @@ def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     sync timeout: they are stuck, and only the end of the job ends them;
     and BSPError while another thread's run is in progress (one at a time)."""
     if not _one_run.acquire(blocking=False):
-        raise BSPError("another bsp.run of this MPI job is in progress (in another thread): the MPI backend "
-                       "runs one at a time, as every rank takes part in each; run them one after the "
-                       "other (the fork backend runs concurrent calls independently)")
+        raise BSPError(ONE_RUN_AT_A_TIME)
     try:
         return _launch(program, args, kwargs, nprocs, sync_timeout, profile)
     finally:

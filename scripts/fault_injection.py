@@ -17,7 +17,8 @@ injects one fault there:
     loop        the rank never reaches the next sync     SyncTimeoutError naming it
     interrupt   the rank raises KeyboardInterrupt        RemoteError naming it and KeyboardInterrupt
     child       the rank starts `sleep`, then raises     RemoteError; the sleep ended with the run
-    orphan      the rank starts `sleep`, then is killed  fork: RankDiedError; the sleep ended with it
+    orphan      the rank starts `sleep`, then is killed  fork: RankDiedError; MPI: the job ends;
+                                                         the sleep ends with the rank
     unloadable  the rank returns what the launching process cannot rebuild
                                                          BSPError naming the rank and the type
     suspend     (fork) every rank is stopped for longer than the sync timeout, then resumed
@@ -58,7 +59,7 @@ from bsp.rank import running_a_rank  # noqa: E402
 
 KINDS = ("raise", "kill", "exit", "return", "collective", "object", "loop",
          "interrupt", "child", "orphan", "unloadable", "suspend", "launcher")
-FORK_ONLY = ("orphan", "suspend", "launcher")
+FORK_ONLY = ("suspend", "launcher")
 _MARKER = "PYBSP_FAULT_MARKER"        # in the environment of what a trial starts, to find it again
 _LAUNCHER_RANKS = (8, 16, 48)
 SUPERSTEPS = 4
@@ -148,7 +149,8 @@ EXPECTED = {
 }
 # Under MPI the launcher ends the job when a process dies.
 _FIRST_TO_END = r"the first of its processes to end: [^\n]*\brank {rank} \(pid \d+\)"
-EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ended", _FIRST_TO_END))
+EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ended", _FIRST_TO_END),
+                    orphan=("job ended", _FIRST_TO_END))
 
 
 def run_trial(trial: Trial, backend: str) -> Trial:
