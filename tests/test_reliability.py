@@ -428,3 +428,29 @@ def test_mpi_a_return_value_that_cannot_be_rebuilt_names_the_rank(tmp_path):
     ''')
     assert done.returncode == 0, done.stderr
     assert "caught: rank 1 returned a __main__.Unrebuildable that cannot be rebuilt" in done.stdout
+
+
+ADDRESS_SPACE = textwrap.dedent('''
+    import resource
+    import numpy as np
+    import bsp
+    big = np.ones(300_000_000, np.uint8)
+    with open("/proc/self/status") as status:
+        size = next(int(line.split()[1]) for line in status if line.startswith("VmSize:")) * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (size + (400 << 20), resource.RLIM_INFINITY))
+    def program(world, big):
+        if world.pid == 0:
+            world.send(big, 1)
+        world.sync()
+    try:
+        bsp.run(program, big, nprocs=2, backend="fork")
+    except bsp.RemoteError as error:
+        print(str(error).splitlines()[-1])
+''')
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
+def test_a_heap_limited_by_the_address_space_blames_the_limit_not_the_receivers():
+    done = subprocess.run([sys.executable, "-c", ADDRESS_SPACE], capture_output=True, text=True, timeout=120)
+    assert "does not fit the fork backend's handover heap" in done.stdout, done.stdout + done.stderr
+    assert "ulimit -v" in done.stdout and "receivers still hold" not in done.stdout
