@@ -71,11 +71,15 @@ def run_rank(transport: Transport, program: Callable[..., Any], args: tuple[Any,
         program, transport, stop_recording = wrapped.start(transport)
     recorder = Recorder() if profile else None
     engine = _make_engine(transport, recorder)
+    stopped = False
     try:
         with rank_running(engine):
             outcome = _run(engine, program, args, kwargs)
+    except Stopped:
+        stopped = True      # ended by the launcher: its record stops where it was, as a killed rank's does
+        raise
     finally:
-        if stop_recording is not None:
+        if stop_recording is not None and not stopped:
             stop_recording()
     if recorder is not None:
         outcome.profile = recorder.result(engine.pid)
