@@ -45,6 +45,7 @@ from bsp.errors import BSPError, SyncTimeoutError
 from bsp.launch import ONE_RUN_AT_A_TIME
 from bsp.outcome import Outcome
 from bsp.rank import Interrupted, run_rank
+from bsp.signals import replaced
 from bsp.record import RECORD_SIZE
 
 from .abort import abort_job, mapped_shared_memory_files
@@ -123,19 +124,11 @@ def _ctrl_c_interrupts() -> Iterator[None]:
     ends the job, where a KeyboardInterrupt the program raises is that
     rank's failure (a RemoteError) like any other exception.  A program
     that handles SIGINT itself keeps its handler."""
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
-        yield
-        return
-
     def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
         raise Interrupted()
 
-    signal.signal(signal.SIGINT, interrupt)
-    try:
+    with replaced(signal.SIGINT, interrupt, expected=signal.default_int_handler):
         yield
-    finally:
-        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def serve() -> None:

@@ -141,12 +141,11 @@ EXPECTED = {
     "object": ("SyncMismatchError", r"rank {rank}: sync at .*having created 1 data objects \(queue\)"),
     "loop": ("SyncTimeoutError", r"ranks \[{rank}\] did not reach the sync of superstep {superstep}"),
     "interrupt": ("RemoteError", r"rank {rank} raised KeyboardInterrupt"),
-    "child": ("RemoteError", r"rank {rank} raised RuntimeError: injected fault on rank {rank}"),
-    "orphan": ("RankDiedError", r"rank {rank} died: killed by signal 9 \(SIGKILL\)"),
     "unloadable": ("BSPError", r"rank {rank} returned a [\w.]*Unrebuildable that cannot be rebuilt"),
     "suspend": ("no error", r""),
     "launcher": ("ranks ended", r""),
 }
+EXPECTED.update(child=EXPECTED["raise"], orphan=EXPECTED["kill"])    # and what they started is gone
 # Under MPI the launcher ends the job when a process dies.
 _FIRST_TO_END = r"the first of its processes to end: [^\n]*\brank {rank} \(pid \d+\)"
 EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ended", _FIRST_TO_END),

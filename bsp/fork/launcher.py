@@ -27,6 +27,7 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 from ..errors import BSPError
 from ..outcome import Outcome
 from .. import relay, stdio
+from ..signals import replaced
 from ..cores import share_cores, usable_cores
 from ..rank import Stopped, run_rank
 from ..wire import to_frames
@@ -154,24 +155,17 @@ def _stopped_by_sigterm() -> Iterator[None]:
     does, through KeyboardInterrupt), then ends the process as SIGTERM
     would: a caller sees the usual status, 128 + 15.  A program that
     handles SIGTERM itself keeps its handler."""
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
     def terminate(signum: int, frame: FrameType | None) -> NoReturn:
         raise _Terminated()
 
-    signal.signal(signal.SIGTERM, terminate)
-    try:
-        yield
-    except _Terminated:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        stdio.flush()
-        os.kill(os.getpid(), signal.SIGTERM)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    with replaced(signal.SIGTERM, terminate):
+        try:
+            yield
+        except _Terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            stdio.flush()
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
 
 
 @contextlib.contextmanager
@@ -179,15 +173,8 @@ def _children_kept() -> Iterator[None]:
     """During a run, the ranks stay waitable even when the program set
     SIGCHLD to SIG_IGN (which would reap them unseen): SIG_DFL, which
     ignores SIGCHLD too, but keeps each child's exit status."""
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGCHLD) is not signal.SIG_IGN:
+    with replaced(signal.SIGCHLD, signal.SIG_DFL, expected=signal.SIG_IGN):
         yield
-        return
-    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
 
 
 @contextlib.contextmanager
@@ -197,12 +184,6 @@ def _stopped_together() -> Iterator[None]:
     resumes them with it; the supervisor does not count the time stopped
     towards the sync timeout.  A program that handles either signal itself
     keeps its handler."""
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGTSTP) is not signal.SIG_DFL \
-            or signal.getsignal(signal.SIGCONT) is not signal.SIG_DFL:
-        yield
-        return
-
     def stop(signum: int, frame: FrameType | None) -> None:
         _signal_ranks(signal.SIGSTOP)
         signal.signal(signal.SIGTSTP, signal.SIG_DFL)
@@ -213,13 +194,8 @@ def _stopped_together() -> Iterator[None]:
         supervisor.resumes += 1
         _signal_ranks(signal.SIGCONT)
 
-    signal.signal(signal.SIGTSTP, stop)
-    signal.signal(signal.SIGCONT, resume)
-    try:
+    with replaced(signal.SIGTSTP, stop), replaced(signal.SIGCONT, resume):
         yield
-    finally:
-        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
-        signal.signal(signal.SIGCONT, signal.SIG_DFL)
 
 
 def _signal_ranks(sig: int) -> None:
