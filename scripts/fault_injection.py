@@ -306,6 +306,15 @@ def plan(trials_per_kind: int, kinds: list[str], seed: int) -> list[Trial]:
     return trials
 
 
+def interleaved(trials: list[Trial]) -> list[Trial]:
+    """The trials, one of each kind in turn: a campaign cut short has tried every kind alike."""
+    by_kind: dict[str, list[Trial]] = {}
+    for trial in trials:
+        by_kind.setdefault(trial.kind, []).append(trial)
+    rounds = max((len(mine) for mine in by_kind.values()), default=0)
+    return [mine[i] for i in range(rounds) for mine in by_kind.values() if i < len(mine)]
+
+
 def kinds_for(backend: str) -> list[str]:
     """The kinds of fault that apply on `backend`."""
     return [kind for kind in KINDS if backend == "fork" or kind not in FORK_ONLY]
@@ -339,9 +348,12 @@ def main() -> int:
         bsp.run(faulty, kind, int(rank), int(superstep), sync_timeout=SYNC_TIMEOUT)
         return 0
     leftovers.use_private_tempdir()
-    trials = [run_trial(trial, options.backend)
-              for trial in plan(options.trials, options.kinds.split(",") if options.kinds else kinds_for(options.backend),
-                                options.seed)]
+    kinds = options.kinds.split(",") if options.kinds else kinds_for(options.backend)
+    trials = []
+    for trial in interleaved(plan(options.trials, kinds, options.seed)):
+        trials.append(run_trial(trial, options.backend))
+        print(f"{trial.kind} nprocs={trial.nprocs} rank={trial.rank}: {'held' if trial.held else 'FAILED'} "
+              f"in {trial.seconds:.2f} s", file=sys.stderr, flush=True)
     print(summary(trials, options.backend))
     return 0 if all(trial.held for trial in trials) else 1
 
