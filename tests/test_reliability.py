@@ -20,7 +20,9 @@ import pytest
 
 import bsp
 from bsp.fork import launcher
-from bsp.rank import running_a_rank
+from scripts import load_script
+
+faults = load_script("fault_injection")
 
 pytestmark = pytest.mark.mpi_skip
 BIN = Path(sys.executable).parent
@@ -297,21 +299,10 @@ def _stopped(process):
         return False
 
 
-class Unrebuildable:
-    def __reduce__(self):
-        return _rebuild, ()
-
-
-def _rebuild():
-    if not running_a_rank():
-        raise RuntimeError("cannot be rebuilt outside a rank")
-    return Unrebuildable()
-
-
 def test_a_return_value_that_cannot_be_rebuilt_names_the_rank_and_type():
     def program(world):
-        return Unrebuildable() if world.pid == 1 else 0
-    with pytest.raises(bsp.BSPError, match=r"rank 1 returned a test_reliability\.Unrebuildable that cannot be "
+        return faults.Unrebuildable() if world.pid == 1 else 0
+    with pytest.raises(bsp.BSPError, match=r"rank 1 returned a fault_injection\.Unrebuildable that cannot be "
                                            r"rebuilt in the launching process: RuntimeError"):
         bsp.run(program, nprocs=2, backend="fork")
 
