@@ -206,7 +206,8 @@ class _RankWatch(threading.Thread):
         expected = None
         while self._process.poll() is None and (expected is None or len(self.of_pid) < expected):
             for pid in _descendants(self._process.pid):       # until every local rank is known
-                if pid not in self.of_pid and (found := _rank_in_environment(pid)) is not None:
+                if pid not in self.of_pid and (found := _rank_in_environment(pid)) is not None \
+                        and not _started_by_a_rank(pid):
                     self.of_pid[pid], expected = found
             time.sleep(self.FIND_SECONDS)
         threading.Thread(target=self._note_shared_files, daemon=True).start()
@@ -285,6 +286,13 @@ def _descendants(root: int) -> list[int]:
             found.append(child)
             todo.append(child)
     return found
+
+
+def _started_by_a_rank(pid: int) -> bool:
+    """Whether `pid`'s parent is a rank: a process the program started,
+    which inherited the rank's environment, but is no rank."""
+    fields = _stat(pid)
+    return fields is not None and _rank_in_environment(int(fields[1])) is not None
 
 
 def _rank_in_environment(pid: int) -> tuple[int, int] | None:
