@@ -37,6 +37,7 @@ import threading
 import time
 import weakref
 import zlib
+from itertools import repeat
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from . import wire
@@ -94,6 +95,7 @@ class Engine:
         self._arrivals: dict[int, list[Arrival]] = {}
         self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
         self._owner: int | None = threading.get_ident()     # the thread that runs the program
+        self._defer = True                      # pickle immutable messages at the sync (see post_object)
 
     def close(self) -> None:
         """The program has ended on this rank: no more communication."""
@@ -158,6 +160,15 @@ class Engine:
         once, now; its bulk buffers are captured once and shared.  With
         `copy` False they are not captured: they go out from where they lie
         at the next exchange (the caller must not change them before)."""
+        if self._defer and (type(obj) in wire.IMMUTABLE or wire.deferrable(obj)):
+            # Immutable: its pickle may wait until the sync, one for all such
+            # messages.  (The commonest send: the calls are inlined.)
+            if threading.get_ident() != self._owner:
+                self.check_caller()
+            for dest in dests:
+                outbox = self._outboxes[dest] or self.outbox(dest)
+                (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
+            return
         data, buffers = wire.dumps(obj)
         self._post(channel, dests, data, buffers if copy else [], [] if copy else buffers)
 
@@ -179,8 +190,7 @@ class Engine:
         bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
         for dest in dests:
             section = self.outbox(dest).section(channel)
-            section.stream += data
-            section.count += 1
+            section.add_stream(data)
             for padded, nbytes in bulk:
                 section.add_bulk(padded, nbytes)
             for buffer in uncopied:
@@ -199,7 +209,10 @@ class Engine:
         if sources is not None:
             wanted = set(sources)
             arrivals = [arrival for arrival in arrivals if arrival.source in wanted]
-        return list(self.objects_in(arrivals))
+        found: list[tuple[int, Any]] = []
+        for arrival in arrivals:
+            found += zip(repeat(arrival.source), wire.load_stream(arrival.stream, arrival.count, arrival.bulk))
+        return found
 
     @staticmethod
     def objects_in(arrivals: list[Arrival]) -> Iterator[tuple[int, Any]]:
@@ -386,6 +399,7 @@ class ObservedEngine(Engine):
     def __init__(self, transport: Transport, observers: Sequence[SuperstepObserver],
                  clock: Callable[[], float] = time.perf_counter):
         super().__init__(transport)
+        self._defer = False         # its byte counts are taken at the send, from the pickle
         self._observers = tuple(observers)
         self._clock = clock
         # This superstep's traffic so far, and the exchanges of the last sync.

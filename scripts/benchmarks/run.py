@@ -28,6 +28,7 @@ import numpy as np
 import coarray_report
 import programs
 import sections
+import tax_report
 
 import bsp
 from bsp import machine
@@ -47,6 +48,8 @@ def plan(quick: bool, only: str | None = None) -> dict:
     """What to measure: lists of (key, function, arguments), for raw mpi4py
     (raw_mpi.py) and for pybsp (programs.py, on both backends); `only`
     "coarrays": the coarray part alone (see coarray_report)."""
+    if only == "tax":
+        return tax_report.plan(quick)
     coarrays = coarray_report.plan(quick, alone=only == "coarrays")
     if only == "coarrays":
         return {**coarrays, "launcher": []}
@@ -164,6 +167,10 @@ def report(medians: dict, nprocs: int, rounds: int, scaled: dict | None, work: d
     lines = [f"# pybsp benchmark", "",
              f"Machine: {machine_description()}; nprocs = {nprocs}; medians of {rounds} rounds; "
              f"made by `scripts/bench` on {time.strftime('%Y-%m-%d')}.", ""]
+    if only == "tax":
+        load = os.environ.get("LOAD_NOTE", "")
+        return "\n".join(lines + ([load, ""] if load else []) + tax_report.tables(get)
+                         + _targets_lines(nprocs, tax_report.targets(get))) + "\n"
     if only == "coarrays":
         lines += coarray_report.tables(get, nprocs, scaled)
         return "\n".join(lines + _targets_lines(nprocs, coarray_report.targets(get))) + "\n"
@@ -373,7 +380,7 @@ def main() -> None:
     parser.add_argument("--report", default=str(DOCS / "benchmarks.md"), help="write the markdown report here")
     parser.add_argument("--plots", default=str(DOCS), help="write the PNG plots into this directory")
     parser.add_argument("--json", help="write the medians here as JSON")
-    parser.add_argument("--only", choices=["coarrays"], help="measure and report one part alone")
+    parser.add_argument("--only", choices=["coarrays", "tax"], help="measure and report one part alone")
     options = parser.parse_args()
     medians = collect(options.nprocs, options.rounds, options.quick, options.only)
     scaled = scaling([int(n) for n in options.scaling.split(",")], options.quick) if options.scaling else None
