@@ -34,7 +34,7 @@ from mpi4py import MPI    # imported after mpi_backend.transport has set the thr
 _FLAGS = struct.calcsize("<qiiiIi")
 _LEADER = struct.calcsize("<qiiiIiii")
 _ONES = (1 << (8 * RECORD_SIZE)) - 1
-_FREE = (((1 << 32) - 1) << (8 * _FLAGS)) | (((1 << 32) - 1) << (8 * _LEADER))
+_TESTED = _ONES ^ ((((1 << 32) - 1) << (8 * _FLAGS)) | (((1 << 32) - 1) << (8 * _LEADER)))
 
 
 class Agreement:
@@ -80,10 +80,12 @@ class Agreement:
         `bsp.record.judge` takes them (see the module's docstring)."""
         anded = int.from_bytes(self._result[:RECORD_SIZE], "little")
         ored = int.from_bytes(self._result[RECORD_SIZE:], "little") ^ _ONES
-        if (anded ^ ored) & ~_FREE:
+        if (anded ^ ored) & _TESTED:
             found = bytearray(nprocs * RECORD_SIZE)
             self._comm.Allgather([record, MPI.BYTE], [found, MPI.BYTE])
             return bytes(found)
+        if ored == anded:               # the flags too: the common case
+            return record * nprocs
         flags = ored.to_bytes(RECORD_SIZE, "little")[_FLAGS:_FLAGS + 4]
         return (record[:_FLAGS] + flags + record[_FLAGS + 4:]) * nprocs
 

@@ -178,13 +178,17 @@ class _Round:
                 self.t._early.append((*found[:3], _Early(self.t, *found)))
 
     def step(self, record: bytes) -> bool:
-        """One look at the exchange: True once it is complete."""
-        self.probe()
-        if not self.agreeing:
-            if self.sends and not MPI.Request.Testall(self.sends):
-                return False
-            self.t._agreement.start(record)
-            self.agreeing = True
+        """One look at the exchange: True once it is complete.  (Called in
+        a loop while the other ranks are waited for: kept to few calls.)"""
+        if self.t.comm.Iprobe(MPI.ANY_SOURCE, MPI.ANY_TAG):
+            self.probe()
+            return False
+        if self.agreeing:
+            return self.t._agreement.test()
+        if self.sends and not MPI.Request.Testall(self.sends):
+            return False
+        self.t._agreement.start(record)
+        self.agreeing = True
         return self.t._agreement.test()
 
     def wait(self, record: bytes) -> None:
