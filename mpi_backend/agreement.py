@@ -76,8 +76,9 @@ class Agreement:
         return self._request
 
     def records(self, record: bytes, nprocs: int) -> bytes:
-        """After completion: the records of all ranks in pid order, as
-        `bsp.record.judge` takes them (see the module's docstring)."""
+        """After completion: the records of all ranks in pid order, or the
+        one record they all share (see `bsp.transport.Transport.exchange`
+        and the module's docstring)."""
         anded = int.from_bytes(self._result[:RECORD_SIZE], "little")
         ored = int.from_bytes(self._result[RECORD_SIZE:], "little") ^ _ONES
         if (anded ^ ored) & _TESTED:
@@ -85,9 +86,9 @@ class Agreement:
             self._comm.Allgather([record, MPI.BYTE], [found, MPI.BYTE])
             return bytes(found)
         if ored == anded:               # the flags too: the common case
-            return record * nprocs
+            return record
         flags = ored.to_bytes(RECORD_SIZE, "little")[_FLAGS:_FLAGS + 4]
-        return (record[:_FLAGS] + flags + record[_FLAGS + 4:]) * nprocs
+        return record[:_FLAGS] + flags + record[_FLAGS + 4:]
 
     def close(self) -> None:
         # A pending request cannot be freed (MPICH crashes): it is left to

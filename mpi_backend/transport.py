@@ -213,11 +213,11 @@ class _Early:
     message already matched."""
 
     def __init__(self, transport: MPITransport, source: int, tag: int, count: int, message: Any):
-        self._data = transport._space.take(count) if tag in _TAG_BLOCK else np.empty(count // 8, np.int64)
+        self._data = transport._space.take(count)
         message.Recv([self._data, MPI.BYTE])
 
     def Recv(self, buffer: list[Any]) -> None:
-        memoryview(buffer[0]).cast("B")[:] = memoryview(self._data).cast("B")
+        memoryview(buffer[0]).cast("B")[:] = self._data
 
 
 class SyncWatch:
