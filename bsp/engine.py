@@ -33,6 +33,7 @@ so an `Engine` without observers does no per-sync work for them.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import time
 import weakref
@@ -211,7 +212,11 @@ class Engine:
             arrivals = [arrival for arrival in arrivals if arrival.source in wanted]
         found: list[tuple[int, Any]] = []
         for arrival in arrivals:
-            found += zip(repeat(arrival.source), wire.load_stream(arrival.stream, arrival.count, arrival.bulk))
+            if arrival.count == 1 and not arrival.bulk:     # one plain pickle: the commonest case
+                obj = pickle.loads(arrival.stream)
+                found += zip(repeat(arrival.source), obj) if type(obj) is wire.Batch else ((arrival.source, obj),)
+            else:
+                found += zip(repeat(arrival.source), wire.load_stream(arrival.stream, arrival.count, arrival.bulk))
         return found
 
     @staticmethod

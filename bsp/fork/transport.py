@@ -12,10 +12,12 @@ A frame goes out in one of two ways:
   exchange (unless it is there already) and copied out by the receiver after
   the barrier, into a pooled buffer of its own.
 
-A sender describes each destination's block in an extent table, (offset,
-length, kind) per piece in block order, and announces how many bytes it has
-for each rank; then every rank waits at the barrier; then each receiver
-reads the tables of the ranks that have something for it.
+A sender announces how many bytes it has for each rank, and where they are:
+a block that is one small frame (the common small superstep) by its offset
+in the scratch arena, any other in an extent table, (offset, length, kind)
+per piece in block order; then every rank waits at the barrier; then each
+receiver copies the small blocks it was sent and reads the tables of the
+ranks that sent it others.
 """
 
 from __future__ import annotations

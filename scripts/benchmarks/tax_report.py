@@ -8,16 +8,43 @@ against raw Alltoallv, each as a ratio taken in one run.
 - the empty superstep against raw Barrier and Alltoall of counts;
 - the array total exchange at 16 KiB .. 64 MiB against raw Alltoallv.
 
-`LOAD=1` in the environment of `scripts/bench --only tax` starts one
-CPU-bound process beside the ranks for the whole run (the "under load"
-rows); `plan`, `tables` and `targets` plug into run.py as coarray_report's do.
+`TAX_HOG=1` in the environment of `scripts/bench` starts one CPU-bound
+process beside the ranks for the measurements (the "under load" section);
+`plan`, `tables` and `targets` plug into run.py as coarray_report's do.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import subprocess
+import sys
+from typing import Iterator
+
 KIB, MIB = 1 << 10, 1 << 20
 COUNTS = (1, 10, 100)
 SIZES = (16 * KIB, 256 * KIB, 4 * MIB, 64 * MIB)
+
+
+HOG = bool(os.environ.get("TAX_HOG"))
+
+
+@contextlib.contextmanager
+def hog() -> Iterator[None]:
+    """With TAX_HOG set: one CPU-bound process runs meanwhile."""
+    process = subprocess.Popen([sys.executable, "-c", "while True: pass"]) if HOG else None
+    try:
+        yield
+    finally:
+        if process is not None:
+            process.kill()
+            process.wait()
+
+
+def load_line(at_start: float) -> str:
+    hogging = "; one CPU-bound process ran beside the ranks throughout (TAX_HOG=1)" if HOG else ""
+    return (f"Load average (1 min): {at_start:.1f} when the run began, {os.getloadavg()[0]:.1f} when it "
+            f"ended{hogging}.")
 
 
 def plan(quick: bool) -> dict:
