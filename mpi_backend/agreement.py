@@ -34,6 +34,7 @@ from mpi4py import MPI    # imported after mpi_backend.transport has set the thr
 _FLAGS = struct.calcsize("<qiiiIi")
 _LEADER = struct.calcsize("<qiiiIiii")
 _ONES = (1 << (8 * RECORD_SIZE)) - 1
+_INVERT = bytes(255 - byte for byte in range(256))      # bytes.translate table: each byte's complement
 _TESTED = _ONES ^ ((((1 << 32) - 1) << (8 * _FLAGS)) | (((1 << 32) - 1) << (8 * _LEADER)))
 
 
@@ -47,51 +48,45 @@ class Agreement:
         self._result = bytearray(2 * RECORD_SIZE)
         self._buffers = ([self._send, MPI.BYTE], [self._result, MPI.BYTE], MPI.BAND)
         self._request: Any = None
-        self.pending = False
         try:        # a persistent collective (MPI 4): set up once, cheaper to start
             self._persistent: MPI.Prequest | None = comm.Allreduce_init(*self._buffers)
         except (AttributeError, NotImplementedError, MPI.Exception):
             self._persistent = None
 
-    def start(self, record: bytes) -> None:
-        """Contribute `record` (RECORD_SIZE bytes)."""
+    def start(self, record: bytes) -> Any:
+        """Contribute `record` (RECORD_SIZE bytes); returns the request to
+        test for completion."""
         self._send[:RECORD_SIZE] = record
-        self._send[RECORD_SIZE:] = (int.from_bytes(record, "little") ^ _ONES).to_bytes(RECORD_SIZE, "little")
+        self._send[RECORD_SIZE:] = record.translate(_INVERT)
         if self._persistent is None:
             self._request = self._comm.Iallreduce(*self._buffers)
         else:
             self._request = self._persistent
             self._request.Start()
-        self.pending = True
-
-    def test(self) -> bool:
-        """Whether the allreduce has completed."""
-        if self._request.Test():
-            self.pending = False
-            return True
-        return False
-
-    @property
-    def request(self) -> Any:
         return self._request
+
+    def done(self) -> bool:
+        """Whether the allreduce last started has completed (it has once a
+        test of its request said so)."""
+        return self._request is None or self._request.Test()
 
     def records(self, record: bytes, nprocs: int) -> bytes:
         """After completion: the records of all ranks in pid order, or the
         one record they all share (see `bsp.transport.Transport.exchange`
         and the module's docstring)."""
+        if self._result[:RECORD_SIZE] == self._result[RECORD_SIZE:].translate(_INVERT):
+            return record               # AND == OR: every record the same, flags too (the common case)
         anded = int.from_bytes(self._result[:RECORD_SIZE], "little")
         ored = int.from_bytes(self._result[RECORD_SIZE:], "little") ^ _ONES
         if (anded ^ ored) & _TESTED:
             found = bytearray(nprocs * RECORD_SIZE)
             self._comm.Allgather([record, MPI.BYTE], [found, MPI.BYTE])
             return bytes(found)
-        if ored == anded:               # the flags too: the common case
-            return record
         flags = ored.to_bytes(RECORD_SIZE, "little")[_FLAGS:_FLAGS + 4]
         return record[:_FLAGS] + flags + record[_FLAGS + 4:]
 
     def close(self) -> None:
         # A pending request cannot be freed (MPICH crashes): it is left to
         # the end of the job, which a lost run brings soon.
-        if self._persistent is not None and not self.pending:
+        if self._persistent is not None and self.done():
             self._persistent.Free()

@@ -89,18 +89,19 @@ class MPITransport(Transport):
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
                  ) -> tuple[bytes, list[list[memoryview] | None]]:
         parity, self._parity = self._parity, self._parity ^ 1
-        round_ = _Round(self, parity)
+        round_ = _Round(self, parity, record)
         if any(outgoing):
             round_.send(outgoing)
-        for early in self._early:
-            round_.receive(*early)
-        self._early = []
+        if self._early:
+            for early in self._early:
+                round_.receive(*early)
+            self._early = []
         if self.nprocs == 1:
             return record, round_.finish()
         if self._watch is None:
-            round_.wait(record)
+            round_.wait()
         else:
-            self._watch.wait(lambda: round_.step(record), record)
+            self._watch.wait(round_.step, record)
         incoming = round_.finish()
         return self._agreement.records(record, self.nprocs), incoming
 
@@ -108,13 +109,14 @@ class MPITransport(Transport):
 class _Round:
     """One exchange of the NBX protocol (see the module's docstring)."""
 
-    def __init__(self, transport: MPITransport, parity: int):
+    def __init__(self, transport: MPITransport, parity: int, record: bytes):
         self.t = transport
         self.parity = parity
+        self.record = record
+        self.agreement: Any = None          # the allreduce's request, once started
         self.incoming: list[list[memoryview] | None] | None = None
         self.sends: list[Any] = []
         self.receives: list[Any] = []
-        self.agreeing = False
 
     def _incoming(self) -> list[list[memoryview] | None]:
         if self.incoming is None:
@@ -177,23 +179,23 @@ class _Round:
                 # first: receive it now (matched messages must be), use it then
                 self.t._early.append((*found[:3], _Early(self.t, *found)))
 
-    def step(self, record: bytes) -> bool:
+    def step(self) -> bool:
         """One look at the exchange: True once it is complete.  (Called in
         a loop while the other ranks are waited for: kept to few calls.)"""
+        if self.agreement is not None:
+            # Complete: every rank has started the allreduce, so all sends
+            # were matched, so everything for this rank has been received.
+            if self.agreement.Test():
+                return True
         if self.t.comm.Iprobe(MPI.ANY_SOURCE, MPI.ANY_TAG):
             self.probe()
-            return False
-        if self.agreeing:
-            return self.t._agreement.test()
-        if self.sends and not MPI.Request.Testall(self.sends):
-            return False
-        self.t._agreement.start(record)
-        self.agreeing = True
-        return self.t._agreement.test()
+        elif self.agreement is None and not (self.sends and not MPI.Request.Testall(self.sends)):
+            self.agreement = self.t._agreement.start(self.record)
+        return False
 
-    def wait(self, record: bytes) -> None:
+    def wait(self) -> None:
         polls = 0
-        while not self.step(record):
+        while not self.step():
             polls += 1
             if polls > _SPIN_POLLS:
                 # Let a rank that shares this core run: with more ranks than
