@@ -3,10 +3,7 @@
 A waiting rank first polls its semaphore (cheap when every rank has a core
 of its own and the others arrive within microseconds), then blocks on it, so
 that many more ranks than cores still progress: a sleeping rank leaves its
-core to a rank that is still computing.  How long it polls adapts: when
-other programs take cores, the ranks waited for are often not running, and
-polling only delays them, so a rank that had to sleep anyway polls less the
-next time, down to sleeping at once; quick wakes bring the polling back.
+core to a rank that is still computing.
 
 - `DisseminationBarrier`, when every rank has a core: in round k each rank
   signals rank pid + 2^k and waits for rank pid - 2^k; after ceil(log2 p)
@@ -32,8 +29,6 @@ if TYPE_CHECKING:
 
 _POLLS_PER_CLOCK_READ = 64
 _PARENT_CHECK_SECONDS = 1.0
-_QUICK_WAKE_SECONDS = 50e-6     # a wake this soon after sleeping: the others were running
-_SPIN_FLOOR_SECONDS = 2e-6      # the least spin worth trying again
 
 
 class Barrier:
@@ -42,8 +37,7 @@ class Barrier:
     def __init__(self, nprocs: int, spin_seconds: float):
         self._context = multiprocessing.get_context("fork")
         self._nprocs = nprocs
-        self._spin_seconds = spin_seconds     # the most a wait spins
-        self._spin = spin_seconds             # what the next wait spins: adapts (see _sleep)
+        self._spin_seconds = spin_seconds
         self._launcher = os.getpid()
 
     def close(self) -> None:
@@ -57,29 +51,17 @@ class Barrier:
 
     def _sleep(self, semaphore: Any) -> None:
         acquire = semaphore.acquire
-        spin = self._spin
-        started = time.perf_counter()
-        if spin > 0:
-            deadline = started + spin
+        if self._spin_seconds > 0:
+            deadline = time.perf_counter() + self._spin_seconds
             while time.perf_counter() < deadline:
                 for _ in range(_POLLS_PER_CLOCK_READ):
                     if acquire(False):
-                        self._spin = min(self._spin_seconds, 2 * spin)
                         return
         while not acquire(True, _PARENT_CHECK_SECONDS):
             if os.getppid() != self._launcher:
                 # The launching process is gone (only possible where the
                 # parent-death signal is not available): nobody will wake us.
                 os._exit(70)
-        # Adapt the spin to how busy the machine is.  Woken soon after going
-        # to sleep: the others were running, a spin would have caught them,
-        # so spin longer next time.  Otherwise they were not running (more
-        # runnable processes than cores: another program takes a core), and
-        # spinning only keeps them off theirs: spin less, down to not at all.
-        if time.perf_counter() - started - spin < _QUICK_WAKE_SECONDS:
-            self._spin = min(self._spin_seconds, max(2 * spin, _SPIN_FLOOR_SECONDS))
-        else:
-            self._spin = spin / 4 if spin >= 4 * _SPIN_FLOOR_SECONDS else 0.0
 
 
 class DisseminationBarrier(Barrier):
