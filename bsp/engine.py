@@ -206,7 +206,7 @@ class Engine:
     def objects_on(self, channel: int, sources: Iterable[int] | None = None) -> list[tuple[int, Any]]:
         """The objects that arrived on `channel` at the last exchange, as
         (source, object) pairs ordered by source, then send order."""
-        arrivals = self.arrivals(channel)
+        arrivals = self._arrivals.get(channel, [])
         if sources is not None:
             wanted = set(sources)
             arrivals = [arrival for arrival in arrivals if arrival.source in wanted]

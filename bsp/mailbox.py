@@ -27,12 +27,13 @@ within one piece.
 
 from __future__ import annotations
 
+import pickle
 import struct
 from typing import Any, NamedTuple
 
 from .buffers import ALIGN
 from .transport import Buffer
-from .wire import dumps, dumps_batch
+from .wire import dumps_batch
 
 _PADDING = bytes(ALIGN)
 JOIN_BYTES = 1 << 18        # header and streams up to this size go as one frame
@@ -75,7 +76,7 @@ class Section:
         """Pickle the deferred messages, as one batch, onto the stream (one
         alone as itself)."""
         deferred = self.deferred
-        self.stream += dumps(deferred[0])[0] if len(deferred) == 1 else dumps_batch(deferred)
+        self.stream += pickle.dumps(deferred[0], 5) if len(deferred) == 1 else dumps_batch(deferred)
         self.deferred = []
 
     def add_bulk(self, padded: memoryview, nbytes: int) -> None:
