@@ -3,8 +3,8 @@
 One anonymous shared mapping, made before the ranks are forked, holds:
 
 - a control block: each rank's sync record, the bytes each rank sends each
-  other rank, where each rank's extent table lies, and progress counters that
-  the supervisor reads;
+  other rank (and where, when they are one run of bytes), where each rank's
+  extent table lies, and progress counters that the supervisor reads;
 - per rank, two scratch arenas used in alternate exchanges, for data the
   receivers copy out.  A rank writes an exchange's data into one arena while
   the others may still be reading the previous exchange's data from its other
