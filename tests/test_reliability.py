@@ -445,3 +445,43 @@ def test_a_heap_limited_by_the_address_space_blames_the_limit_not_the_receivers(
     done = subprocess.run([sys.executable, "-c", ADDRESS_SPACE], capture_output=True, text=True, timeout=120)
     assert "does not fit the fork backend's handover heap" in done.stdout, done.stdout + done.stderr
     assert "ulimit -v" in done.stdout and "receivers still hold" not in done.stdout
+
+
+@needs_mpi
+def test_mpi_time_the_job_spends_stopped_does_not_count_towards_the_sync_timeout(tmp_path):
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent('''
+        import time
+        import bsp
+        def late(world):
+            print("running", world.pid, flush=True)
+            if world.pid == 1:
+                time.sleep(1)       # rank 0 waits at the sync meanwhile
+            world.sync()
+            return world.pid
+        print(bsp.run(late, sync_timeout=1.5), flush=True)
+    '''))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+    job = subprocess.Popen([BIN / "bsp", "run", "--mpi", "-n", "2", script], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert sorted(job.stdout.readline().split()[-1] for _ in range(2)) == ["0", "1"]
+        ranks = [process for process in psutil.Process(job.pid).children(recursive=True)
+                 if _cmdline(process)[-1:] == [str(script)]]
+        assert len(ranks) >= 2
+        for rank in ranks:
+            rank.send_signal(signal.SIGSTOP)
+        time.sleep(3)           # stopped for twice the sync timeout: the suspension injected
+        for rank in ranks:
+            rank.send_signal(signal.SIGCONT)
+        output, _ = job.communicate(timeout=120)
+    finally:
+        job.kill()
+        job.wait()
+    assert job.returncode == 0 and output.splitlines()[-1] == "[0, 1]"
+
+
+def _cmdline(process):
+    try:
+        return process.cmdline()
+    except psutil.NoSuchProcess:
+        return []
