@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 
+from .files import write_bytes_atomically
+
 if TYPE_CHECKING:
     from .world import World
 
@@ -49,8 +51,8 @@ class MachineParameters:
     points: list[tuple[int, float]] = field(default_factory=list)
 
     def save(self, path: str) -> None:
-        with open(path, "w") as out:
-            json.dump(asdict(self), out, indent=1)
+        """Write the parameters to `path` as JSON (atomically, see bsp.files)."""
+        write_bytes_atomically(path, json.dumps(asdict(self), indent=1).encode())
 
     @classmethod
     def load(cls, path: str) -> "MachineParameters":

@@ -64,6 +64,31 @@ class BufferPool:
             self._idle_bytes -= self._idle.pop(0).nbytes
 
 
+SLAB_BYTES = 1 << 18        # small receive space is carved from slabs of this size
+
+
+class ReceiveSpace:
+    """Aligned memory for received blocks, which the receiver keeps.  A
+    small block is carved from a slab, front to back (one allocation serves
+    many supersteps, and a slab is freed once nothing received in it is
+    referenced); a large one comes from `pool`."""
+
+    SMALL = SLAB_BYTES // 16        # bounds what one kept small block can hold on to
+
+    def __init__(self, pool: BufferPool):
+        self._pool = pool
+        self._rest = memoryview(bytearray())
+
+    def take(self, nbytes: int) -> memoryview:
+        """A writable view of `nbytes` uninitialized bytes, ALIGN-aligned."""
+        if nbytes > self.SMALL:
+            return self._pool.take(nbytes)
+        if nbytes > len(self._rest):
+            self._rest = aligned_empty(SLAB_BYTES).data
+        space, self._rest = self._rest[:nbytes], self._rest[nbytes + (-nbytes % ALIGN):]
+        return space
+
+
 def byte_view(array: np.ndarray) -> memoryview:
     """The bytes of `array` as a flat view (a copy only if the array is not
     C-contiguous).  Through numpy, not memoryview.cast, which refuses empty

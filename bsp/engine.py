@@ -33,9 +33,11 @@ run starts, so an `Engine` without observers does no per-sync work for them.
 
 from __future__ import annotations
 
+import pickle
 import threading
 import weakref
 import zlib
+from itertools import repeat
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from . import wire
@@ -43,7 +45,7 @@ from .align import padding
 from .callsite import user_call_site
 from .errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError
 from .mailbox import Arrival, Outbox, unpack
-from .record import Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
+from .record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from .transport import Buffer, Transport
 
 # Channel 0 carries the collectives and the protocol's own messages (call
@@ -94,6 +96,7 @@ class Engine:
         self._arrivals: dict[int, list[Arrival]] = {}
         self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
         self._owner: int | None = threading.get_ident()     # the thread that runs the program
+        self._defer = True                      # pickle immutable messages at the sync (see post_object)
 
     def close(self) -> None:
         """The program has ended on this rank: no more communication."""
@@ -163,6 +166,15 @@ class Engine:
         once, now; its bulk buffers are captured once and shared.  With
         `copy` False they are not captured: they go out from where they lie
         at the next exchange (the caller must not change them before)."""
+        if self._defer and (type(obj) in wire.IMMUTABLE or wire.deferrable(obj)):
+            # Immutable: its pickle may wait until the sync, one for all such
+            # messages.  (The commonest send: the calls are inlined.)
+            if threading.get_ident() != self._owner:
+                self.check_caller()
+            for dest in dests:
+                outbox = self._outboxes[dest] or self.outbox(dest)
+                (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
+            return
         data, buffers = wire.dumps(obj)
         self._post(channel, dests, data, buffers if copy else [], [] if copy else buffers)
 
@@ -184,8 +196,7 @@ class Engine:
         bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
         for dest in dests:
             section = self.outbox(dest).section(channel)
-            section.stream += data
-            section.count += 1
+            section.add_stream(data)
             for padded, nbytes in bulk:
                 section.add_bulk(padded, nbytes)
             for buffer in uncopied:
@@ -200,11 +211,18 @@ class Engine:
     def objects_on(self, channel: int, sources: Iterable[int] | None = None) -> list[tuple[int, Any]]:
         """The objects that arrived on `channel` at the last exchange, as
         (source, object) pairs ordered by source, then send order."""
-        arrivals = self.arrivals(channel)
+        arrivals = self._arrivals.get(channel, [])
         if sources is not None:
             wanted = set(sources)
             arrivals = [arrival for arrival in arrivals if arrival.source in wanted]
-        return list(self.objects_in(arrivals))
+        found: list[tuple[int, Any]] = []
+        for arrival in arrivals:
+            if arrival.count == 1 and not arrival.bulk:     # one plain pickle: the commonest case
+                obj = pickle.loads(arrival.stream)
+                found += zip(repeat(arrival.source), obj) if type(obj) is wire.Batch else ((arrival.source, obj),)
+            else:
+                found += zip(repeat(arrival.source), wire.load_stream(arrival.stream, arrival.count, arrival.bulk))
+        return found
 
     @staticmethod
     def objects_in(arrivals: list[Arrival]) -> Iterator[tuple[int, Any]]:
@@ -255,6 +273,10 @@ class Engine:
             raise self.broken
         record = pack_record(self.superstep, kind, arg, self.objects, self.signature, status, flags, *group)
         records = self._swap(record)
+        if len(records) == RECORD_SIZE:        # the transport's short answer: every rank's is this
+            if records == record and not status:
+                return flags
+            records *= self.nprocs
         if status or records != record * self.nprocs:
             verdict, parsed, flags = judge(records, self.nprocs)
             if verdict is Verdict.FAILED:

@@ -15,8 +15,9 @@ from .cores import usable_cores
 from .errors import BSPError
 from .mpienv import job_size, launched_by_mpi
 from .outcome import resolve
+from .launcher import ONE_RUN_AT_A_TIME
 from .profiling import request as profile_request
-from .rank import running_a_rank
+from .rank import current_engine, running_a_rank
 from .recording import choose_path as record_path, session as recording
 from .signature import check_program_call
 
@@ -150,7 +151,7 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
     an MPI run is bounded by its sync timeout alone)."""
     global runs_started
     if running_a_rank():
-        raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
+        raise BSPError(_busy())
     runs_started += 1
     backend = choose_backend(backend)
     launcher = backend_launcher(backend, timeout)
@@ -171,6 +172,17 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
     if profiling is not None:
         profiling.finish(outcomes, program, backend, run)
     return results
+
+
+def _busy() -> str:
+    """Why bsp.run cannot start while this process runs a rank."""
+    engine = current_engine()
+    try:
+        if engine is not None:
+            engine.check_caller()
+    except BSPError:        # another thread runs the rank: an MPI rank 0 in the middle of a run
+        return ONE_RUN_AT_A_TIME
+    return "bsp.run was called inside a BSP program; runs cannot be nested"
 
 
 def choose_sync_timeout(seconds: float | None) -> float | None:

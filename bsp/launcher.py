@@ -12,6 +12,13 @@ from typing import Any, Callable
 from .errors import BSPError
 from .outcome import Outcome
 
+# Why a run cannot start while another thread's run is in progress, on a
+# backend whose runs take every process of the job (MPI).
+ONE_RUN_AT_A_TIME = ("another bsp.run of this MPI job is in progress (in another thread): the MPI backend "
+                     "runs one at a time, as every rank takes part in each; run them one after the other "
+                     "(the fork backend runs concurrent calls independently; inside a BSP program, runs "
+                     "cannot be nested)")
+
 
 class Launcher(ABC):
     """Starts the ranks of runs on one backend, from the launching process."""

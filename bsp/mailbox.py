@@ -28,27 +28,52 @@ within one piece.
 
 from __future__ import annotations
 
+import pickle
 import struct
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from .align import ALIGN, padding
 from .transport import Buffer
+from .wire import dumps_batch
 
 _PADDING = bytes(ALIGN)
 JOIN_BYTES = 1 << 18        # header and streams up to this size go as one frame
 _WORD = struct.Struct("<q")
+# The header of the commonest block: one section, no bulk buffers (its
+# words: 5, one section, channel, count, stream bytes, no buffers).
+_ONE_SECTION = struct.Struct("<6q")
 
 
 class Section:
     """What one channel sends one destination in the current superstep."""
 
-    __slots__ = ("stream", "count", "bulk", "sizes")
+    __slots__ = ("stream", "count", "bulk", "sizes", "deferred")
 
     def __init__(self) -> None:
         self.stream = bytearray()
         self.count = 0
         self.bulk: list[memoryview | bytes] = []                # the frames of the bulk buffers, each buffer padded to ALIGN
         self.sizes: list[int] = []          # the bytes of each buffer without its padding
+        self.deferred: list[Any] = []       # immutable messages not pickled yet (see wire.deferrable)
+
+    def defer(self, obj: Any) -> None:
+        """Queue an immutable message, pickled at the sync with the others."""
+        self.deferred.append(obj)
+        self.count += 1
+
+    def add_stream(self, data: bytes) -> None:
+        """Queue one pickled message, after the messages queued before it."""
+        if self.deferred:
+            self.flush()
+        self.stream += data
+        self.count += 1
+
+    def flush(self) -> None:
+        """Pickle the deferred messages, as one batch, onto the stream (one
+        alone as itself)."""
+        deferred = self.deferred
+        self.stream += pickle.dumps(deferred[0], 5) if len(deferred) == 1 else dumps_batch(deferred)
+        self.deferred = []
 
     def add_bulk(self, padded: memoryview, nbytes: int) -> None:
         """A buffer captured into send space, with its padding."""
@@ -81,6 +106,17 @@ class Outbox:
 
     def frames(self) -> list[Buffer]:
         """The frames of this destination's block, in wire order."""
+        if len(self.sections) == 1:
+            ((channel, section),) = self.sections.items()
+            if section.deferred:
+                section.flush()
+            if not section.sizes and len(section.stream) <= JOIN_BYTES:      # the common small case
+                used = _ONE_SECTION.size + len(section.stream)
+                return [_ONE_SECTION.pack(5, 1, channel, section.count, len(section.stream), 0)
+                        + section.stream + _PADDING[:padding(used)]]
+        for section in self.sections.values():
+            if section.deferred:
+                section.flush()
         header = [len(self.sections)]
         for channel, section in self.sections.items():
             header += (channel, section.count, len(section.stream), len(section.sizes), *section.sizes)
@@ -105,8 +141,12 @@ class Arrival(NamedTuple):
 def unpack(source: int, pieces: list[memoryview]) -> list[tuple[int, Arrival]]:
     """Split a block received from `source`, in pieces, into (channel,
     Arrival) pairs.  The views share the pieces' memory."""
-    reader = _Reader(pieces)
     head = pieces[0]
+    if len(pieces) == 1 and len(head) >= _ONE_SECTION.size:
+        nwords, _, channel, count, nbytes, _ = _ONE_SECTION.unpack_from(head)
+        if nwords == 5:                     # one section, no bulk buffers
+            return [(channel, Arrival(source, count, head[_ONE_SECTION.size:_ONE_SECTION.size + nbytes], []))]
+    reader = _Reader(pieces)
     (nwords,) = _WORD.unpack_from(head, 0)
     header = struct.unpack_from(f"<{nwords}q", head, _WORD.size)
     reader.skip(_WORD.size * (nwords + 1))

@@ -41,6 +41,7 @@ class ObservedEngine(Engine):
     def __init__(self, transport: Transport, observers: Sequence[SuperstepObserver],
                  clock: Callable[[], float] = time.perf_counter):
         super().__init__(transport)
+        self._defer = False         # its byte counts are taken at the send, from the pickle
         self._observers = tuple(observers)
         self._clock = clock
         # This superstep's traffic so far, and the exchanges of the last sync.

@@ -23,6 +23,17 @@ from .wire import Serialized
 from .world import World
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C in the launching process (MPI rank 0), during a run: the
+    launcher ends the run.  A KeyboardInterrupt that the program raises
+    itself is a failure of that rank, like any other exception."""
+
+
+class Stopped(BaseException):
+    """The launcher ends this rank (SIGTERM): the program's clean-up
+    (finally blocks, context managers) runs on the way out."""
+
+
 _engine: Engine | None = None       # the engine of the rank this process runs just now
 
 
@@ -69,15 +80,20 @@ def _run(engine: Engine, program: Callable[..., Any], args: tuple[Any, ...], kwa
         value = program(World(engine, CHECKPOINTING), *args, **kwargs)
         result = _serialized_result(value)
         engine.finish(site=exit_site(program))
-        return Outcome(engine.pid, Ending.RETURNED, value=result)
-    except KeyboardInterrupt:
-        raise           # Ctrl-C stops the whole run: the launcher decides how
+        return Outcome(engine.pid, Ending.RETURNED, value=result, value_type=_type_name(value))
+    except (Interrupted, Stopped):
+        raise           # the launcher ends the run: it decides how
     except BaseException as exc:
         if engine.broken is not None:
             return Outcome(engine.pid, Ending.DERIVED, error=engine.broken)
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__ and exc.__traceback__.tb_next))
         engine.fail(text)
         return Outcome(engine.pid, Ending.FAILED, traceback=text)
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _serialized_result(value: Any) -> Serialized:

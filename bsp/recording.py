@@ -41,6 +41,7 @@ from typing import Any, Callable, Iterator, NoReturn, Sequence
 from .errors import BSPError
 from .mailbox import unpack
 from .outcome import Ending, Outcome
+from .record import RECORD_SIZE
 from .recordfile import VERSION, PartWriter, assemble
 from .transport import Buffer, Transport
 from .version import __version__
@@ -88,7 +89,10 @@ class RecordingTransport(Transport):
         except BSPError as error:
             self._writer.error(record, error)
             raise
-        self._writer.exchange(records, digest, sent, incoming)
+        # the file holds every rank's record, also where the transport
+        # answered with the one they all share (see bsp.transport)
+        self._writer.exchange(records if len(records) > RECORD_SIZE else records * self.nprocs,
+                              digest, sent, incoming)
         return records, incoming
 
     def close(self) -> None:

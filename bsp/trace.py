@@ -26,6 +26,7 @@ import json
 import os
 from typing import Any
 
+from .files import write_bytes_atomically
 from .paths import PathLike
 from .profile import Profile
 
@@ -89,8 +90,8 @@ def write(profile: Profile, path: PathLike) -> None:
     runs.append({"program": profile.program, "backend": profile.backend, "nprocs": profile.nprocs,
                  "start_us": round((profile.origin - origin) * 1e6, 3)})
     _files[key] = (origin, written, runs)
-    with open(path, "w") as out:
-        json.dump({"traceEvents": written, "otherData": {"generator": "pybsp", "runs": runs}}, out)
+    text = json.dumps({"traceEvents": written, "otherData": {"generator": "pybsp", "runs": runs}})
+    write_bytes_atomically(path, text.encode())
 
 
 def read(path: PathLike) -> dict[str, Any]:

@@ -47,7 +47,10 @@ class Transport(ABC):
 
         Every rank calls this the same number of times; it returns once every
         rank has called it.  Returns the records of all ranks concatenated in
-        pid order, and for each source either None (it sent nothing) or the
+        pid order (or, from a transport that learns only whether they agree,
+        one record when every rank's is that one, its flags being the or of
+        all ranks' and its group leader any rank's; with one rank the two
+        are the same), and for each source either None (it sent nothing) or the
         pieces of the block it sent: memoryviews, in order, each made of whole
         frames, the first starting at an ALIGN-aligned address and every
         piece at an address congruent to its offset in the block, modulo

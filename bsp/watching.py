@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 from .logs import progress_line
 from .outcome import Outcome
-from .rank import run_program
+from .rank import Stopped, run_program
 from .recorder import Recorder
 from .recording import Recorded
 from .transport import Transport
@@ -35,10 +35,14 @@ def run_rank(transport: Transport, program: Callable[..., Any], args: tuple[Any,
         program, transport, stop_recording = wrapped.start(transport)
     recorder = Recorder() if profile else None
     observers = [observer for observer in (recorder, progress_line(transport.pid)) if observer is not None]
+    stopped = False
     try:
         outcome = run_program(transport, program, args, kwargs, observers)
+    except Stopped:
+        stopped = True      # ended by the launcher: its record stops where it was, as a killed rank's does
+        raise
     finally:
-        if stop_recording is not None:
+        if stop_recording is not None and not stopped:
             stop_recording()
     if recorder is not None:
         outcome.profile = recorder.result(outcome.pid)

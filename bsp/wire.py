@@ -88,18 +88,64 @@ def loads(data: bytes | memoryview, buffers: Iterable[memoryview] = ()) -> Any:
 
 
 def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memoryview] = ()) -> Iterator[Any]:
-    """Rebuild `count` objects serialized one after another into `stream`;
-    `buffers` are all their out-of-band buffers, in order.
+    """Rebuild the `count` objects serialized one after another into
+    `stream` (by `dumps`, or several at once by `dumps_batch`); `buffers`
+    are all their out-of-band buffers, in order.
 
-    Each object gets an unpickler of its own: an unpickler's memo outlives
+    Each pickle gets an unpickler of its own: an unpickler's memo outlives
     `load`, and since protocol 4 a pickle numbers its memo entries from the
     memo's current length, so a shared unpickler would resolve the second
     object's back-references (repeated keys, shared sublists) to the first
     object's entries.  All of them read the same file and buffer iterator,
     each from where the previous one stopped.
     """
-    file, pending = io.BytesIO(stream), iter(buffers)
-    return (pickle.Unpickler(file, buffers=pending).load() for _ in range(count))
+    if count == 1 and not buffers:          # the common small case: one plain pickle
+        return iter(_expanded(pickle.loads(stream)))
+    return _load_all(stream, buffers)
+
+
+def _load_all(stream: bytes | memoryview, buffers: Iterable[memoryview]) -> Iterator[Any]:
+    file, pending, end = io.BytesIO(stream), iter(buffers), len(stream)
+    while file.tell() < end:
+        obj = pickle.Unpickler(file, buffers=pending).load()
+        if type(obj) is Batch:
+            yield from obj
+        else:
+            yield obj
+
+
+def _expanded(obj: Any) -> list[Any] | tuple[Any]:
+    return obj if type(obj) is Batch else (obj,)
+
+
+# Objects that cannot change once made, so that their pickling may wait
+# until the sync and be shared by every such message of a superstep
+# (`dumps_batch`): a message is a copy whether it is pickled at the send
+# or later.  Exact types only: a subclass may be mutable.
+IMMUTABLE = frozenset({int, float, complex, bool, str, bytes, type(None)})
+
+
+def deferrable(obj: Any) -> bool:
+    """Whether `obj` is an immutable scalar, or a tuple of them."""
+    kind = type(obj)
+    if kind in IMMUTABLE:
+        return True
+    return kind is tuple and len(obj) <= 8 and all(type(item) in IMMUTABLE for item in obj)
+
+
+class Batch(list):  # type: ignore[type-arg]
+    """Several messages pickled as one (see `dumps_batch`): a receiver
+    yields its items as messages of their own.  Private to the wire: no
+    program sends one."""
+
+    __slots__ = ()
+
+
+def dumps_batch(objs: list[Any]) -> bytes:
+    """One pickle of the deferrable `objs` (see `deferrable`), which
+    `load_stream` yields as len(objs) messages: one pickle call per
+    superstep instead of one per message."""
+    return pickle.dumps(Batch(objs), 5)
 
 
 def _collector(buffers: list[memoryview]) -> Callable[[pickle.PickleBuffer], bool]:

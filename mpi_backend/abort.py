@@ -41,6 +41,9 @@ def abort_job(status: int) -> NoReturn:
     stdio.flush()
     stdio.wait_until_read(_OUTPUT_SECONDS)
     MPI.COMM_WORLD.Abort(status or 1)
+    # MPI_Abort may return (MPICH does, when the launcher is gone or slow
+    # to act): an abort never returns into the program.
+    os._exit(status or 1)
 
 
 def mapped_shared_memory_files(maps: str = "/proc/self/maps") -> set[str]:

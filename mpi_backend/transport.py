@@ -1,24 +1,36 @@
-"""The MPI transport: one exchange is one Alltoall of a small control row per
-pair of ranks, then the payloads, point to point, with buffer (uppercase)
-calls.
+"""The MPI transport: a sparse exchange whose control traffic per rank
+grows as O(log p) plus O(1) per destination (docs/performance.md).
 
-The control row that rank s sends rank d holds s's sync record, the bytes s
-sends d and the number of pieces they come in, so an empty superstep is one
-Alltoall and nothing else.  A pair's payload goes as it lies in memory:
-frames of at least BIG_FRAME bytes (numpy data captured at send time) are
-sent from where they are, without a copy; runs of smaller frames (headers,
-pickle streams) are joined into one piece.  A block of several pieces is
-preceded by a table of their sizes, so that the receiver can place each
-piece in its buffer.  No message is larger than CHUNK_BYTES (default 1 GiB,
+A sync is Hoefler's nonblocking consensus (NBX), with the sync record riding
+on its barrier:
+
+1. each rank sends each destination it has data for one synchronous-mode
+   message (Issend), the block itself, or the table of its pieces when it
+   comes in several (then the pieces follow on a communicator of their own);
+2. meanwhile, it receives whatever blocks and tables arrive (Improbe);
+3. once all its sends are matched (the Issends complete), it starts the
+   allreduce of its sync record (`agreement`), and keeps receiving;
+4. when the allreduce completes, every rank has started it, so every send
+   was matched, so everything sent to this rank has arrived.
+
+So a superstep in which a rank talks to k others costs it k messages, their
+acknowledgements and ceil(log2 p) rounds of an 80-byte allreduce: no
+Alltoall of counts, no O(p) anything (but the zeroed list of sources).  An
+empty superstep is the allreduce alone.  Tags alternate between successive
+exchanges: a rank that has finished exchange n may send exchange n+1's
+blocks to a rank still probing in n, which keeps them for n+1.
+
+A pair's payload goes as it lies in memory: frames of at least BIG_FRAME
+bytes (numpy data captured at send time) are sent from where they are,
+without a copy; runs of smaller frames (headers, pickle streams) are joined
+into one piece.  No message is larger than CHUNK_BYTES (default 1 GiB,
 BSP_MPI_CHUNK_BYTES to lower it): MPI counts are 32-bit integers.
 """
 
 from __future__ import annotations
 
 import os
-import struct
 import sys
-import time
 from typing import Any, Callable, Sequence
 
 import mpi4py
@@ -29,18 +41,21 @@ if "mpi4py.MPI" not in sys.modules:     # the thread level is fixed when MPI sta
 import numpy as np
 from mpi4py import MPI as MPI     # re-exported: the rest of mpi_backend imports it from here
 
-from bsp.buffers import BufferPool
+from bsp.buffers import BufferPool, ReceiveSpace
 from bsp.errors import SyncTimeoutError
 from bsp.align import padding
 
 from .abort import abort_job
+from .agreement import Agreement
+from .clock import RunningClock
 from bsp.transport import RECORD_SIZE, Buffer, Transport, superstep_of
 
 BIG_FRAME = 1 << 16
 CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))
-_TAG_TABLE, _TAG_PIECE, _TAG_QUERY, _TAG_ANSWER = 1, 2, 3, 4
-_ROW = struct.Struct(f"<{RECORD_SIZE}sqq")      # a control row: record, bytes, pieces
-_NOTHING = bytes(16)                            # no bytes, no pieces
+# Tags of a block's first message, by exchange parity: the block, or its table.
+_TAG_BLOCK, _TAG_TABLE = (0, 1), (2, 3)
+_TAG_QUERY, _TAG_ANSWER = 4, 5
+_SPIN_POLLS = 64                    # polls that spin before each further one yields the core
 
 
 class MPITransport(Transport):
@@ -52,127 +67,163 @@ class MPITransport(Transport):
         self.comm = comm
         self.pid = comm.Get_rank()
         self.nprocs = comm.Get_size()
-        self._rows = bytearray(self.nprocs * _ROW.size)         # the control rows, out
-        self._received = bytearray(self.nprocs * _ROW.size)     # and in
-        self._control = _ControlExchange(comm, self._rows, self._received)
+        self._pieces = comm.Dup()           # the pieces of blocks sent in several
+        self._agreement = Agreement(comm)
         self._nothing: list[list[memoryview] | None] = [None] * self.nprocs
         self._pool = BufferPool()
+        self._space = ReceiveSpace(self._pool)
+        self._status = MPI.Status()
+        self._parity = 0
+        self._early: list[tuple[int, int, int, Any]] = []    # (source, tag, count, message) of the next exchange
         self._watch = SyncWatch(comm, sync_timeout) if sync_timeout else None
 
     def close(self) -> None:
         if self._watch is not None:
             self._watch.close()
-        self._control.close()
+        self._agreement.close()
+        self._pieces.Free()
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         return self._pool.take(nbytes)
 
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
                  ) -> tuple[bytes, list[list[memoryview] | None]]:
-        p = self.nprocs
-        rows = self._rows
+        parity, self._parity = self._parity, self._parity ^ 1
+        round_ = _Round(self, parity, record)
         if any(outgoing):
-            plans = [_Plan(frames) for frames in outgoing]
-            for dest, plan in enumerate(plans):
-                _ROW.pack_into(rows, dest * _ROW.size, record, plan.nbytes, len(plan.pieces))
-        else:
-            plans = None
-            rows[:] = (record + _NOTHING) * p
+            round_.send(outgoing)
+        if self._early:
+            for early in self._early:
+                round_.receive(*early)
+            self._early = []
+        if self.nprocs == 1:
+            return record, round_.finish()
+        if not round_.sends:            # nothing to wait for before agreeing
+            round_.agreement = self._agreement.start(record)
+            if round_.agreement.Test():
+                return self._agreement.records(record, self.nprocs), round_.finish()
         if self._watch is None:
-            self._control.run(MPI.Request.Wait)
+            round_.wait()
         else:
-            self._control.run(self._watch.wait, record)
-        received = self._received
-        if plans is None and received == rows:
-            return record * p, self._nothing        # the same superstep everywhere, no data
-        fields = [_ROW.unpack_from(received, i * _ROW.size) for i in range(p)]
-        records = b"".join(row[0] for row in fields)
-        sizes = [row[1] for row in fields]
-        if plans is None and not any(sizes):
-            return records, self._nothing
-        plans = plans or [_Plan(())] * p
-        return records, self._transfer(plans, sizes, [row[2] for row in fields])
+            self._watch.wait(round_.step, record)
+        incoming = round_.finish()
+        return self._agreement.records(record, self.nprocs), incoming
 
-    def _transfer(self, plans: list["_Plan"], sizes: list[int], counts: list[int]) -> list[list[memoryview] | None]:
-        incoming: list[memoryview | None] = [None] * self.nprocs
-        total = sum(size + padding(size) for size in sizes)
-        buffer = self._pool.take(total) if total else memoryview(bytearray())
-        position = 0
-        for source, size in enumerate(sizes):
-            if size:
-                incoming[source] = buffer[position:position + size]
-                position += size + padding(size)
 
-        tables: dict[int, np.ndarray] = {}
-        receives = []
-        for source, block in enumerate(incoming):
-            if block is None or source == self.pid:
+class _Round:
+    """One exchange of the NBX protocol (see the module's docstring)."""
+
+    def __init__(self, transport: MPITransport, parity: int, record: bytes):
+        self.t = transport
+        self.parity = parity
+        self.record = record
+        self.agreement: Any = None          # the allreduce's request, once started
+        self.incoming: list[list[memoryview] | None] | None = None
+        self.sends: list[Any] = []
+        self.receives: list[Any] = []
+
+    def _incoming(self) -> list[list[memoryview] | None]:
+        if self.incoming is None:
+            self.incoming = [None] * self.t.nprocs
+        return self.incoming
+
+    def send(self, outgoing: Sequence[Sequence[Buffer]]) -> None:
+        comm, pid, parity = self.t.comm, self.t.pid, self.parity
+        for dest, frames in enumerate(outgoing):
+            if not frames:
                 continue
-            if counts[source] == 1:
-                receives.append(self.comm.Irecv([block, MPI.BYTE], source, _TAG_PIECE))
+            if len(frames) == 1 and len(frames[0]) < BIG_FRAME:       # the common small block
+                pieces: list[Any] = [frames[0]]
+                plan = None
             else:
-                tables[source] = np.empty(counts[source], np.int64)
-                receives.append(self.comm.Irecv([tables[source], MPI.INT64_T], source, _TAG_TABLE))
-        pending = []
-        for dest, plan in enumerate(plans):
-            if not plan.nbytes:
-                continue
-            if dest == self.pid:
-                mine = incoming[dest]
-                assert mine is not None     # plan.nbytes of them are coming
-                plan.copy_into(mine)
-                continue
-            if len(plan.pieces) > 1:
-                pending.append(self.comm.Isend([plan.table, MPI.INT64_T], dest, _TAG_TABLE))
-            pending += [self.comm.Isend([piece, MPI.BYTE], dest, _TAG_PIECE) for piece in plan.pieces]
-        MPI.Request.Waitall(receives)
+                plan = _Plan(frames)
+                pieces = plan.pieces
+                if not plan.nbytes:
+                    continue
+            if dest == pid:
+                mine = self.t._space.take(sum(len(piece) for piece in pieces))
+                _Plan.join_into(pieces, mine)
+                self._incoming()[pid] = [mine]
+            elif len(pieces) == 1:
+                self.sends.append(comm.Issend([pieces[0], MPI.BYTE], dest, _TAG_BLOCK[parity]))
+            else:
+                assert plan is not None
+                self.sends.append(comm.Issend([plan.table, MPI.INT64_T], dest, _TAG_TABLE[parity]))
+                self.sends += [self.t._pieces.Issend([piece, MPI.BYTE], dest, parity) for piece in pieces]
 
-        # Blocks of several pieces: now that their tables are here, receive
-        # the pieces, each where it belongs.  (Large sends complete only once
-        # these are posted, so they are waited for last.)
-        for source, table in tables.items():
-            block, offset = incoming[source], 0
-            assert block is not None        # it has a table
-            for size in table.tolist():
-                pending.append(self.comm.Irecv([block[offset:offset + size], MPI.BYTE], source, _TAG_PIECE))
-                offset += size
-        MPI.Request.Waitall(pending)
-        return [None if block is None else [block] for block in incoming]
+    def receive(self, source: int, tag: int, count: int, message: Any) -> None:
+        """Take a block, or a table of pieces, that arrived from `source`."""
+        if tag in _TAG_BLOCK:
+            block = self.t._space.take(count)
+            message.Recv([block, MPI.BYTE])
+            self._incoming()[source] = [block]
+            return
+        table = np.empty(count // 8, np.int64)
+        message.Recv([table, MPI.INT64_T])
+        sizes = table.tolist()
+        block = self.t._pool.take(sum(sizes))
+        offset = 0
+        for size in sizes:
+            self.receives.append(self.t._pieces.Irecv([block[offset:offset + size], MPI.BYTE], source, tag - 2))
+            offset += size
+        self._incoming()[source] = [block]
+
+    def probe(self) -> None:
+        """Receive every first message that has come; keep those of the next exchange."""
+        comm, status = self.t.comm, self.t._status
+        while True:
+            message = comm.Improbe(MPI.ANY_SOURCE, MPI.ANY_TAG, status)
+            if message is None:
+                return
+            found = (status.Get_source(), status.Get_tag(), status.Get_count(MPI.BYTE), message)
+            if found[1] % 2 == self.parity:
+                self.receive(*found)
+            else:
+                # the next exchange's, from a rank that finished this one
+                # first: receive it now (matched messages must be), use it then
+                self.t._early.append((*found[:3], _Early(self.t, *found)))
+
+    def step(self) -> bool:
+        """One look at the exchange: True once it is complete.  (Called in
+        a loop while the other ranks are waited for: kept to few calls.)"""
+        if self.agreement is not None:
+            # Complete: every rank has started the allreduce, so all sends
+            # were matched, so everything for this rank has been received.
+            if self.agreement.Test():
+                return True
+        if self.t.comm.Iprobe(MPI.ANY_SOURCE, MPI.ANY_TAG):
+            self.probe()
+        elif self.agreement is None and not (self.sends and not MPI.Request.Testall(self.sends)):
+            self.agreement = self.t._agreement.start(self.record)
+        return False
+
+    def wait(self) -> None:
+        polls = 0
+        while not self.step():
+            polls += 1
+            if polls > _SPIN_POLLS:
+                # Let a rank that shares this core run: with more ranks than
+                # cores, spinning starves the ranks being waited for.
+                os.sched_yield()
+
+    def finish(self) -> list[list[memoryview] | None]:
+        if self.receives:
+            MPI.Request.Waitall(self.receives)
+        if self.sends:
+            MPI.Request.Waitall(self.sends)     # complete already, but for p = 1
+        return self.t._nothing if self.incoming is None else self.incoming
 
 
-class _ControlExchange:
-    """The Alltoall of the control rows, from `rows` into `received`.  A
-    persistent collective (MPI 4) where the MPI library has them: set up
-    once, it costs a third less per superstep than a fresh Ialltoall, which
-    is the fallback."""
+class _Early:
+    """A first message of the next exchange, received ahead: it replays as a
+    message already matched."""
 
-    def __init__(self, comm: MPI.Comm, rows: bytearray, received: bytearray):
-        self._buffers = ([rows, MPI.BYTE], [received, MPI.BYTE])
-        self._comm = comm
-        self._pending = False
-        try:
-            self._persistent: MPI.Prequest | None = comm.Alltoall_init(*self._buffers)
-        except (AttributeError, NotImplementedError, MPI.Exception):
-            self._persistent = None
+    def __init__(self, transport: MPITransport, source: int, tag: int, count: int, message: Any):
+        self._data = transport._space.take(count)
+        message.Recv([self._data, MPI.BYTE])
 
-    def run(self, wait: Callable[..., Any], *args: Any) -> None:
-        """Start the exchange and wait for it with `wait(request, *args)`.
-        If that raises (a sync timeout), the exchange stays pending: the
-        late ranks never come."""
-        if self._persistent is None:
-            request = self._comm.Ialltoall(*self._buffers)
-        else:
-            request = self._persistent
-            request.Start()
-        self._pending = True
-        wait(request, *args)
-        self._pending = False
-
-    def close(self) -> None:
-        # A pending request cannot be freed (MPICH crashes): it is left to
-        # the end of the job, which a lost run brings soon.
-        if self._persistent is not None and not self._pending:
-            self._persistent.Free()
+    def Recv(self, buffer: list[Any]) -> None:
+        memoryview(buffer[0]).cast("B")[:] = self._data
 
 
 class SyncWatch:
@@ -186,10 +237,11 @@ class SyncWatch:
     rank then raises SyncTimeoutError naming them; if rank 0 (which reports
     errors) is one of the late ranks, the first waiting rank reports instead
     and aborts the job.  A rank stuck in a loop can only be stopped by
-    ending the job, which the launching rank does when it exits.
+    ending the job, which the launching rank does when it exits.  Time the
+    job spends stopped does not count (see RunningClock).
     """
 
-    POLLS_PER_LOOK = 256            # polls of the exchange between looks at the clock
+    POLLS_PER_LOOK = 256            # polls of the exchange between looks for queries and the timeout
     POLLS_BEFORE_YIELD = 64         # polls that spin before each further poll yields the core
     GRACE_SECONDS = 2.0             # how long answers may take to come
 
@@ -203,21 +255,22 @@ class SyncWatch:
     def close(self) -> None:
         self._queries.Free()
 
-    def wait(self, request: MPI.Request, record: bytes) -> None:
+    def wait(self, test: Callable[[], bool], record: bytes) -> None:
+        """Call `test` until it says the exchange is complete, or the
+        timeout has passed and the late ranks are found (SyncTimeoutError)."""
         self._exchange += 1
-        polls, started = 0, None
-        while not request.Test():
+        polls, waited = 0, RunningClock()
+        while not test():
             polls += 1
             if polls > self.POLLS_BEFORE_YIELD:
                 # Let a rank that shares this core run: with more ranks than
                 # cores, spinning on Test starves the ranks being waited for.
                 os.sched_yield()
+            seconds = waited.seconds()      # every poll, so that a gap means a stop
             if polls % self.POLLS_PER_LOOK:
                 continue
-            now = time.monotonic()
-            started = started or now
             self._answer()
-            if now - started > self._timeout and self._late_ranks_found(request, record):
+            if seconds > self._timeout and self._late_ranks_found(test, record):
                 return
 
     def _answer(self) -> None:
@@ -228,7 +281,7 @@ class SyncWatch:
             self._queries.Recv([asked, MPI.INT64_T], status.Get_source(), _TAG_QUERY)
             self._queries.Send([np.array([self._exchange], np.int64), MPI.INT64_T], status.Get_source(), _TAG_ANSWER)
 
-    def _late_ranks_found(self, request: MPI.Request, record: bytes) -> bool:
+    def _late_ranks_found(self, test: Callable[[], bool], record: bytes) -> bool:
         """Ask the others; raise SyncTimeoutError naming the late ranks, or
         return False if the exchange completed meanwhile."""
         mine = np.array([self._exchange], np.int64)
@@ -237,9 +290,9 @@ class SyncWatch:
             self._queries.Send([mine, MPI.INT64_T], rank, _TAG_QUERY)
         answers: dict[int, int] = {}
         status, answer = MPI.Status(), np.zeros(1, np.int64)
-        deadline = time.monotonic() + self.GRACE_SECONDS
-        while len(answers) < len(others) and time.monotonic() < deadline:
-            if request.Test():
+        grace = RunningClock()
+        while len(answers) < len(others) and grace.seconds() < self.GRACE_SECONDS:
+            if test():
                 return False
             self._answer()
             while self._queries.Iprobe(MPI.ANY_SOURCE, _TAG_ANSWER, status):
@@ -284,7 +337,13 @@ class _Plan:
             self.pieces.append(memoryview(b"".join(run)))
 
     def copy_into(self, block: memoryview) -> None:
+        self.join_into(self.pieces, block)
+
+    @staticmethod
+    def join_into(pieces: Sequence[Buffer], block: memoryview) -> None:
+        """Copy `pieces` one after the other into `block`."""
         offset = 0
-        for piece in self.pieces:
-            block[offset:offset + piece.nbytes] = piece
-            offset += piece.nbytes
+        for piece in pieces:
+            size = len(piece)
+            block[offset:offset + size] = piece
+            offset += size

@@ -188,3 +188,45 @@ def test_later_messages_to_one_rank_decode_with_their_own_repeated_objects(world
                            [[{"key": 1}, {"key": 2}], [{"name": 3}, {"name": 4}], ([source], [source], "s", "s")]]
         for _, (first, second, *_) in arrived[2::3]:
             assert first is second
+
+
+@spmd(nprocs=[2, 3])
+def test_immutable_messages_pickled_at_the_sync_keep_their_place_among_the_others(world):
+    # ints, floats, strings, None and tuples of them wait for the sync and
+    # travel as one batch; a list, an array and a tuple holding a list are
+    # captured at the send.  The order is the send order all the same.
+    dest = (world.pid + 1) % world.nprocs
+    box = [1]
+    sent = [1, 2.5, "three", None, (4, "four"), box, 5, (6, box), np.arange(3), b"seven", True, 8]
+    for obj in sent:
+        world.send(obj, dest)
+    box.append("changed after the send")
+    world.sync()
+    source = (world.pid - 1) % world.nprocs
+    got = [obj for _, obj in world.messages()]
+    assert [type(obj) for obj in got] == [type(obj) for obj in sent]
+    assert got[:5] == [1, 2.5, "three", None, (4, "four")]
+    assert got[5] == [1] and got[7] == (6, [1])
+    assert got[6] == 5 and (got[8] == np.arange(3)).all() and got[9:] == [b"seven", True, 8]
+    assert all(s == source for s, _ in world.messages())
+
+
+@spmd(nprocs=[2, 4])
+def test_supersteps_of_unequal_length_deliver_each_to_its_own_sync(world):
+    # Ranks race ahead by one exchange at most; a block that arrives early
+    # (MPI: from a rank already in the next exchange) belongs to the next sync.
+    dest = (world.pid + 1) % world.nprocs
+    for step in range(60):
+        count = (step * (world.pid + 1)) % 5
+        for i in range(count):
+            world.send((step, i), dest)
+        if step % 7 == 0:
+            world.send(np.full(70_000 + step, step, np.uint8), dest)      # a block of several pieces
+        world.sync()
+        source = (world.pid - 1) % world.nprocs
+        expected = [(step, i) for i in range((step * (source + 1)) % 5)]
+        got = [obj for _, obj in world.messages()]
+        if step % 7 == 0:
+            array = got.pop()
+            assert array.shape == (70_000 + step,) and (array == step).all()
+        assert got == expected

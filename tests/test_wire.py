@@ -79,3 +79,14 @@ def test_messages_that_need_dill_keep_the_byte_order_of_their_arrays():
     _, *copies = wire.loads(data, buffers)
     assert [copy.dtype for copy in copies] == [array.dtype for array in arrays]
     assert all(np.array_equal(copy, array) for copy, array in zip(copies, arrays))
+
+
+def test_a_batch_of_immutable_messages_reads_as_that_many_messages():
+    stream = wire.dumps_batch([1, "two", (3, 4.0)]) + wire.dumps([5])[0] + wire.dumps_batch([None, b"six"])
+    assert list(wire.load_stream(stream, 6)) == [1, "two", (3, 4.0), [5], None, b"six"]
+    assert list(wire.load_stream(wire.dumps("alone")[0], 1)) == ["alone"]
+
+
+def test_only_immutable_messages_are_deferrable():
+    assert all(map(wire.deferrable, [1, 2.5, 1j, True, "s", b"b", None, (1, "a", None)]))
+    assert not any(map(wire.deferrable, [[1], {}, (1, [2]), bytearray(b"x"), tuple(range(9)), type("S", (str,), {})("s")]))

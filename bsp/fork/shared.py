@@ -3,8 +3,8 @@
 One anonymous shared mapping, made before the ranks are forked, holds:
 
 - a control block: each rank's sync record, the bytes each rank sends each
-  other rank, where each rank's extent table lies, and progress counters that
-  the supervisor reads;
+  other rank (and where, when they are one run of bytes), where each rank's
+  extent table lies, and progress counters that the supervisor reads;
 - per rank, two scratch arenas used in alternate exchanges, for data the
   receivers copy out.  A rank writes an exchange's data into one arena while
   the others may still be reading the previous exchange's data from its other
@@ -47,7 +47,7 @@ class SharedRegion:
     launching process before the fork, inherited by every rank.
 
     Control fields are int64 words, addressed by index in `words()`:
-    sizes(half, dest) + source, table(half, source) (+0 offset, +1 count),
+    sizes(half, dest) + source, direct(half, dest) + source, table(half, source) (+0 offset, +1 count),
     ARRIVED + rank, DEPARTED + rank, BARRIER.  The views it hands out must be
     let go of before `close`.
     """
@@ -57,6 +57,8 @@ class SharedRegion:
         records_bytes = _round_up(2 * p * RECORD_SIZE, _LINE)
         word = records_bytes // 8
         self._sizes = word                  # [2][p dest][p source]
+        word += 2 * p * p
+        self._direct = word                 # [2][p dest][p source]
         word += 2 * p * p
         self._tables = word                 # [2][p source][2]
         word += 4 * p
@@ -77,6 +79,12 @@ class SharedRegion:
     def sizes(self, half: int, dest: int) -> int:
         """Index of the first of p words: bytes each source sends `dest`."""
         return self._sizes + (half * self.nprocs + dest) * self.nprocs
+
+    def direct(self, half: int, dest: int) -> int:
+        """Index of the first of p words: where each source's block for
+        `dest` lies, when it is one run of bytes in the source's scratch
+        arena (a byte offset in the mapping), else -1 (read the extent table)."""
+        return self._direct + (half * self.nprocs + dest) * self.nprocs
 
     def table(self, half: int, source: int) -> int:
         """Index of two words: offset and length (in words) of `source`'s extent table."""

@@ -12,10 +12,12 @@ A frame goes out in one of two ways:
   exchange (unless it is there already) and copied out by the receiver after
   the barrier, into a pooled buffer of its own.
 
-A sender describes each destination's block in an extent table, (offset,
-length, kind) per piece in block order, and announces how many bytes it has
-for each rank; then every rank waits at the barrier; then each receiver
-reads the tables of the ranks that have something for it.
+A sender announces how many bytes it has for each rank, and where they are:
+a block that is one small frame (the common small superstep) by its offset
+in the scratch arena, any other in an extent table, (offset, length, kind)
+per piece in block order; then every rank waits at the barrier; then each
+receiver copies the small blocks it was sent and reads the tables of the
+ranks that sent it others.
 """
 
 from __future__ import annotations
@@ -27,9 +29,8 @@ from typing import Sequence
 import numpy as np
 
 from ..align import ALIGN, aligned, padding
-from ..buffers import BufferPool
-from ..transport import RECORD_SIZE
-from ..transport import Buffer, Transport
+from ..buffers import BufferPool, ReceiveSpace
+from ..transport import RECORD_SIZE, Buffer, Transport
 from .heap import HandoverHeap, mark_free
 from .barrier import Barrier
 from .shared import SharedRegion
@@ -64,6 +65,11 @@ class ForkTransport(Transport):
         self._all_records = [slice(start, end) for start, end in spans]
         self._my_record = [slice(start + pid * RECORD_SIZE, start + (pid + 1) * RECORD_SIZE) for start, _ in spans]
         self._sizes_for_me = [slice(region.sizes(half, pid), region.sizes(half, pid) + p) for half in (0, 1)]
+        self._direct_for_me = [slice(region.direct(half, pid), region.direct(half, pid) + p) for half in (0, 1)]
+        # the words where this rank tells each destination its bytes, and where they lie
+        self._size_slots = [[region.sizes(half, dest) + pid for dest in range(p)] for half in (0, 1)]
+        self._direct_slots = [[region.direct(half, dest) + pid for dest in range(p)] for half in (0, 1)]
+        self._space = ReceiveSpace(self._pool)
         self._arrived = region.ARRIVED + pid
         self._departed = region.DEPARTED + pid
         self._nothing: list[list[memoryview] | None] = [None] * p
@@ -99,7 +105,7 @@ class ForkTransport(Transport):
 
         records = bytes(self._bytes[self._all_records[half]])
         sizes = words[self._sizes_for_me[half]].tolist()
-        incoming = self._read(sizes) if any(sizes) else self._nothing
+        incoming = self._read(sizes, words[self._direct_for_me[half]].tolist()) if any(sizes) else self._nothing
         if self._placed:
             self._drop_placed(handed_over)
         # The other arena was last read at the previous exchange, which every
@@ -118,65 +124,90 @@ class ForkTransport(Transport):
         return set()
 
     def _write_table(self, outgoing: Sequence[Sequence[Buffer]]) -> set[int]:
-        """Place every frame; publish the extent table [start index of each
-        destination's extents (p+1 words), then (offset, length, kind)
-        triples] and the bytes for each destination.  Returns the heap
-        regions handed over."""
-        words, region, pid, half = self._words, self._region, self.pid, self._half
+        """Place every frame; publish the bytes for each destination, and
+        where to find them: a block that is one small frame (the common
+        case) directly, by its offset; the others in the extent table
+        [start index of each destination's extents (p+1 words), then
+        (offset, length, kind) triples].  Returns the heap regions handed over."""
+        words, region, pid, half, placed = self._words, self._region, self.pid, self._half, self._placed
         starts, extents, handed_over = [0], list[int](), set[int]()
-        for dest, frames in enumerate(outgoing):
-            total = 0
-            first = len(extents)
-            for frame in frames:
-                size = len(frame)
-                if not size:
-                    continue
-                placed = self._placed.get(id(frame))
-                if placed is not None:
-                    offset, kind = placed[0], placed[1]
-                    if kind == HANDOVER:
-                        handed_over.add(offset)
-                elif size >= HANDOVER_MIN and isinstance(frame, memoryview):
-                    # the caller's own memory (an unbuffered send): this
-                    # write into the heap is its transfer
-                    offset, kind = self._heap.allocate(size), HANDOVER
-                    self._bytes[offset:offset + size] = frame
-                    handed_over.add(offset)
-                else:
-                    offset, kind = self._allocate(size), COPY
-                    self._bytes[offset:offset + size] = frame
-                if (kind == COPY and len(extents) > first and extents[-1] == COPY
-                        and extents[-3] + extents[-2] == offset):
-                    extents[-2] += size         # continues the previous piece
-                else:
-                    extents += (offset, size, kind)
-                total += size
+        for frames, size_slot, direct_slot in zip(outgoing, self._size_slots[half], self._direct_slots[half]):
+            direct = -1
+            if len(frames) == 1 and len(frames[0]) < HANDOVER_MIN and id(frames[0]) not in placed:
+                frame = frames[0]
+                total = len(frame)
+                direct = self._allocate(total)
+                self._bytes[direct:direct + total] = frame
+            else:
+                total = self._place(frames, extents, handed_over)
             starts.append(len(extents) // 3)
-            words[region.sizes(half, dest) + pid] = total
-        table = array.array("q", starts + extents)
-        offset = self._allocate(8 * len(table))
-        words[offset // 8:offset // 8 + len(table)] = table
-        where = region.table(half, pid)
-        words[where], words[where + 1] = offset // 8, len(table)
+            words[size_slot] = total
+            words[direct_slot] = direct
+        if extents:
+            table = array.array("q", starts + extents)
+            offset = self._allocate(8 * len(table))
+            words[offset // 8:offset // 8 + len(table)] = table
+            where = region.table(half, pid)
+            words[where], words[where + 1] = offset // 8, len(table)
         self._sizes_written[half] = True
         return handed_over
 
-    def _read(self, sizes: list[int]) -> list[list[memoryview] | None]:
-        """The pieces each source sent this rank: its copied runs in one
-        pooled buffer of ours, its handed-over regions as they are."""
+    def _place(self, frames: Sequence[Buffer], extents: list[int], handed_over: set[int]) -> int:
+        """Place one destination's frames, adding their extents; returns its bytes."""
+        total = 0
+        first = len(extents)
+        for frame in frames:
+            size = len(frame)
+            if not size:
+                continue
+            placed = self._placed.get(id(frame))
+            if placed is not None:
+                offset, kind = placed[0], placed[1]
+                if kind == HANDOVER:
+                    handed_over.add(offset)
+            elif size >= HANDOVER_MIN:
+                # the caller's own memory (an unbuffered send): this
+                # write into the heap is its transfer
+                offset, kind = self._heap.allocate(size), HANDOVER
+                self._bytes[offset:offset + size] = frame
+                handed_over.add(offset)
+            else:
+                offset, kind = self._allocate(size), COPY
+                self._bytes[offset:offset + size] = frame
+            if (kind == COPY and len(extents) > first and extents[-1] == COPY
+                    and extents[-3] + extents[-2] == offset):
+                extents[-2] += size         # continues the previous piece
+            else:
+                extents += (offset, size, kind)
+            total += size
+        return total
+
+    def _read(self, sizes: list[int], direct: list[int]) -> list[list[memoryview] | None]:
+        """The pieces each source sent this rank: a block that is one run
+        of bytes, and the copied runs of the others, in receive space of
+        ours; handed-over regions as they are."""
         words, region, p = self._words, self._region, self.nprocs
+        incoming: list[list[memoryview] | None] = [None] * p
         extents: dict[int, list[int]] = {}
         copy_bytes = 0
         for source, size in enumerate(sizes):
-            if size:
-                where = region.table(self._half, source)
-                table = words[words[where]:words[where] + words[where + 1]]
-                found = table[p + 1 + 3 * table[self.pid]:p + 1 + 3 * table[self.pid + 1]].tolist()
-                extents[source] = found
-                copy_bytes += sum(found[i + 1] + ALIGN for i in range(0, len(found), 3) if found[i + 2] == COPY)
-        buffer = self._pool.take(copy_bytes) if copy_bytes else memoryview(bytearray())
+            if not size:
+                continue
+            offset = direct[source]
+            if offset >= 0:
+                space = self._space.take(size)
+                space[:] = self._bytes[offset:offset + size]
+                incoming[source] = [space]
+                continue
+            where = region.table(self._half, source)
+            table = words[words[where]:words[where] + words[where + 1]]
+            found = table[p + 1 + 3 * table[self.pid]:p + 1 + 3 * table[self.pid + 1]].tolist()
+            extents[source] = found
+            copy_bytes += sum(found[i + 1] + ALIGN for i in range(0, len(found), 3) if found[i + 2] == COPY)
+        if not extents:
+            return incoming
+        buffer = self._space.take(copy_bytes)
         position = 0
-        incoming: list[list[memoryview] | None] = [None] * p
         for source, found in extents.items():
             pieces, logical, run_start = [], 0, None
             for i in range(0, len(found), 3):

@@ -216,3 +216,24 @@ def sample_sort_profile(n: int, backend: str, nprocs: int | None = None) -> list
     bsp.run(sample_sort_example.sample_sort, n, nprocs=nprocs, backend=backend, profile=profiles.append)
     [profile] = profiles
     return np.column_stack([profile.w_max, profile.sync_time, profile.h_max]).tolist()
+
+
+def small_messages(world, count: int, batches: int, per_batch: int) -> list[float]:
+    """Seconds per superstep in which every rank sends `count` small
+    messages (floats, one `send` each) to each other rank and reads what
+    arrived: the mean of each batch of supersteps (issue 15's "superstep
+    that carries data"; raw_mpi.alltoall_objects is its mpi4py twin)."""
+    others = [dest for dest in range(world.nprocs) if dest != world.pid] or [world.pid]
+    send, sync, messages = world.send, world.sync, world.messages
+    times = []
+    for _ in range(batches):
+        sync()
+        start = time.perf_counter()
+        for _ in range(per_batch):
+            for dest in others:
+                for item in range(count):
+                    send(item + 0.5, dest)
+            sync()
+            messages()
+        times.append((time.perf_counter() - start) / per_batch)
+    return times

@@ -36,6 +36,17 @@ def small_objects(comm: MPI.Comm, count: int, repetitions: int) -> list[float]:
     return _repeated(comm, lambda: comm.alltoall(parts), repetitions)
 
 
+def alltoall_objects(comm: MPI.Comm, count: int, batches: int, per_batch: int) -> list[float]:
+    """Lowercase (pickling) alltoall in which every rank sends each other
+    rank one float (count 1) or a list of `count` floats, and nothing to
+    itself: the twin of programs.small_messages."""
+    size, rank = comm.Get_size(), comm.Get_rank()
+    items = [item + 0.5 for item in range(count)]
+    one = items[0] if count == 1 else items
+    parts = [None if peer == rank and size > 1 else one for peer in range(size)]
+    return _batched(comm, lambda: comm.alltoall(parts), batches, per_batch)
+
+
 def superstep_memory(comm: MPI.Comm, nbytes: int) -> list[float]:
     """Extra peak memory of one Alltoallv of `nbytes` to every other rank,
     the receive buffer made for it (see programs.superstep_memory)."""

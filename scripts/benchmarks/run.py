@@ -28,6 +28,7 @@ import numpy as np
 import coarray_report
 import programs
 import sections
+import tax_report
 
 import bsp
 from bsp import machine
@@ -40,6 +41,7 @@ SIZES = [KIB, 16 * KIB, 256 * KIB, 4 * MIB, 64 * MIB]
 SMALL_OBJECTS = 100_000
 SORT_KEYS = 1 << 24
 MEMORY_BYTES = 64 * MIB
+LOAD_AT_START = os.getloadavg()[0]
 SYSTEMS = {"raw": "raw mpi4py", "fork": "pybsp fork backend", "mpi": "pybsp MPI backend"}
 
 
@@ -47,6 +49,8 @@ def plan(quick: bool, only: str | None = None) -> dict:
     """What to measure: lists of (key, function, arguments), for raw mpi4py
     (raw_mpi.py) and for pybsp (programs.py, on both backends); `only`
     "coarrays": the coarray part alone (see coarray_report)."""
+    if only == "tax":
+        return tax_report.plan(quick)
     coarrays = coarray_report.plan(quick, alone=only == "coarrays")
     if only == "coarrays":
         return {**coarrays, "launcher": []}
@@ -164,6 +168,9 @@ def report(medians: dict, nprocs: int, rounds: int, scaled: dict | None, work: d
     lines = [f"# pybsp benchmark", "",
              f"Machine: {machine_description()}; nprocs = {nprocs}; medians of {rounds} rounds; "
              f"made by `scripts/bench` on {time.strftime('%Y-%m-%d')}.", ""]
+    if only == "tax":
+        return "\n".join(lines + [tax_report.load_line(LOAD_AT_START), ""] + tax_report.tables(get)
+                         + _targets_lines(nprocs, tax_report.targets(get))) + "\n"
     if only == "coarrays":
         lines += coarray_report.tables(get, nprocs, scaled)
         return "\n".join(lines + _targets_lines(nprocs, coarray_report.targets(get))) + "\n"
@@ -373,15 +380,20 @@ def main() -> None:
     parser.add_argument("--report", default=str(DOCS / "benchmarks.md"), help="write the markdown report here")
     parser.add_argument("--plots", default=str(DOCS), help="write the PNG plots into this directory")
     parser.add_argument("--json", help="write the medians here as JSON")
-    parser.add_argument("--only", choices=["coarrays"], help="measure and report one part alone")
+    parser.add_argument("--only", choices=["coarrays", "tax"], help="measure and report one part alone")
     options = parser.parse_args()
-    medians = collect(options.nprocs, options.rounds, options.quick, options.only)
+    with tax_report.hog():
+        medians = collect(options.nprocs, options.rounds, options.quick, options.only)
     scaled = scaling([int(n) for n in options.scaling.split(",")], options.quick) if options.scaling else None
     text = report(medians, options.nprocs, options.rounds, scaled, plan(options.quick, options.only), options.only)
     print(text)
     if options.report:
         old = Path(options.report).read_text() if Path(options.report).exists() else ""
-        Path(options.report).write_text(sections.carried(old, text))     # keep other scripts' sections
+        if options.only == "tax":       # a section of the report, the rest kept as it is
+            name = "superstep tax, under load" if tax_report.HOG else "superstep tax"
+            Path(options.report).write_text(sections.splice(old, name, text.split("\n", 2)[2]))
+        else:
+            Path(options.report).write_text(sections.carried(old, text))     # keep other scripts' sections
     if options.plots and not options.only:
         plots(medians, options.nprocs, scaled, Path(options.plots))
     if options.json:
