@@ -20,7 +20,7 @@ import pytest
 
 import bsp
 from bsp.fork import launcher
-from scripts import load_script
+from script_loader import load_script
 
 faults = load_script("fault_injection")
 
