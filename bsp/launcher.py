@@ -48,6 +48,12 @@ class Launcher(ABC):
         never returns.  Backends with no such processes raise BSPError."""
         raise BSPError(f"the {self.name} backend has no ranks that serve another process's runs")
 
+    def join(self) -> None:
+        """On the root, when the other processes are known to `serve` (the
+        pytest plugin makes them): meet them now rather than at the first
+        run, so that a session with no run still ends them.  Collective
+        under MPI; nothing for backends with no serving processes."""
+
     def close(self, status: int = 0) -> None:
         """The launching process is done (with exit `status`): release what
         the backend holds between runs (under MPI: the serving ranks exit

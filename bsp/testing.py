@@ -238,9 +238,13 @@ def _first(hook: Hook) -> Hook:
 
 @_first
 def pytest_runtestloop(session: pytest.Session) -> None:
-    """Ranks other than 0 serve rank 0's runs instead of running tests."""
+    """Ranks other than 0 serve rank 0's runs instead of running tests;
+    rank 0 meets them first, so that a session that makes no run (every
+    test skipped under MPI) still lets them go at its end."""
     if _mpi_rank_is_server():
         backend_launcher("mpi").serve()
+    elif launched_by_mpi():
+        backend_launcher("mpi").join()
 
 
 _session_status = 0

@@ -29,5 +29,8 @@ class MPILauncher(Launcher):
     def serve(self) -> None:
         launcher.serve()
 
+    def join(self) -> None:
+        launcher.join_servers()
+
     def close(self, status: int = 0) -> None:
         launcher.shutdown(status)

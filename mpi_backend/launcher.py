@@ -145,6 +145,12 @@ def serve() -> None:
         _execute(control, number, program, args, kwargs, sync_timeout, profile)
 
 
+def join_servers() -> None:
+    """On rank 0, when every other rank is in `serve`: make the control
+    communicator they wait in now (shutdown needs it even if no run came)."""
+    _control_comm()
+
+
 def shutdown(status: int = 0) -> None:
     """On rank 0: tell the servers to exit with `status`.  Runs by itself
     when rank 0's interpreter exits; call it to choose the status."""
