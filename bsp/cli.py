@@ -44,11 +44,21 @@ def _add_ranks(command: argparse.ArgumentParser, mpi_help: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
+    from .replaycli import add_command
     from .version import __version__
 
     parser = argparse.ArgumentParser(prog="bsp", description="pybsp: bulk-synchronous parallel Python")
     parser.add_argument("--version", action="version", version=f"pybsp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands)
+    _add_bench(commands)
+    _add_profile(commands)
+    add_command(commands)
+    _add_doctor(commands)
+    return parser
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run", help="run a script whose bsp.run calls use N ranks", allow_abbrev=False,
         description="Run a Python script so that its bsp.run(...) calls use N ranks (unless a call names "
@@ -77,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run a module as the script, as python -m does (instead of script.py)")
     run.add_argument("script", nargs="?", help="the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+
+
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = commands.add_parser(
         "bench", help="measure the BSP machine parameters r, g and l",
         description="Measure r (flop/s of a numpy kernel), g (seconds per byte of an h-relation) and l "
@@ -84,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
                     "and fitting T(h) = l + g*h; print them, and save them for `bsp run --machine`.")
     _add_ranks(bench, "measure the MPI backend, under mpiexec")
     bench.add_argument("--out", metavar="FILE.json", help="write the parameters to this JSON file")
+
+
+def _add_profile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     profile = commands.add_parser(
         "profile", help="look at a profiled run",
         description="Render the trace that `bsp run --trace` (or bsp.run(trace=...)) wrote.")
@@ -94,14 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("trace", help="a trace file written by --trace")
     plot.add_argument("-o", "--output", help="the PNG file to write (default: the trace's name, ending .png)")
     plot.add_argument("--title", help="the picture's title (default: the runs the trace holds)")
-    from .replaycli import add_command
-    add_command(commands)
+
+
+def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor = commands.add_parser(
         "doctor", help="report the Python, MPI library and launcher, and check that they match",
         description="Report what pybsp runs on, and start a two-process MPI job to check that the "
                     "launcher belongs to mpi4py's MPI.")
     doctor.add_argument("--launcher", help="check this mpiexec instead of the one found")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
