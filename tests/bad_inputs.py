@@ -1,7 +1,7 @@
 """The catalogue of bad inputs: every public call made with wrong types and
 values, the error it must raise, at the call, and the message that says
 what was wrong.  tests/test_bad_inputs.py checks every case on both
-backends; scripts/error_catalogue writes docs/errors.md from it.
+backends; tests/error_catalogue.py writes docs/errors.md from it.
 
 `InRank` cases run inside a BSP program on 2 ranks: `setup` on every rank
 (data objects are created collectively), `call` on rank 0 only, which must

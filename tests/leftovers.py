@@ -1,6 +1,6 @@
 """What a run could leave behind, and how to see it: child processes, shared
 mappings in this process, temp files, and /dev/shm entries.  Used by the
-suite's conftest and by scripts/fault_injection.py.
+suite's conftest and by tests/fault_injection.py.
 
 Only what this run's own processes made counts, so that other programs on a
 busy machine (other test suites, pip, MPI jobs) cannot fail a test:

@@ -4,7 +4,7 @@ problem; and docs/errors.md lists them all, with their messages."""
 
 import pytest
 from bad_inputs import IN_RANK, NPROCS, OUTSIDE
-from script_loader import ROOT, load_script
+from error_catalogue import ROOT, render
 
 from bsp.mpienv import launched_by_mpi
 from bsp.testing import require_nprocs, run_spmd
@@ -34,6 +34,5 @@ def test_a_bad_call_in_the_launching_process(case):
 
 @pytest.mark.mpi_skip
 def test_the_docs_page_lists_every_case_with_its_message():
-    catalogue = load_script("error_catalogue")
-    assert (ROOT / "docs" / "errors.md").read_text() == catalogue.render(), \
-        "docs/errors.md is out of date: run scripts/error_catalogue"
+    assert (ROOT / "docs" / "errors.md").read_text() == render(), \
+        "docs/errors.md is out of date: run tests/error_catalogue.py"

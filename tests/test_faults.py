@@ -1,4 +1,4 @@
-"""The fast subset of the fault-injection suite (scripts/fault_injection.py
+"""The fast subset of the fault-injection suite (tests/fault_injection.py
 runs the long one): every kind of fault, on both backends, ends in its
 documented error naming the rank, promptly, with nothing left behind.  Each
 MPI trial is a job of its own, started from this (fork) leg of the suite."""
@@ -7,9 +7,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from script_loader import load_script
 
-faults = load_script("fault_injection")
+import fault_injection as faults
 
 pytestmark = pytest.mark.mpi_skip
 MPIEXEC = Path(sys.executable).parent / "mpiexec"

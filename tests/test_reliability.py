@@ -20,9 +20,8 @@ import pytest
 
 import bsp
 from bsp.fork import launcher
-from script_loader import load_script
 
-faults = load_script("fault_injection")
+import fault_injection as faults
 
 pytestmark = pytest.mark.mpi_skip
 BIN = Path(sys.executable).parent

@@ -1,26 +1,25 @@
 """Write docs/errors.md: the catalogue of bad inputs (tests/bad_inputs.py)
 with the message each one raises, as measured by running them.
 
-    .venv/bin/python scripts/error_catalogue.py
+    .venv/bin/python tests/error_catalogue.py
 """
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+from bad_inputs import IN_RANK, NPROCS, OUTSIDE      # beside this file: tests/ is on sys.path
 
-import bsp  # noqa: E402
-from bad_inputs import IN_RANK, NPROCS, OUTSIDE  # noqa: E402
+import bsp
+
+ROOT = Path(__file__).resolve().parent.parent
 
 HEADER = """# Errors and bad inputs
 
 Every public call checks its arguments where it is made, on the rank that
 made it, and raises with a message that says what was wrong.  This page is
 generated from the test catalogue (`tests/bad_inputs.py`, checked on both
-backends by `tests/test_bad_inputs.py`) by `scripts/error_catalogue.py`;
+backends by `tests/test_bad_inputs.py`) by `tests/error_catalogue.py`;
 the messages are the ones the calls raise, with {nprocs} ranks.
 
 Errors of a run as a whole (a rank that raises, ranks that disagree, a rank

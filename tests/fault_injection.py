@@ -2,8 +2,8 @@
 the documented error, raised in the launching process within a bound and
 naming the rank, and for nothing left behind.
 
-    .venv/bin/python scripts/fault_injection.py --backend fork --trials 50
-    .venv/bin/python scripts/fault_injection.py --backend mpi --trials 50
+    .venv/bin/python tests/fault_injection.py --backend fork --trials 50
+    .venv/bin/python tests/fault_injection.py --backend mpi --trials 50
 
 Each trial picks nprocs (2 to 8), a rank and a superstep at random, and
 injects one fault there:
@@ -48,14 +48,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests"))
+import leftovers      # beside this file: tests/ is on sys.path, run as a script or under pytest
+import psutil
 
-import leftovers  # noqa: E402
-import psutil  # noqa: E402
-
-import bsp  # noqa: E402
-from bsp.rank import running_a_rank  # noqa: E402
+import bsp
+from bsp.rank import running_a_rank
 
 KINDS = ("raise", "kill", "exit", "return", "collective", "object", "loop",
          "interrupt", "child", "orphan", "unloadable", "suspend", "launcher")
