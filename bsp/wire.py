@@ -105,8 +105,8 @@ def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memory
     object's entries.  All of them read the same file and buffer iterator,
     each from where the previous one stopped.
     """
-    if count == 1 and not buffers:          # the common small case: one plain pickle
-        return iter(_expanded(pickle.loads(stream)))
+    if count == 1:                          # the common case: one pickle (a batch, or one message)
+        return iter(_expanded(pickle.loads(stream, buffers=buffers)))
     return _load_all(stream, buffers)
 
 
