@@ -71,14 +71,14 @@ def dumps(obj: Any, inband_limit: int) -> tuple[bytes, list[memoryview]] | None:
     else:
         return None
     name = dtype.str.encode()
-    head = [_GLOBAL, b"\x8c", bytes((len(name),)), name, b"("]
+    head: list[bytes | memoryview] = [_GLOBAL, b"\x8c", bytes((len(name),)), name, b"("]
     for dim in obj.shape:
         head += (_INT8, _DIM.pack(dim))
     head += (_TUPLE, _FORTRAN[fortran])
     if data.nbytes >= inband_limit:
         head += (_OUT_OF_BAND, _REDUCE_STOP)
         return b"".join(head), [data.data]
-    head += (_BYTES8.pack(_BYTEARRAY8, data.nbytes), data.tobytes(), _REDUCE_STOP)
+    head += (_BYTES8.pack(_BYTEARRAY8, data.nbytes), data.data, _REDUCE_STOP)     # one copy, by join
     return b"".join(head), []
 
 
