@@ -36,4 +36,4 @@ __all__ = [
     "RemoteError", "ReplayDivergence", "RunTimeoutError", "SyncMismatchError", "SyncTimeoutError", "Var", "World",
     "available_processors", "load_ipython_extension", "replay", "run",
 ]
-__version__ = "0.1.0"
+from .version import __version__

@@ -14,7 +14,8 @@ import weakref
 
 import numpy as np
 
-ALIGN = 64                  # every view starts on a cache line, so numpy data in it is aligned
+from .align import ALIGN, padding
+
 POOLED_BYTES = 1 << 20      # smaller buffers come from malloc, which reuses them well already
 KEEP_BYTES = 1 << 30        # at most this much idle memory stays in the pool
 
@@ -22,7 +23,7 @@ KEEP_BYTES = 1 << 30        # at most this much idle memory stays in the pool
 def aligned_empty(nbytes: int) -> np.ndarray:
     """Uninitialized bytes starting at an ALIGN-byte boundary, not pooled."""
     raw = np.empty(nbytes + ALIGN, np.uint8)
-    start = -raw.__array_interface__["data"][0] % ALIGN
+    start = padding(raw.__array_interface__["data"][0])
     return raw[start:start + nbytes]
 
 
@@ -41,7 +42,7 @@ class BufferPool:
         raw = self._reuse(nbytes)
         if raw is None:
             raw = np.empty(nbytes + ALIGN, np.uint8)
-        start = -raw.__array_interface__["data"][0] % ALIGN
+        start = padding(raw.__array_interface__["data"][0])
         view = raw[start:start + nbytes]
         weakref.finalize(view, self._give_back, raw)
         return view.data
@@ -61,10 +62,6 @@ class BufferPool:
         self._idle_bytes += raw.nbytes
         while self._idle_bytes > self._keep_bytes:
             self._idle_bytes -= self._idle.pop(0).nbytes
-
-    @property
-    def idle_bytes(self) -> int:
-        return self._idle_bytes
 
 
 SLAB_BYTES = 1 << 18        # small receive space is carved from slabs of this size

@@ -205,7 +205,7 @@ def save(world: "World", state: dict[str, Any]) -> None:
     from . import checkpoint_arrays as arrays_of
     from .distarray import DistArray
 
-    engine = world._engine
+    engine = world.engine
     engine.check_caller()
     arrays = {name: value for name, value in state.items() if isinstance(value, DistArray)}
     for name, array in arrays.items():

@@ -22,7 +22,6 @@ shorter than its description, or whose checksum does not match.
 from __future__ import annotations
 
 import os
-import secrets
 import zlib
 from typing import Any, BinaryIO
 
@@ -30,6 +29,7 @@ import numpy as np
 
 from . import wire
 from .errors import CheckpointError
+from .files import write_bytes_atomically
 
 CHUNK_BYTES = 4 << 20
 _CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
@@ -85,12 +85,7 @@ def write_atomically(dir_fd: int, name: str, data: bytes) -> None:
     """Replace file `name` by one holding `data`, durably and at once:
     readers see the old file or the new one, never a mixture, even if this
     process dies halfway."""
-    temporary = f"{name}.tmp-{secrets.token_hex(6)}"
-    with create(dir_fd, temporary) as file:
-        _write_all(file, memoryview(data))
-        os.fsync(file.fileno())
-    os.rename(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
-    os.fsync(dir_fd)
+    write_bytes_atomically(name, data, dir_fd=dir_fd, mode=0o600)
 
 
 def read_small(dir_fd: int, name: str) -> bytes | None:

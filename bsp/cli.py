@@ -21,11 +21,12 @@ from types import ModuleType
 from typing import TYPE_CHECKING
 
 from . import script_hook
+from .backend import mpiexec as mpi_tools
 from .checks import check_nprocs
 from .cores import usable_cores
 
 if TYPE_CHECKING:
-    from mpi_backend.mpiexec import Launcher
+    from .backend import JobLauncher as Launcher
 
 
 def _positive_int(text: str) -> int:
@@ -43,11 +44,21 @@ def _add_ranks(command: argparse.ArgumentParser, mpi_help: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .replaycli import add_command
+    from .version import __version__
 
     parser = argparse.ArgumentParser(prog="bsp", description="pybsp: bulk-synchronous parallel Python")
     parser.add_argument("--version", action="version", version=f"pybsp {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    _add_run(commands)
+    _add_bench(commands)
+    _add_profile(commands)
+    add_command(commands)
+    _add_doctor(commands)
+    return parser
+
+
+def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = commands.add_parser(
         "run", help="run a script whose bsp.run calls use N ranks", allow_abbrev=False,
         description="Run a Python script so that its bsp.run(...) calls use N ranks (unless a call names "
@@ -76,6 +87,9 @@ def _parser() -> argparse.ArgumentParser:
                      help="run a module as the script, as python -m does (instead of script.py)")
     run.add_argument("script", nargs="?", help="the Python script to run")
     run.add_argument("args", nargs=argparse.REMAINDER, help="arguments for the script")
+
+
+def _add_bench(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     bench = commands.add_parser(
         "bench", help="measure the BSP machine parameters r, g and l",
         description="Measure r (flop/s of a numpy kernel), g (seconds per byte of an h-relation) and l "
@@ -83,6 +97,9 @@ def _parser() -> argparse.ArgumentParser:
                     "and fitting T(h) = l + g*h; print them, and save them for `bsp run --machine`.")
     _add_ranks(bench, "measure the MPI backend, under mpiexec")
     bench.add_argument("--out", metavar="FILE.json", help="write the parameters to this JSON file")
+
+
+def _add_profile(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     profile = commands.add_parser(
         "profile", help="look at a profiled run",
         description="Render the trace that `bsp run --trace` (or bsp.run(trace=...)) wrote.")
@@ -93,14 +110,14 @@ def _parser() -> argparse.ArgumentParser:
     plot.add_argument("trace", help="a trace file written by --trace")
     plot.add_argument("-o", "--output", help="the PNG file to write (default: the trace's name, ending .png)")
     plot.add_argument("--title", help="the picture's title (default: the runs the trace holds)")
-    from .replaycli import add_command
-    add_command(commands)
+
+
+def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     doctor = commands.add_parser(
         "doctor", help="report the Python, MPI library and launcher, and check that they match",
         description="Report what pybsp runs on, and start a two-process MPI job to check that the "
                     "launcher belongs to mpi4py's MPI.")
     doctor.add_argument("--launcher", help="check this mpiexec instead of the one found")
-    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -144,8 +161,8 @@ def _under_mpiexec(nprocs: int | None, argv: list[str], env: dict[str, str]) -> 
     # One hash seed for the whole job, so that every rank hashes a string
     # alike (the fork backend's ranks inherit their parent's); the user's wins.
     env.setdefault("PYTHONHASHSEED", str(secrets.randbelow(2**32)))
-    from mpi_backend.mpiexec import run_job
-    return run_job(launcher.command(nprocs or usable_cores(), argv), env)
+    status: int = mpi_tools().run_job(launcher.command(nprocs or usable_cores(), argv), env)
+    return status
 
 
 def _parse_run(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace:
@@ -216,8 +233,8 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
     --machine, --trace, --no-progress and --checkpoint ask; raises ValueError for a
     machine file that holds no parameters or a trace in a missing
     directory."""
-    from .profile import load_machine
-    from .trace import check_path
+    from .paths import check_path
+    from .profiling import load_machine
     env = {}
     if options.machine:
         load_machine(options.machine, "--machine")
@@ -239,7 +256,7 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
 def _bench(options: argparse.Namespace) -> int:
     """`bsp bench`: measure r, g and l, print them, and save them with --out."""
     if options.out:
-        from .trace import check_path
+        from .paths import check_path
         try:
             check_path(options.out, "--out")
         except ValueError as error:
@@ -278,8 +295,8 @@ def _plot(options: argparse.Namespace) -> int:
 
 def _mpi_launcher_or_none() -> Launcher | None:
     try:
-        from mpi_backend import mpiexec
-        return mpiexec.find_launcher()
+        launcher: Launcher = mpi_tools().find_launcher()
+        return launcher
     except ImportError as error:
         print(f"bsp: the MPI backend needs mpi4py ({error}): pip install mpi4py mpich "
               "(or mpi4py alone, with your own MPI)", file=sys.stderr)
@@ -291,14 +308,14 @@ def _mpi_launcher_or_none() -> Launcher | None:
 def _doctor(launcher_path: str | None) -> int:
     import numpy
 
-    from . import __version__
+    from .version import __version__
 
     print(f"pybsp {__version__}, Python {platform.python_version()} ({sys.executable}), numpy {numpy.__version__}")
     print(f"fork backend: {usable_cores()} usable cores")
     try:
         import mpi4py
 
-        from mpi_backend import mpiexec
+        mpiexec = mpi_tools()
     except ImportError as error:
         print(f"MPI backend: not available ({error}); pip install mpi4py mpich for an MPI from PyPI")
         return 0

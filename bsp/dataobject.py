@@ -1,5 +1,7 @@
-"""`DataObject`: what `Var` and `Coarray` share, the scaffolding of a data
-object whose images other ranks write (puts) and read (gets).
+"""The bases of the data objects: `Channel`, what every one has (a queue, a
+Var, a Coarray): an engine and a channel of its own; and `DataObject`, what
+`Var` and `Coarray` share, the scaffolding of a data object whose images
+other ranks write (puts) and read (gets).
 
 A data object has a channel of its own (`Engine.create_object`).  Every
 message on it is a raw message (`Engine.post_raw`): a small pickled header
@@ -27,16 +29,24 @@ _DATA, _REQUEST, _REPLY = 0, 1, 2
 OnReply = Callable[[Any, list[memoryview]], None]
 
 
-class DataObject:
+class Channel:
+    """Base class of the data objects: the engine of this rank, and the
+    channel on which the object's traffic travels (see bsp.engine)."""
+
+    def __init__(self, engine: Engine, channel: int):
+        self._engine = engine
+        self._channel = channel
+
+
+class DataObject(Channel):
     """Base class: a channel, and the put/get/reply protocol on it.
     Subclasses define `_apply` and `_answer`."""
 
     def __init__(self, engine: Engine, description: str):
         """Create the object collectively (see `Engine.create_object`;
         `description` is what must agree on every rank)."""
-        self._engine = engine
-        self._channel = engine.create_object(description, self)
-        self._on_reply: list[OnReply] = []      # per request of this superstep, by request number
+        super().__init__(engine, engine.create_object(description, self))
+        self._on_reply: list[OnReply] = []      # the pending gets of this superstep, by request number
 
     # -- queuing (from the program) -----------------------------------------
 
@@ -53,7 +63,7 @@ class DataObject:
         engine = self._engine
         engine.post_raw(self._channel, (source,), (_REQUEST, len(self._on_reply), header), frames, copy)
         self._on_reply.append(on_reply)
-        engine.getting = True
+        engine.request_replies()
 
     # -- what subclasses define ---------------------------------------------
 

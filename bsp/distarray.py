@@ -7,12 +7,12 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from . import collectives, remap
+from . import arraykinds, collectives, remap
 from .checks import check_pid
 from .distribution import Layout, as_index, block_of, describe, layout_of, single_spec
 from .distribution import owner_of as owner_of, rows_of as rows_of  # the one-dimensional helpers' old home
 from .halo import halo as _halo
-from .matmul import matmul as _matmul
+from .matmul import summa
 from .record import Kind
 from .world import World
 
@@ -112,7 +112,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
             posts = [((dest,), (array.shape, np.ascontiguousarray(array[_block(layout, dest)])))
                      for dest in range(world.nprocs) if dest != root]
             local = array[_block(layout, root)].copy()
-        arrived = collectives.superstep(world._engine, Kind.SCATTER, posts, root)
+        arrived = collectives.superstep(world.engine, Kind.SCATTER, posts, root)
         if world.pid == root:
             return cls._of(world, layout, given, local)
         [(_, (shape, local))] = arrived
@@ -180,14 +180,14 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         h = (p-1)/p * N*s at the root."""
         root = check_pid(root, self.world.nprocs, "root")
         posts = [((root,), self.local)] if self.world.pid != root else []
-        arrived = collectives.superstep(self.world._engine, Kind.GATHER, posts, root)
+        arrived = collectives.superstep(self.world.engine, Kind.GATHER, posts, root)
         return self._assemble(arrived) if self.world.pid == root else None
 
     def allgather(self) -> np.ndarray:
         """The global array on every rank.  1 superstep, h = (p-1)/p * N*s."""
         others = [pid for pid in range(self.world.nprocs) if pid != self.world.pid]
         posts = [(others, self.local)] if others else []
-        return self._assemble(collectives.superstep(self.world._engine, Kind.ALLGATHER, posts))
+        return self._assemble(collectives.superstep(self.world.engine, Kind.ALLGATHER, posts))
 
     def _assemble(self, parts: list[tuple[int, np.ndarray]]) -> np.ndarray:
         whole = np.empty(self.shape, self.dtype)
@@ -203,7 +203,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         h is the most bytes any rank must send or receive (plus a header of
         about 100 bytes per message).  Raises ValueError as the constructor."""
         layout, given = layout_of(self.shape, distribution, grid, self.world.nprocs)
-        local = remap.fetch(self.world._engine, Kind.REDISTRIBUTE, self.layout, self.local, layout.indices)
+        local = remap.fetch(self.world.engine, arraykinds.REDISTRIBUTE, self.layout, self.local, layout.indices)
         return DistArray._of(self.world, layout, given, local)
 
     def transpose(self) -> "DistArray":
@@ -215,7 +215,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         if self.ndim != 2:
             raise ValueError(f"transpose needs a two-dimensional DistArray, not one of shape {self.shape}")
         layout, given = layout_of(self.shape[::-1], self.distribution, self.grid, self.world.nprocs)
-        local = remap.fetch(self.world._engine, Kind.TRANSPOSE, self.layout, self.local, layout.indices,
+        local = remap.fetch(self.world.engine, arraykinds.TRANSPOSE, self.layout, self.local, layout.indices,
                             axes=(1, 0))
         return DistArray._of(self.world, layout, given, local)
 
@@ -227,7 +227,7 @@ class DistArray(np.lib.mixins.NDArrayOperatorsMixin):
         wrap around if `periodic`, else hold `fill`.  Split axes must be
         "block" (see bsp.halo).  1 superstep; h = the ghosts, about
         2 * width * (the part's faces) * s per rank."""
-        return _halo(self.world._engine, self.layout, self.local, width, periodic, fill)
+        return _halo(self.world.engine, self.layout, self.local, width, periodic, fill)
 
     def __matmul__(self, other: Any) -> "DistArray":
         # Defined here rather than left to numpy's operator mixin, so that
@@ -331,3 +331,15 @@ def _shape(shape: Any) -> tuple[int, ...]:
 def _block(layout: Layout, pid: int) -> tuple[Any, ...]:
     """The numpy index of rank `pid`'s part in the global array."""
     return block_of([as_index(indices) for indices in layout.indices(pid)])
+
+
+def _matmul(a: Any, b: Any, panels: int | None = None, **unsupported: Any) -> DistArray:
+    """`a @ b` (SUMMA: see bsp.matmul.summa for the cost and its errors).
+    Raises TypeError unless both are DistArrays, or for numpy keywords such
+    as out=."""
+    if unsupported:
+        raise TypeError(f"A @ B on DistArrays takes no numpy keywords, not {sorted(unsupported)}")
+    if not isinstance(a, DistArray) or not isinstance(b, DistArray):
+        raise TypeError(f"A @ B needs two DistArrays, not {type(a).__name__} @ {type(b).__name__}")
+    layout, given, product = summa(a, b, panels)
+    return DistArray._of(a.world, layout, given, product)

@@ -25,26 +25,26 @@ flush in `before_exchange`, called once at the start of the next exchange.
 After either error the engine is broken: every later call raises the same
 error at once, without communicating, because the other ranks have stopped.
 
-`ObservedEngine` measures every superstep (its traffic and when it began and
-ended) for observers: the profile (`bsp.profile`) and the progress line
-(`bsp.logs`).  Which class a rank runs is chosen once, when the run starts,
-so an `Engine` without observers does no per-sync work for them.
+`bsp.observed.ObservedEngine` measures every superstep (its traffic and when
+it began and ended) for observers: the profile (`bsp.recorder`) and the
+progress line (`bsp.logs`).  Which class a rank runs is chosen once, when the
+run starts, so an `Engine` without observers does no per-sync work for them.
 """
 
 from __future__ import annotations
 
 import pickle
 import threading
-import time
 import weakref
 import zlib
 from itertools import repeat
 from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 
 from . import wire
+from .align import padding
 from .callsite import user_call_site
 from .errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError
-from .mailbox import Arrival, Outbox, padding, unpack
+from .mailbox import Arrival, Outbox, unpack
 from .record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from .transport import Buffer, Transport
 
@@ -127,6 +127,11 @@ class Engine:
         if delivering is not None:
             self._delivering[channel] = delivering
         return channel
+
+    def request_replies(self) -> None:
+        """A get was queued: this superstep's sync takes a round of replies
+        (one more exchange, and l) after the requests are served."""
+        self.getting = True
 
     def create_split(self, description: str) -> int:
         """Count a new data object that makes groups (a split, a grid; see
@@ -355,7 +360,7 @@ class Engine:
     def _raise_remote_error(self, records: list[SyncRecord]) -> None:
         failed = [pid for pid, record in enumerate(records) if record.status == Status.FAILED]
         failures = dict(self.objects_on(SYSTEM_CHANNEL, failed))
-        self.broken = RemoteError(failed[0], failures[failed[0]], failures)
+        self.broken = RemoteError.of(failures)
         raise self.broken
 
     def _group_name(self, group: int) -> str:
@@ -379,80 +384,3 @@ class Engine:
         sites = [site for _, site in self.objects_on(SYSTEM_CHANNEL)]
         self.broken = SyncMismatchError(sites, mine.superstep)
         raise self.broken
-
-
-class SuperstepObserver(Protocol):
-    """What an ObservedEngine tells, on its rank, about each superstep."""
-
-    def superstep(self, engine: "ObservedEngine", kind: int, arg: int, site: str | None,
-                  entered: float, left: float) -> None:
-        """A superstep ended normally: `kind` of call (`bsp.record.Kind`) and
-        its `arg` (the root of a rooted collective), the `site` the engine was given (None: the user's call site, which
-        the observer may look up, as the caller's frames are still there),
-        the clock when the sync was entered and left; the engine's traffic
-        counters hold the superstep's traffic."""
-
-    def close(self) -> None:
-        """The program has ended on this rank."""
-
-
-class ObservedEngine(Engine):
-    """An Engine that measures every superstep for its observers.
-
-    Per superstep it counts the payload bytes and messages this rank sent
-    and received (pickle streams and bulk buffers, without the framing;
-    messages to itself included), and the transport exchanges the sync took
-    (one, two with gets).  Cost per superstep on top of Engine's: two clock
-    reads, a few additions per message, and the observers' own work."""
-
-    def __init__(self, transport: Transport, observers: Sequence[SuperstepObserver],
-                 clock: Callable[[], float] = time.perf_counter):
-        super().__init__(transport)
-        self._defer = False         # its byte counts are taken at the send, from the pickle
-        self._observers = tuple(observers)
-        self._clock = clock
-        # This superstep's traffic so far, and the exchanges of the last sync.
-        self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
-        self.bytes_written = 0
-        self.superstep_exchanges = 0
-
-    def _post(self, channel: int, dests: Sequence[int], data: bytes, buffers: list[memoryview],
-              uncopied: Sequence[memoryview] = ()) -> None:
-        super()._post(channel, dests, data, buffers, uncopied)
-        nbytes = len(data) + sum(buffer.nbytes for buffer in buffers) + sum(buffer.nbytes for buffer in uncopied)
-        self.messages_sent += len(dests)
-        self.bytes_sent += nbytes * len(dests)
-
-    def note_written(self, nbytes: int) -> None:
-        self.bytes_written += nbytes
-
-    def _swap(self, record: bytes) -> bytes:
-        records = super()._swap(record)
-        if self._arrivals:
-            messages = nbytes = 0
-            for arrivals in self._arrivals.values():
-                for arrival in arrivals:
-                    messages += arrival.count
-                    nbytes += arrival.stream.nbytes
-                    for buffer in arrival.bulk:
-                        nbytes += buffer.nbytes
-            self.messages_received += messages
-            self.bytes_received += nbytes
-        return records
-
-    def exchange(self, kind: int, arg: int = 0, status: int = Status.RUNNING,
-                 site: str | None = None, group: tuple[int, int] = (0, 0)) -> None:
-        entered = self._clock()
-        before = self.exchanges
-        super().exchange(kind, arg, status, site, group)
-        left = self._clock()
-        self.superstep_exchanges = self.exchanges - before
-        for observer in self._observers:
-            observer.superstep(self, kind, arg, site, entered, left)
-        self.bytes_sent = self.bytes_received = self.messages_sent = self.messages_received = 0
-        self.bytes_written = 0
-
-    def close(self) -> None:
-        super().close()
-        for observer in self._observers:
-            observer.close()

@@ -28,6 +28,15 @@ class RemoteError(BSPError):
         self.failures = dict(failures) if failures else {rank: remote_traceback}
         super().__init__(rank, remote_traceback, self.failures)
 
+    @classmethod
+    def of(cls, failures: dict[int, str]) -> "RemoteError":
+        """The error of a superstep in which the ranks of `failures` (pid ->
+        traceback; not empty) failed: the lowest rank's, carrying them all.
+        The sync rules (every rank) and bsp.run (the launching process) both
+        raise this one."""
+        first = min(failures)
+        return cls(first, failures[first], failures)
+
     def __str__(self) -> str:
         last_line = self.remote_traceback.rstrip().splitlines()[-1] if self.remote_traceback else "?"
         others = sorted(set(self.failures) - {self.rank})

@@ -20,11 +20,10 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from . import remap
+from . import arraykinds, remap
 from .distribution import Layout
 from .checks import check_integer
 from .engine import Engine
-from .record import Kind
 
 
 def halo(engine: Engine, layout: Layout, local: np.ndarray, width: int | Sequence[int],
@@ -48,7 +47,7 @@ def halo(engine: Engine, layout: Layout, local: np.ndarray, width: int | Sequenc
         return [_ghosted(layout, axis, coords[axis], widths[axis], periodic) if axis in split
                 else layout.held(axis, 0) for axis in range(layout.ndim)]
 
-    return remap.fetch(engine, Kind.HALO, layout, local, wanted, fill=fill)
+    return remap.fetch(engine, arraykinds.HALO, layout, local, wanted, fill=fill)
 
 
 def _ghosted(layout: Layout, axis: int, coord: int, width: int, periodic: bool) -> np.ndarray:

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import inspect
 import os
-from types import ModuleType
 from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, ParamSpec, TypedDict, TypeVar,
                     Union, overload)
 
+from .backend import BACKENDS, launcher as backend_launcher
 from .checkpoint import checkpointing
 from .checks import check_callable, check_nprocs
+from .cores import usable_cores
 from .errors import BSPError
+from .mpienv import job_size, launched_by_mpi
 from .outcome import resolve
-from .profile import request as profile_request
-from .rank import running_a_rank
+from .launcher import ONE_RUN_AT_A_TIME
+from .profiling import request as profile_request
+from .rank import current_engine, running_a_rank
 from .recording import choose_path as record_path, session as recording
 from .signature import check_program_call
 
@@ -23,12 +26,6 @@ if TYPE_CHECKING:
 
     from .profile import Profile
     from .world import World
-
-BACKENDS = ("fork", "mpi")
-
-# Environment variables that MPI launchers set in the processes they start
-# (Open MPI; MPICH's hydra, Intel MPI and srun with PMI-2; PMIx).
-_MPI_LAUNCHER_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMI_RANK", "PMIX_RANK")
 
 
 DEFAULT_SYNC_TIMEOUT = 600.0
@@ -150,18 +147,16 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
                      timeout: float | None = None, sync_timeout: float | None = None,
                      profile: Any = None, trace: Any = None, checkpoint: Any = None,
                      record: Any = None) -> list[Any]:
-    """`run`, ended with RunTimeoutError after `timeout` seconds (fork only)."""
+    """`run`, ended with RunTimeoutError after `timeout` seconds (fork only:
+    an MPI run is bounded by its sync timeout alone)."""
     global runs_started
     if running_a_rank():
-        raise BSPError("bsp.run was called inside a BSP program; runs cannot be nested")
+        raise BSPError(_busy())
     runs_started += 1
     backend = choose_backend(backend)
-    if backend == "mpi":
-        launcher = _mpi_launcher()
-        if not launcher.is_root():
-            launcher.serve()            # never returns: rank 0 drives every run
-    else:
-        from .fork import launcher
+    launcher = backend_launcher(backend, timeout)
+    if not launcher.is_root():
+        launcher.serve()            # never returns: rank 0 drives every run
     check_callable(program, "the program")
     check_program_call(program, args, kwargs, _own_keywords())
     nprocs = choose_nprocs(nprocs, backend)
@@ -170,13 +165,24 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
     record_file = record_path(record, checkpoint)
     with checkpointing(program, checkpoint) as launched, \
             recording(record_file, launched, args, kwargs, nprocs, backend) as recorder:
-        outcomes = launcher.launch(recorder.wrap(launched), args, kwargs, nprocs, timeout, sync_timeout,
+        outcomes = launcher.launch(recorder.wrap(launched), args, kwargs, nprocs, sync_timeout,
                                    profiling is not None)
         recorder.ended(outcomes)
         results = resolve(outcomes)
     if profiling is not None:
-        profiling.finish(outcomes, program, backend)
+        profiling.finish(outcomes, program, backend, run)
     return results
+
+
+def _busy() -> str:
+    """Why bsp.run cannot start while this process runs a rank."""
+    engine = current_engine()
+    try:
+        if engine is not None:
+            engine.check_caller()
+    except BSPError:        # another thread runs the rank: an MPI rank 0 in the middle of a run
+        return ONE_RUN_AT_A_TIME
+    return "bsp.run was called inside a BSP program; runs cannot be nested"
 
 
 def choose_sync_timeout(seconds: float | None) -> float | None:
@@ -200,28 +206,13 @@ def choose_sync_timeout(seconds: float | None) -> float | None:
 
 def max_nprocs(backend: str | None = None) -> int | None:
     """The most ranks a run can have on `backend` (None: no limit)."""
-    return int(_mpi_launcher().world_size()) if choose_backend(backend) == "mpi" else None
+    return backend_launcher(choose_backend(backend)).world_size()
 
 
 def _own_keywords() -> list[str]:
     """bsp.run's keywords (which never reach the program)."""
     return [name for name, parameter in inspect.signature(run).parameters.items()
             if parameter.kind is inspect.Parameter.KEYWORD_ONLY]
-
-
-def _mpi_launcher() -> ModuleType:
-    try:
-        from mpi_backend import launcher
-    except ImportError as error:
-        raise BSPError(f"the MPI backend needs mpi4py ({error}); install it with "
-                       "pip install mpi4py (with your own MPI), or pip install mpi4py mpich for an MPI from PyPI") from None
-    return launcher
-
-
-# Environment variables in which MPI launchers give the size of the job
-# (Open MPI; MPICH's hydra and Intel MPI; MVAPICH; srun).
-_MPI_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "MV2_COMM_WORLD_SIZE", "SLURM_STEP_NUM_TASKS",
-                       "SLURM_NTASKS")
 
 
 def available_processors() -> int:
@@ -231,22 +222,13 @@ def available_processors() -> int:
     the cores this process may run on, which is fork's default nprocs.
     (Fork runs may have more ranks than that; they then share the cores.)"""
     if choose_backend(None) != "mpi":
-        from .cores import usable_cores
         return usable_cores()
-    for name in _MPI_SIZE_VARIABLES:
-        text = os.environ.get(name, "")
-        if text.isdigit() and int(text) > 0:
-            return int(text)
-    if launched_by_mpi():       # a launcher that does not tell the size (PMIx alone): ask MPI
-        return int(_mpi_launcher().world_size())
+    size = job_size()
+    if size is not None:
+        return size
+    if launched_by_mpi():       # a launcher that does not tell the size: ask MPI
+        return _mpi_world_size()
     return 1
-
-
-def launched_by_mpi() -> bool:
-    """Whether an MPI launcher (mpiexec, mpirun, srun) started this process."""
-    if any(name in os.environ for name in _MPI_LAUNCHER_VARIABLES):
-        return True
-    return "SLURM_STEP_ID" in os.environ and int(os.environ.get("SLURM_STEP_NUM_TASKS", "1")) > 1
 
 
 def choose_backend(backend: str | None) -> str:
@@ -271,7 +253,12 @@ def choose_nprocs(nprocs: int | None, backend: str = "fork") -> int:
             raise ValueError(f"BSP_NPROCS must be a positive integer, not {text!r}") from None
         return check_nprocs(value, "BSP_NPROCS")
     if backend == "mpi":
-        return int(_mpi_launcher().world_size())
-    from .cores import usable_cores
+        return _mpi_world_size()
     return usable_cores()
+
+
+def _mpi_world_size() -> int:
+    size = backend_launcher("mpi").world_size()
+    assert size is not None         # an MPI job has a size
+    return size
 

@@ -33,22 +33,22 @@ import sys
 import time
 from typing import TYPE_CHECKING, Callable, TextIO
 
-from .profile import nbytes
+from .mpienv import job_rank, launched_by_mpi
+from .rank import current_engine
+from .units import nbytes
 
 if TYPE_CHECKING:
-    from .engine import ObservedEngine
+    from .observed import ObservedEngine
 
 DEFAULT_FORMAT = "%(levelname)s rank %(rank)s superstep %(superstep)s %(name)s: %(message)s"
 PROGRESS_DELAY = 2.0        # seconds a run lasts before it shows progress
 PROGRESS_INTERVAL = 0.5     # seconds between updates
-_MPI_RANK_VARIABLES = ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "SLURM_PROCID")
 
 
 def where() -> tuple[int, int | None]:
     """(rank, superstep) of this process now: the rank of the run it
     runs, with the supersteps completed so far; outside a run, the MPI rank
     of this process (0 for one not started by an MPI launcher) and None."""
-    from .rank import current_engine
     engine = current_engine()
     if engine is not None:
         return engine.pid, engine.superstep
@@ -56,13 +56,7 @@ def where() -> tuple[int, int | None]:
 
 
 def _process_rank() -> int:
-    from .launch import launched_by_mpi
-    if launched_by_mpi():
-        for name in _MPI_RANK_VARIABLES:
-            value = os.environ.get(name, "")
-            if value.isdigit():
-                return int(value)
-    return 0
+    return (job_rank() or 0) if launched_by_mpi() else 0
 
 
 class RankFilter(logging.Filter):
@@ -111,7 +105,7 @@ def configure(level: int = logging.INFO, others: int = logging.WARNING, *, root:
 # -- the progress line ----------------------------------------------------------
 
 class ProgressLine:
-    """Rank 0's progress line (an observer of `bsp.engine.ObservedEngine`):
+    """Rank 0's progress line (an observer of `bsp.observed.ObservedEngine`):
     shown once the run has lasted `delay` seconds, redrawn at most every
     `interval` seconds, erased when the program ends."""
 

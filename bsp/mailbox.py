@@ -14,13 +14,14 @@ block, built from frames without joining them:
     streams  of every section, one after the other, padded to ALIGN bytes
     bulk     every bulk buffer, each padded to ALIGN bytes
 
+The padding is there so that a receiver that gets the block at an
+ALIGN-aligned address finds every bulk buffer aligned too, and can hand it
+to numpy as it is.
+
 The header and the streams go as one frame when they are small, so that a
 small message costs one copy of one frame; bulk buffers are captured into
 send buffers padded to ALIGN, so each is one frame, with its padding (an
-uncopied buffer, sent from where it lies, is one frame and its padding another).
-
-so that a receiver that gets the block at an ALIGN-aligned address finds every
-bulk buffer aligned too, and can hand it to numpy as it is.  A transport may
+uncopied buffer, sent from where it lies, is one frame and its padding another).  A transport may
 deliver the block in pieces (see `bsp.transport`); each bulk buffer lies
 within one piece.
 """
@@ -31,7 +32,7 @@ import pickle
 import struct
 from typing import Any, NamedTuple
 
-from .buffers import ALIGN
+from .align import ALIGN, padding
 from .transport import Buffer
 from .wire import dumps_batch
 
@@ -41,11 +42,6 @@ _WORD = struct.Struct("<q")
 # The header of the commonest block: one section, no bulk buffers (its
 # words: 5, one section, channel, count, stream bytes, no buffers).
 _ONE_SECTION = struct.Struct("<6q")
-
-
-def padding(nbytes: int) -> int:
-    """Bytes needed after `nbytes` bytes to reach the next ALIGN boundary."""
-    return -nbytes % ALIGN
 
 
 class Section:

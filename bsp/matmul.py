@@ -27,31 +27,47 @@ from __future__ import annotations
 
 import math
 import operator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from . import collectives
+from . import arraykinds, collectives
 from .distribution import Layout, as_index, layout_of, single_spec
-from .record import Kind
 
 if TYPE_CHECKING:
-    from .distarray import DistArray
+    from .world import World
 
 PANEL_BUDGET = 64 << 20     # bytes of A's and B's panels a rank holds at once
 
 
-def matmul(a: Any, b: Any, panels: int | None = None, **unsupported: Any) -> "DistArray":
+class Matrix(Protocol):
+    """What SUMMA reads of a two-dimensional DistArray (bsp.distarray, which
+    calls `summa` for A @ B and wraps its result)."""
+
+    world: World
+    layout: Layout
+    local: np.ndarray
+    distribution: Any
+    shape: tuple[int, ...]
+
+    @property
+    def dtype(self) -> np.dtype: ...
+    @property
+    def ndim(self) -> int: ...
+    @property
+    def grid(self) -> tuple[int, ...]: ...
+    @property
+    def coords(self) -> tuple[int, ...]: ...
+    def index(self, axis: int) -> np.ndarray: ...
+
+
+def summa(a: Matrix, b: Matrix, panels: int | None = None) -> tuple[Layout, Any, np.ndarray]:
     """`a @ b` for two-dimensional DistArrays on the same grid, in `panels`
-    supersteps (see the module's docstring for the cost).  Raises
-    TypeError unless both are DistArrays (or for numpy keywords such as
-    out=), ValueError naming both shapes when they are not matrices or do
-    not match, or both grids when they differ."""
-    from .distarray import DistArray
-    if unsupported:
-        raise TypeError(f"A @ B on DistArrays takes no numpy keywords, not {sorted(unsupported)}")
-    if not isinstance(a, DistArray) or not isinstance(b, DistArray):
-        raise TypeError(f"A @ B needs two DistArrays, not {type(a).__name__} @ {type(b).__name__}")
+    supersteps (see the module's docstring for the cost): the product's
+    layout, its distribution as given, and this rank's part of it.  Raises
+    ValueError naming both shapes when they are not matrices or do not
+    match, or both grids when they differ.  (DistArray's A @ B raises
+    TypeError unless both are DistArrays, or for numpy keywords such as out=.)"""
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"A @ B: shapes {a.shape} and {b.shape} do not match: it needs an m x k and a k x n "
                          f"matrix")
@@ -70,10 +86,10 @@ def matmul(a: Any, b: Any, panels: int | None = None, **unsupported: Any) -> "Di
     for lo, hi in zip(edges, edges[1:]):
         a_panel, b_panel = _panel_superstep(a, b, lo, hi)
         product += a_panel @ b_panel
-    return DistArray._of(a.world, layout, given, product)
+    return layout, given, product
 
 
-def _panels(panels: int | None, a: "DistArray", b: "DistArray", dtype: np.dtype) -> int:
+def _panels(panels: int | None, a: Matrix, b: Matrix, dtype: np.dtype) -> int:
     """The number of k-panels: as given, or the fewest within PANEL_BUDGET
     (worked out from global sizes, so that every rank agrees)."""
     (m, k), n = a.shape, b.shape[1]
@@ -89,7 +105,7 @@ def _panels(panels: int | None, a: "DistArray", b: "DistArray", dtype: np.dtype)
     return count
 
 
-def _panel_superstep(a: "DistArray", b: "DistArray", lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+def _panel_superstep(a: Matrix, b: Matrix, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
     """One superstep of SUMMA: A's columns lo..hi-1 along grid rows, B's
     rows lo..hi-1 along grid columns; returns this rank's A panel (its
     rows, all the panel's columns) and B panel (all its rows, its columns)."""
@@ -103,7 +119,7 @@ def _panel_superstep(a: "DistArray", b: "DistArray", lo: int, hi: int) -> tuple[
         posts.append((row_mates, np.ascontiguousarray(mine_a)))
     if column_mates and mine_b.size:
         posts.append((column_mates, np.ascontiguousarray(mine_b)))
-    arrived = collectives.superstep(a.world._engine, Kind.MATMUL, posts)
+    arrived = collectives.superstep(a.world.engine, arraykinds.MATMUL, posts)
     pieces_a, pieces_b = {t: mine_a}, {s: mine_b}
     for source, piece in arrived:
         source_row, source_column = a.layout.coords_of(source)

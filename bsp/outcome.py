@@ -11,7 +11,7 @@ from .errors import BSPError, RemoteError
 from .wire import Serialized
 
 if TYPE_CHECKING:
-    from .profile import RankProfile
+    from .recorder import RankProfile
 
 
 class Ending(enum.Enum):
@@ -28,6 +28,7 @@ class Outcome:
     traceback: str | None = None
     error: BSPError | None = None
     profile: RankProfile | None = None      # what the rank recorded, when the run is profiled
+    value_type: str = ""                    # the type of `value`, as the rank named it
 
 
 def resolve(outcomes: list[Outcome]) -> list[Any]:
@@ -36,9 +37,22 @@ def resolve(outcomes: list[Outcome]) -> list[Any]:
     rules raised on every rank."""
     failures = {o.pid: o.traceback or "" for o in outcomes if o.ending is Ending.FAILED}
     if failures:
-        first = min(failures)
-        raise RemoteError(first, failures[first], failures)
+        raise RemoteError.of(failures)
     for outcome in outcomes:
         if outcome.ending is Ending.DERIVED and outcome.error is not None:
             raise outcome.error
-    return [None if outcome.value is None else outcome.value.load() for outcome in outcomes]
+    return [_result(outcome) for outcome in outcomes]
+
+
+def _result(outcome: Outcome) -> Any:
+    """A rank's return value, rebuilt here; BSPError naming the rank and
+    the value's type when it cannot be (its class, or a module it needs, is
+    missing here; its unpickling raises)."""
+    if outcome.value is None:
+        return None
+    try:
+        return outcome.value.load()
+    except Exception as error:
+        kind = outcome.value_type or "value"
+        raise BSPError(f"rank {outcome.pid} returned a {kind} that cannot be rebuilt in the launching "
+                       f"process: {type(error).__name__}: {error}") from None

@@ -7,10 +7,11 @@ from typing import Any, Iterator
 import numpy as np
 
 from .checks import check_pid
+from .dataobject import Channel
 from .engine import Engine
 
 
-class Queue:
+class Queue(Channel):
     """A message channel.  `send(obj, dest)` queues a copy of `obj` for
     `dest`; after the next sync, iterating the queue on `dest` yields
     `(source, obj)` pairs ordered by source pid, then send order.
@@ -21,8 +22,7 @@ class Queue:
     """
 
     def __init__(self, engine: Engine, channel: int):
-        self._engine = engine
-        self._channel = channel
+        super().__init__(engine, channel)
         self._delivered: tuple[int, list[tuple[int, Any]]] = (-1, [])
 
     def send(self, obj: Any, dest: int, copy: bool = True) -> None:

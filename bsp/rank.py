@@ -1,21 +1,37 @@
 """What every rank does, on every backend: run the program, end with the
-protocol's last exchange, and report an Outcome."""
+protocol's last exchange, and report an Outcome.
+
+The rank runner knows no observer by name: whoever starts a rank passes
+the observers of its supersteps in (see `bsp.watching`, which chooses the
+profile's recorder, the progress line and the recording).  It also keeps
+which engine this process runs just now, for `bsp.logs` and the checks
+that refuse a nested run."""
 
 from __future__ import annotations
 
 import contextlib
 import traceback
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, Sequence
 
 from .callsite import definition_site
-from .engine import Engine, ObservedEngine
-from .logs import progress_line
+from .checkpointing import CHECKPOINTING
+from .engine import Engine
+from .observed import ObservedEngine, SuperstepObserver
 from .outcome import Ending, Outcome
-from .profile import Recorder
-from .recording import Recorded
 from .transport import Transport
 from .wire import Serialized
 from .world import World
+
+
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C in the launching process (MPI rank 0), during a run: the
+    launcher ends the run.  A KeyboardInterrupt that the program raises
+    itself is a failure of that rank, like any other exception."""
+
+
+class Stopped(BaseException):
+    """The launcher ends this rank (SIGTERM): the program's clean-up
+    (finally blocks, context managers) runs on the way out."""
 
 
 _engine: Engine | None = None       # the engine of the rank this process runs just now
@@ -44,54 +60,40 @@ def rank_running(engine: Engine) -> Iterator[None]:
         _engine = None
 
 
-def run_rank(transport: Transport, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-             profile: bool = False) -> Outcome:
-    """Run `program(world, *args, **kwargs)` on this rank.
+def run_program(transport: Transport, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                observers: Sequence[SuperstepObserver] = ()) -> Outcome:
+    """Run `program(world, *args, **kwargs)` on this rank, its supersteps
+    watched by `observers` (none: a plain Engine, which does no per-sync
+    work for them; see bsp.observed.ObservedEngine).
 
     The result is serialized before the last exchange, so that a result that
     cannot be sent becomes this rank's failure, reported to every rank like
-    any other exception.  `profile`: record every superstep (see
-    bsp.profile); the record travels in the Outcome.  A `Recorded` program
-    records this rank's exchanges (see bsp.recording).
+    any other exception.
     """
-    stop_recording: Callable[[], None] | None = None
-    wrapped: Any = program          # a Recorded program is no callable (see Session.wrap)
-    if isinstance(wrapped, Recorded):
-        program, transport, stop_recording = wrapped.start(transport)
-    recorder = Recorder() if profile else None
-    engine = _make_engine(transport, recorder)
-    try:
-        with rank_running(engine):
-            outcome = _run(engine, program, args, kwargs)
-    finally:
-        if stop_recording is not None:
-            stop_recording()
-    if recorder is not None:
-        outcome.profile = recorder.result(engine.pid)
-    return outcome
-
-
-def _make_engine(transport: Transport, recorder: Recorder | None) -> Engine:
-    """A plain Engine, unless something watches the supersteps: the
-    profile's recorder, or rank 0's progress line on a terminal."""
-    observers = [observer for observer in (recorder, progress_line(transport.pid)) if observer is not None]
-    return ObservedEngine(transport, observers) if observers else Engine(transport)
+    engine = ObservedEngine(transport, observers) if observers else Engine(transport)
+    with rank_running(engine):
+        return _run(engine, program, args, kwargs)
 
 
 def _run(engine: Engine, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Outcome:
     try:
-        value = program(World(engine), *args, **kwargs)
+        value = program(World(engine, CHECKPOINTING), *args, **kwargs)
         result = _serialized_result(value)
         engine.finish(site=exit_site(program))
-        return Outcome(engine.pid, Ending.RETURNED, value=result)
-    except KeyboardInterrupt:
-        raise           # Ctrl-C stops the whole run: the launcher decides how
+        return Outcome(engine.pid, Ending.RETURNED, value=result, value_type=_type_name(value))
+    except (Interrupted, Stopped):
+        raise           # the launcher ends the run: it decides how
     except BaseException as exc:
         if engine.broken is not None:
             return Outcome(engine.pid, Ending.DERIVED, error=engine.broken)
         text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__ and exc.__traceback__.tb_next))
         engine.fail(text)
         return Outcome(engine.pid, Ending.FAILED, traceback=text)
+
+
+def _type_name(value: Any) -> str:
+    kind = type(value)
+    return kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
 
 
 def _serialized_result(value: Any) -> Serialized:

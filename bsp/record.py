@@ -24,6 +24,8 @@ import enum
 import struct
 from typing import NamedTuple
 
+from .transport import RECORD_SIZE as RECORD_SIZE     # the transport contract fixes the size
+
 
 class Kind:
     """What a rank called to end its superstep.  (Plain ints, not an enum:
@@ -42,10 +44,7 @@ class Kind:
     ALLTOALL = 16
     SCAN = 17
     SPLIT = 18          # world.split: the allgather of colors and keys
-    HALO = 20           # DistArray operations
-    REDISTRIBUTE = 21
-    TRANSPOSE = 22
-    MATMUL = 23         # a superstep of SUMMA: panels along grid rows and columns
+    # 20-29: DistArray's own operations (bsp.arraykinds, named with define_kind)
     SAVE = 30           # checkpoints (bsp.checkpoint, bsp.restart)
     RESTORE = 31
     # Collectives of groups (bsp.Group): each a world kind + GROUP.
@@ -73,12 +72,22 @@ class Flags:
 
 
 _KIND_NAMES = {value: name.lower().replace("_", " ") for name, value in vars(Kind).items() if name.isupper()}
+
+
+def define_kind(value: int, name: str) -> int:
+    """A kind of call that a data object above the engine defines for its
+    own supersteps (DistArray's: bsp.arraykinds), named `name` in mismatch
+    messages and profiles; returns `value`.  Raises ValueError for a value
+    that already names another kind."""
+    if _KIND_NAMES.setdefault(value, name) != name:
+        raise ValueError(f"kind {value} is already {_KIND_NAMES[value]!r}, it cannot also be {name!r}")
+    return value
 _GROUP_KINDS = frozenset(range(Kind.GROUP_BROADCAST, Kind.GROUP_SCAN + 1))
 _ROOTED = {kind + offset for kind in (Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, Kind.SCATTER)
            for offset in (0, GROUP)}
 
 _FORMAT = struct.Struct("<qiiiIiiii")
-RECORD_SIZE = _FORMAT.size   # 40 bytes
+assert _FORMAT.size == RECORD_SIZE and _FORMAT.format.startswith("<q")    # superstep first: superstep_of
 
 
 def pack_record(superstep: int, kind: int, arg: int, objects: int, signature: int, status: int,
@@ -125,8 +134,7 @@ def unpack_all(blob: bytes | memoryview, nprocs: int) -> list[SyncRecord]:
 
 
 class Verdict(enum.Enum):
-    PROCEED = "proceed"     # every rank called the same thing; deliver
-    FINISHED = "finished"   # every rank returned
+    PROCEED = "proceed"     # every rank called the same thing (or every rank returned); deliver
     FAILED = "failed"       # some rank raised: RemoteError everywhere
     MISMATCH = "mismatch"   # ranks disagree: SyncMismatchError everywhere
 
@@ -144,5 +152,4 @@ def judge(blob: bytes, nprocs: int) -> tuple[Verdict, list[SyncRecord], int]:
         return Verdict.FAILED, records, flags
     if len({record.agreement() for record in records}) > 1 or not group_roots_agree(records):
         return Verdict.MISMATCH, records, flags
-    verdict = Verdict.FINISHED if records[0].status == Status.RETURNED else Verdict.PROCEED
-    return verdict, records, flags
+    return Verdict.PROCEED, records, flags

@@ -35,11 +35,11 @@ from __future__ import annotations
 import os
 import pickle
 import struct
-import tempfile
 from typing import Any, BinaryIO, Callable, Iterator, NamedTuple, Sequence
 
-from .buffers import ALIGN, aligned_empty
-from .mailbox import padding
+from . import files
+from .align import ALIGN, padding
+from .buffers import aligned_empty
 
 MAGIC = b"BSPREC\r\n"
 VERSION = 1
@@ -130,22 +130,10 @@ def assemble(path: str, manifest: dict[str, Any], parts: dict[int, str]) -> int:
 
 def write_atomically(path: str, write: Callable[[BinaryIO], object]) -> int:
     """Call `write(file)` on a new temporary file in the directory of `path`,
-    then put it in place of `path` with os.replace: readers see the old file
+    then put it in place of `path` (see bsp.files): readers see the old file
     or the new one, never part of one, and a symlink at `path` is replaced,
     not written through.  The file is 0600.  Returns its size."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, temporary = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with open(fd, "wb") as out:
-            write(out)
-            out.flush()
-            os.fsync(out.fileno())
-            size = out.tell()
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return size
+    return files.write_atomically(path, write, mode=0o600)
 
 
 def _copy(source: BinaryIO, out: BinaryIO) -> None:

@@ -44,6 +44,7 @@ from .outcome import Ending, Outcome
 from .record import RECORD_SIZE
 from .recordfile import VERSION, PartWriter, assemble
 from .transport import Buffer, Transport
+from .version import __version__
 
 _SECTION = struct.Struct("<qqqq")
 _runs_recorded_here = 0         # runs recorded at the path BSP_RECORD names, by this process
@@ -226,7 +227,6 @@ def make_manifest(program: Callable[..., Any], args: tuple[Any, ...], kwargs: di
                   ending: str) -> dict[str, Any]:
     """What a replay needs besides the ranks' parts: the program and its
     arguments by value (dill), the source of its file, and the run's facts."""
-    from . import __version__
     code = getattr(program, "__code__", None)
     filename = code.co_filename if code is not None else None
     manifest = {

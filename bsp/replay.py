@@ -28,6 +28,7 @@ from typing import Any, Callable, Iterator, Sequence
 import numpy as np
 
 from .callsite import user_call_site
+from .checkpointing import CHECKPOINTING
 from .engine import DEFAULT_QUEUE_CHANNEL, FIRST_OBJECT_CHANNEL, Engine
 from .buffers import aligned_empty
 from .errors import BSPError, ReplayDivergence
@@ -77,7 +78,7 @@ def replay(path: str | os.PathLike[str], rank: int, *, program: Callable[..., An
         engine = Engine(transport)
         transport.engine = engine
         with rank_running(engine):
-            value = _call(program, World(engine), args, kwargs, debug)
+            value = _call(program, World(engine, CHECKPOINTING), args, kwargs, debug)
             engine.finish(site=exit_site(program))
         transport.check_finished()
         return value

@@ -11,8 +11,8 @@ import sys
 import traceback
 from typing import Any, Callable
 
+from .callsite import PACKAGE_DIR
 from .errors import BSPError
-from .profile import PACKAGE_DIR
 from .recordfile import END, ERROR, RecordFile
 from .recording import choose_path
 

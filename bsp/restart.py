@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 def restore(world: "World", distribution: Mapping[str, Any] | None = None,
             grid: Mapping[str, Any] | None = None) -> dict[str, Any] | None:
     """world.restore: see World.restore."""
-    engine = world._engine
+    engine = world.engine
     engine.check_caller()
     layouts = _layouts(distribution, grid)
     checkpoints: _Checkpoints | None = getattr(world, "_checkpoints", None)

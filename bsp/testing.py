@@ -46,9 +46,11 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
+from .backend import launcher as backend_launcher
 from .checks import check_nprocs
 from .errors import BSPError, RemoteError
-from .launch import launched_by_mpi, max_nprocs, run_with_timeout
+from .launch import max_nprocs, run_with_timeout
+from .mpienv import launched_by_mpi
 
 if TYPE_CHECKING:
     import pytest
@@ -213,8 +215,7 @@ def _report(error: BSPError) -> str:
 def _mpi_rank_is_server() -> bool:
     if not launched_by_mpi():
         return False
-    from mpi_backend import launcher
-    return not launcher.is_root()
+    return not backend_launcher("mpi").is_root()
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -237,10 +238,13 @@ def _first(hook: Hook) -> Hook:
 
 @_first
 def pytest_runtestloop(session: pytest.Session) -> None:
-    """Ranks other than 0 serve rank 0's runs instead of running tests."""
+    """Ranks other than 0 serve rank 0's runs instead of running tests;
+    rank 0 meets them first, so that a session that makes no run (every
+    test skipped under MPI) still lets them go at its end."""
     if _mpi_rank_is_server():
-        from mpi_backend import launcher
-        launcher.serve()
+        backend_launcher("mpi").serve()
+    elif launched_by_mpi():
+        backend_launcher("mpi").join()
 
 
 _session_status = 0
@@ -258,5 +262,4 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     with MPI_Abort: only then, so that the report, with the
     SyncTimeoutError, is out first.)"""
     if launched_by_mpi():
-        from mpi_backend import launcher
-        launcher.shutdown(_session_status)
+        backend_launcher("mpi").close(_session_status)

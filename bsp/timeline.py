@@ -13,12 +13,12 @@ matplotlib's backend or global state.
 from __future__ import annotations
 
 import os
-from typing import Any, Iterable, Union
+from typing import Any, Iterable
 
+from .paths import PathLike
 from .profile import Profile
 from .trace import SPANS, describe_runs, events as trace_events, read
 
-PathLike = Union[str, "os.PathLike[str]"]
 COLOURS = dict(zip(SPANS, ("#59a14f", "#e15759", "#4e79a7")))     # compute green, barrier red, exchange blue
 
 

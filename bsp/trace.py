@@ -24,31 +24,17 @@ from __future__ import annotations
 
 import json
 import os
-from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
+from .files import write_bytes_atomically
+from .paths import PathLike
 from .profile import Profile
 
-PathLike = Union[str, "os.PathLike[str]"]
 SPANS = ("compute", "barrier", "exchange")
 COUNTER = "h (bytes)"
 REQUIRED_KEYS = ("name", "ph", "ts", "pid", "tid")      # what every event here has (and "cat", "args")
 
 _files: dict[str, tuple[float, list[dict[str, Any]], list[dict[str, Any]]]] = {}
-
-
-def check_path(path: Any, role: str = "trace") -> Path:
-    """`path` as a Path where a file can be written; raises TypeError for a
-    path that is not one, ValueError for one in a missing directory or that
-    is a directory, naming `role` in the message."""
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"{role} must be the path of a file to write, not {type(path).__name__!r}")
-    target = Path(path)
-    if os.fspath(path) == "" or target.is_dir():
-        raise ValueError(f"{role} must be the path of a file to write, not the directory {os.fspath(path)!r}")
-    if not target.parent.is_dir():
-        raise ValueError(f"{role}: the directory {os.fspath(target.parent)!r} of {os.fspath(path)!r} does not exist")
-    return target
 
 
 def events(profile: Profile, origin: float | None = None) -> list[dict[str, Any]]:
@@ -104,8 +90,8 @@ def write(profile: Profile, path: PathLike) -> None:
     runs.append({"program": profile.program, "backend": profile.backend, "nprocs": profile.nprocs,
                  "start_us": round((profile.origin - origin) * 1e6, 3)})
     _files[key] = (origin, written, runs)
-    with open(path, "w") as out:
-        json.dump({"traceEvents": written, "otherData": {"generator": "pybsp", "runs": runs}}, out)
+    text = json.dumps({"traceEvents": written, "otherData": {"generator": "pybsp", "runs": runs}})
+    write_bytes_atomically(path, text.encode())
 
 
 def read(path: PathLike) -> dict[str, Any]:

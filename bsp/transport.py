@@ -12,6 +12,17 @@ from typing import Sequence, Union
 
 Buffer = Union[bytes, bytearray, memoryview]
 
+# The control record every rank contributes to every exchange: this many
+# bytes (bsp.record's format), the superstep number first (int64,
+# little-endian), which a transport may name in a timeout message without
+# decoding the rest (see superstep_of).
+RECORD_SIZE = 40
+
+
+def superstep_of(record: bytes | memoryview) -> int:
+    """The superstep number a rank's control record carries."""
+    return int.from_bytes(record[:8], "little", signed=True)
+
 
 class Transport(ABC):
     """One rank's end of a backend."""
@@ -45,3 +56,8 @@ class Transport(ABC):
         piece at an address congruent to its offset in the block, modulo
         ALIGN.  The pieces belong to the caller from then on.
         """
+
+    def close(self) -> None:
+        """This rank's run is over: release what this end holds (timers,
+        requests, communicators).  The launcher calls it after the rank's
+        last exchange; nothing by default."""

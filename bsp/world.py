@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, NoReturn
+from typing import Any, NoReturn, Protocol
 
 import numpy as np
 
@@ -15,6 +15,16 @@ from .group import Group
 from .queue import Queue
 from .record import Kind
 from .var import Var
+
+
+class Checkpointing(Protocol):
+    """What `World.save` and `World.restore` do, given to the World by
+    whoever makes it (bsp.checkpointing: files in the run's checkpoint
+    directory), so that World, below the checkpoints, imports none of them."""
+
+    def save(self, world: "World", state: dict[str, Any]) -> None: ...
+
+    def restore(self, world: "World", distribution: Any, grid: Any) -> dict[str, Any] | None: ...
 
 
 class World(Collectives):
@@ -33,8 +43,9 @@ class World(Collectives):
     superstep each, which every rank must call.
     """
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, checkpointing: Checkpointing):
         self._engine = engine
+        self._checkpointing = checkpointing
         self._team = world_team(engine)
         self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
         self._checkpoints: Any = None   # set by bsp.checkpoint in a run with a checkpoint directory
@@ -59,6 +70,14 @@ class World(Collectives):
     def superstep(self) -> int:
         """The number of supersteps completed so far."""
         return self._engine.superstep
+
+    @property
+    def engine(self) -> Engine:
+        """The superstep engine under this World, for data objects built on
+        World (DistArray, checkpoints): they queue traffic and end supersteps
+        through its public calls (see bsp.engine.Engine and
+        bsp.collectives.superstep)."""
+        return self._engine
 
     # -- messages -----------------------------------------------------------
 
@@ -142,8 +161,7 @@ class World(Collectives):
         is still the superstep, with the same checks.  Raises TypeError for
         a value that cannot be pickled or a DistArray of Python objects,
         CheckpointError when the directory cannot be written."""
-        from .checkpoint import save
-        save(self, state)
+        self._checkpointing.save(self, state)
 
     def restore(self, distribution: Any = None, grid: Any = None) -> dict[str, Any] | None:
         """The state of the run's last committed checkpoint, as a dict of
@@ -158,5 +176,4 @@ class World(Collectives):
         damaged file, and for values that differed from rank to rank when
         this run has another number of ranks; ValueError for a name in
         `distribution` or `grid` that is not a saved DistArray."""
-        from .restart import restore
-        return restore(self, distribution, grid)
+        return self._checkpointing.restore(self, distribution, grid)

@@ -24,6 +24,8 @@ from mpi4py import MPI
 
 from bsp import stdio
 
+from .procmaps import mapped_files
+
 _LAUNCHER_TOPOLOGY_FILE = "hydra_hwloc_xmlfile_"
 _OUTPUT_SECONDS = 2.0       # the most an abort waits for the launcher to read what was printed
 
@@ -39,16 +41,14 @@ def abort_job(status: int) -> NoReturn:
     stdio.flush()
     stdio.wait_until_read(_OUTPUT_SECONDS)
     MPI.COMM_WORLD.Abort(status or 1)
+    # MPI_Abort may return (MPICH does, when the launcher is gone or slow
+    # to act): an abort never returns into the program.
+    os._exit(status or 1)
 
 
 def mapped_shared_memory_files(maps: str = "/proc/self/maps") -> set[str]:
     """The /dev/shm files this process maps (pybsp makes none of its own)."""
-    try:
-        with open(maps) as lines:
-            paths = {line.split(maxsplit=5)[5].strip() for line in lines if " /dev/shm/" in line}
-    except (OSError, IndexError):
-        return set()
-    return {path for path in paths if not path.endswith("(deleted)")}
+    return {path for path in mapped_files(maps, " /dev/shm/") if not path.endswith("(deleted)")}
 
 
 def launcher_topology_files() -> set[str]:

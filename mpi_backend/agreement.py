@@ -25,7 +25,7 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from bsp.record import RECORD_SIZE
+from bsp.transport import RECORD_SIZE
 
 from mpi4py import MPI    # imported after mpi_backend.transport has set the thread level
 

@@ -27,24 +27,31 @@ promptly, with the failing rank's traceback printed once, by rank 0.
 from __future__ import annotations
 
 import atexit
+import contextlib
 import ctypes
 import os
 import signal
 import sys
+import threading
 import time
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Callable, NoReturn, Sequence
+from types import FrameType, TracebackType
+from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence
 
 import numpy as np
 
 from bsp import stdio, wire
 from bsp.cores import cores_shared, share_cores, usable_cores
 from bsp.errors import BSPError, SyncTimeoutError
+from bsp.launcher import ONE_RUN_AT_A_TIME
+from bsp.mpienv import job_size
 from bsp.outcome import Outcome
-from bsp.rank import run_rank
-from bsp.record import RECORD_SIZE
+from bsp.rank import Interrupted
+from bsp.signals import replaced
+from bsp.transport import RECORD_SIZE
+from bsp.watching import run_rank
 
-from .abort import abort_job
+from .abort import abort_job, mapped_shared_memory_files
+from .descendants import end_descendants
 from .transport import MPI, MPITransport
 
 if TYPE_CHECKING:
@@ -52,13 +59,16 @@ if TYPE_CHECKING:
     from bsp.world import World
 
 _RUN, _SHUTDOWN = 1, 2
-_IDLE_POLL_SECONDS = (1e-5, 5e-3)      # a server waiting for rank 0 backs off to this
+_IDLE_POLL_SECONDS = (1e-5, 5e-3)
+_UNLINKED_EARLY = "mpich_shm_"           # MPICH's intra-node shared memory (see _unlink_shared_memory_names)
+_OUTPUT_SECONDS = 2.0                  # the most a rank waits for the launcher to read its output      # a server waiting for rank 0 backs off to this
 
 _control: MPI.Comm | None = None
 _exit_status = 0
 _shut_down = False
 _lost: BSPError | None = None       # why the job cannot run more, after a sync timeout
 _node_share = (1, 1)                # rank 0's (ranks sharing its node's cores, cores), for its runs
+_one_run = threading.Lock()         # held by rank 0's run in progress
 
 
 def world_size() -> int:
@@ -70,13 +80,23 @@ def is_root() -> bool:
 
 
 def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
-           timeout: float | None = None, sync_timeout: float | None = None,
-           profile: bool = False) -> list[Outcome]:
+           sync_timeout: float | None = None, profile: bool = False) -> list[Outcome]:
     """On rank 0: run `program` on ranks 0..nprocs-1 of the job and return
     their Outcomes (with each rank's record of its supersteps when
-    `profile`).  `sync_timeout`: see bsp.run.  (`timeout` is for the
-    fork backend only.)  Raises BSPError once a run has lost ranks to a
-    sync timeout: they are stuck, and only the end of the job ends them."""
+    `profile`).  `sync_timeout`: see bsp.run.  Raises BSPError once a run
+    has lost ranks to a sync timeout: they are stuck, and only the end of
+    the job ends them; and BSPError while another thread's run is in
+    progress (one at a time)."""
+    if not _one_run.acquire(blocking=False):
+        raise BSPError(ONE_RUN_AT_A_TIME)
+    try:
+        return _launch(program, args, kwargs, nprocs, sync_timeout, profile)
+    finally:
+        _one_run.release()
+
+
+def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
+            sync_timeout: float | None, profile: bool) -> list[Outcome]:
     if _lost is not None:
         raise BSPError(f"this MPI job can run nothing more: an earlier run lost ranks ({_lost})")
     control = _control_comm()
@@ -89,14 +109,27 @@ def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     # arguments stays in the run, and never reaches the caller's objects.
     program, args, kwargs = _rebuild(block)
     try:
-        with cores_shared(*_node_share):
+        with cores_shared(*_node_share), _ctrl_c_interrupts():
             outcomes = _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
-    except KeyboardInterrupt:
+    except Interrupted:
         # The other ranks are in the middle of the run: only ending the job stops them.
         print("KeyboardInterrupt: ending the MPI job", file=sys.stderr, flush=True)
         abort_job(128 + signal.SIGINT)
     assert outcomes is not None         # rank 0 collects them all
     return outcomes
+
+
+@contextlib.contextmanager
+def _ctrl_c_interrupts() -> Iterator[None]:
+    """During a run on rank 0, Ctrl-C (SIGINT) raises Interrupted, which
+    ends the job, where a KeyboardInterrupt the program raises is that
+    rank's failure (a RemoteError) like any other exception.  A program
+    that handles SIGINT itself keeps its handler."""
+    def interrupt(signum: int, frame: FrameType | None) -> NoReturn:
+        raise Interrupted()
+
+    with replaced(signal.SIGINT, interrupt, expected=signal.default_int_handler):
+        yield
 
 
 def serve() -> None:
@@ -110,6 +143,12 @@ def serve() -> None:
             _leave(number)
         program, args, kwargs = _rebuild(block)
         _execute(control, number, program, args, kwargs, sync_timeout, profile)
+
+
+def join_servers() -> None:
+    """On rank 0, when every other rank is in `serve`: make the control
+    communicator they wait in now (shutdown needs it even if no run came)."""
+    _control_comm()
 
 
 def shutdown(status: int = 0) -> None:
@@ -154,10 +193,17 @@ def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: 
         return None
     transport = MPITransport(comm, sync_timeout)
     try:
-        outcome = run_rank(transport, program, args, kwargs, profile)
+        try:
+            outcome = run_rank(transport, program, args, kwargs, profile)
+        finally:
+            end_descendants()       # what the program started ends with its run
         if isinstance(outcome.error, SyncTimeoutError):
             _lost = outcome.error           # the late ranks will not hand in outcomes
             return [outcome] if rank == 0 else None
+        # What the ranks printed reaches the launcher before rank 0 has the
+        # results, so it comes out before anything rank 0 prints after the run.
+        stdio.flush()
+        stdio.wait_until_read(_OUTPUT_SECONDS)
         outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
         return [wire.from_block(block) for [block] in incoming] if rank == 0 else None  # type: ignore[misc]  # each rank sent rank 0 one block
@@ -174,12 +220,29 @@ def _control_comm() -> MPI.Comm:
         _check_launcher_matches()
         stdio.write_whole_lines()
         _control = MPI.COMM_WORLD.Dup()
+        _control.Barrier()          # every rank is out of the Dup, and has mapped what it made
+        _unlink_shared_memory_names()
         _share_the_node()
         _check_string_hashes(_control)
         if _control.Get_rank() == 0:
             _record_uncaught_exceptions()
             atexit.register(lambda: shutdown(_exit_status))
     return _control
+
+
+def _unlink_shared_memory_names() -> None:
+    """Unlink the names of MPICH's shared memory files in /dev/shm, which
+    MPICH keeps until MPI_Finalize: a job killed before that (SIGKILL of
+    its launcher) would leave them for good.  Every rank of the node has
+    mapped them by now (the barrier before this follows MPI_Init and the
+    Dup on every rank), and the memory stays until the last one unmaps it.
+    Open MPI's peers map their segments later, on first use: not those."""
+    for path in mapped_shared_memory_files():
+        if os.path.basename(path).startswith(_UNLINKED_EARLY):
+            try:
+                os.unlink(path)
+            except OSError:         # another rank of the node was first
+                pass
 
 
 def _share_the_node() -> None:
@@ -223,11 +286,7 @@ def _check_launcher_matches() -> None:
 
 
 def _launcher_size() -> int:
-    for name in ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_STEP_NUM_TASKS"):
-        value = os.environ.get(name, "")
-        if value.isdigit():
-            return int(value)
-    return 0
+    return job_size(allocation=False) or 0
 
 
 def _record_uncaught_exceptions() -> None:

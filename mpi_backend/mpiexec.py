@@ -7,6 +7,7 @@ left alone, so that the process can go on to exec the launcher.
 
 from __future__ import annotations
 
+import ctypes
 import glob
 import os
 import shutil
@@ -16,11 +17,16 @@ import sys
 import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import mpi4py
 
 mpi4py.rc.initialize = False
 from mpi4py import MPI  # noqa: E402  (rc must be set first)
+
+from bsp.mpienv import rank_on_node  # noqa: E402
+
+from .procmaps import mapped_files  # noqa: E402
 
 _VENDORS = (("Open MPI", "openmpi"), ("MPICH", "mpich"), ("Intel", "intel"), ("MVAPICH", "mpich"))
 # One write per process, so that the lines of two processes cannot mix.
@@ -56,11 +62,7 @@ def library_vendor() -> str:
 
 def library_path() -> str | None:
     """The MPI shared library mpi4py loaded, read from this process's maps."""
-    try:
-        with open("/proc/self/maps") as maps:
-            paths = {line.split()[-1] for line in maps if "libmpi" in line}
-    except OSError:
-        return None
+    paths = {path for path in mapped_files("/proc/self/maps", "libmpi") if "libmpi" in path}
     return min(paths, key=len) if paths else None
 
 
@@ -115,35 +117,58 @@ def probe(launcher: Launcher, nprocs: int = 2, timeout: float = 120) -> list[tup
 # Names of the files MPI libraries keep in /dev/shm while a job runs (MPICH,
 # Open MPI's shared memory transports).
 _MPI_SHARED_MEMORY = ("mpich_", "vader_segment.", "sm_segment.", "psm2_shm.")
+_PR_SET_PDEATHSIG = 1
 
 
 def run_job(command: list[str], env: dict[str, str]) -> int:
     """Run an MPI job to its end and return its exit status (128 + the
     signal, for a job ended by a signal, as shells report it).
 
-    Ctrl-C and SIGTERM go to the launcher, which passes them to the ranks.
-    When a process of the job dies, the launcher ends the whole job; this
-    also says which rank ended first.  A job that ends abnormally leaves the
-    MPI library's shared memory files behind: those this job made, that no
-    process maps any more, are removed."""
+    Ctrl-C and SIGTERM go to the launcher, which passes them to the ranks;
+    after SIGTERM the status is 143, as for any process SIGTERM ends.  The
+    launcher dies with this process, however it dies (SIGKILL included),
+    and ends the job.  When a process of the job dies, the launcher ends the
+    whole job; this also says which rank ended first.  A job that ends
+    abnormally can leave the MPI library's shared memory files behind: those
+    that this job's ranks mapped, that no process maps any more, are removed
+    (no other job's, nor another user's)."""
     before = _shared_memory_files()
-    process = subprocess.Popen(command, env=env)
+    process = subprocess.Popen(command, env=env, preexec_fn=_dies_with(os.getpid()))
     ranks = _RankWatch(process)
     ranks.start()
-    previous = signal.signal(signal.SIGTERM, lambda signum, frame: process.send_signal(signum))
+    terminated = []
+
+    def forward(signum: int, frame: object) -> None:
+        terminated.append(signum)
+        process.send_signal(signum)
+
+    previous = signal.signal(signal.SIGTERM, forward)
     try:
         status = _wait(process)
     finally:
         signal.signal(signal.SIGTERM, previous)
         ranks.join()
         ranks.wait_until_gone()
-        remove_orphaned_shared_memory(before)
+        remove_orphaned_shared_memory(before, ranks.shared_files)
     if status != 0 and ranks.first_to_end and ranks.died:
         named = ", ".join(f"rank {rank} (pid {pid})" for rank, pid in ranks.first_to_end)
         together = " (at once, within a millisecond)" if len(ranks.first_to_end) > 1 else ""
         print(f"pybsp: the job failed; the first of its processes to end: {named}{together}",
               file=sys.stderr, flush=True)
+    if terminated:
+        return 128 + signal.SIGTERM
     return 128 - status if status < 0 else status
+
+
+def _dies_with(parent: int) -> Callable[[], None]:
+    """What the launcher's process runs before it execs: SIGTERM (which it
+    passes on to the whole job) when `parent` dies, and at once if it has."""
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent:
+            os._exit(128 + signal.SIGTERM)
+    return preexec
 
 
 def _wait(process: subprocess.Popen[bytes]) -> int:
@@ -175,14 +200,17 @@ class _RankWatch(threading.Thread):
         self.of_pid: dict[int, int] = {}
         self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of each seen ending at once
         self.died = False                                   # whether a rank was seen ending by a signal
+        self.shared_files: set[str] = set()                 # MPI shared memory files the ranks were seen to map
 
     def run(self) -> None:
         expected = None
         while self._process.poll() is None and (expected is None or len(self.of_pid) < expected):
             for pid in _descendants(self._process.pid):       # until every local rank is known
-                if pid not in self.of_pid and (found := _rank_in_environment(pid)) is not None:
+                if pid not in self.of_pid and (found := _rank_in_environment(pid)) is not None \
+                        and not _started_by_a_rank(pid):
                     self.of_pid[pid], expected = found
             time.sleep(self.FIND_SECONDS)
+        threading.Thread(target=self._note_shared_files, daemon=True).start()
         while self._process.poll() is None and not self.died:
             if not self.first_to_end:
                 ending = [pid for pid in self.of_pid if _ending(pid)]
@@ -190,6 +218,15 @@ class _RankWatch(threading.Thread):
             if self.first_to_end:
                 self.died = any(_killed(pid) for pid in self.of_pid)
             time.sleep(self.WATCH_SECONDS)
+
+    def _note_shared_files(self) -> None:
+        """Until the job ends, note the MPI library files the ranks map
+        (in a thread of its own: reading maps must not slow the watch)."""
+        while self._process.poll() is None:
+            for pid in list(self.of_pid):
+                self.shared_files |= {path for path in mapped_files(f"/proc/{pid}/maps", " /dev/shm/")
+                                      if os.path.basename(path).startswith(_MPI_SHARED_MEMORY)}
+            time.sleep(self.FIND_SECONDS)
 
     def wait_until_gone(self, seconds: float = 5.0) -> None:
         """Give the ranks the launcher killed a moment to finish dying, so
@@ -251,6 +288,13 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
+def _started_by_a_rank(pid: int) -> bool:
+    """Whether `pid`'s parent is a rank: a process the program started,
+    which inherited the rank's environment, but is no rank."""
+    fields = _stat(pid)
+    return fields is not None and _rank_in_environment(int(fields[1])) is not None
+
+
 def _rank_in_environment(pid: int) -> tuple[int, int] | None:
     """(rank, ranks on this node) from a process's environment, if it is a
     rank of an MPICH or Open MPI job."""
@@ -259,29 +303,33 @@ def _rank_in_environment(pid: int) -> tuple[int, int] | None:
             variables = dict(item.split(b"=", 1) for item in text.read().split(b"\0") if b"=" in item)
     except OSError:
         return None
-    for rank, size in ((b"PMI_RANK", b"MPI_LOCALNRANKS"), (b"OMPI_COMM_WORLD_RANK", b"OMPI_COMM_WORLD_LOCAL_SIZE")):
-        if variables.get(rank, b"").isdigit() and variables.get(size, b"").isdigit():
-            return int(variables[rank]), int(variables[size])
-    return None
+    return rank_on_node({os.fsdecode(name): os.fsdecode(value) for name, value in variables.items()})
 
 
-def remove_orphaned_shared_memory(before: set[str]) -> list[str]:
+def remove_orphaned_shared_memory(before: set[str], ours: set[str]) -> list[str]:
     """Remove the MPI library files in /dev/shm that were not there
-    `before` and that no process maps; return what was removed."""
+    `before`, that are among `ours` (the job's ranks mapped them), belong to
+    this user, and that no process maps now; return what was removed."""
+    candidates = {path for path in (_shared_memory_files() - before) & ours if _owned(path)}
+    if not candidates:
+        return []
     mapped: set[str] = set()
     for maps in glob.glob("/proc/[0-9]*/maps"):
-        try:
-            with open(maps) as lines:
-                mapped.update(line.split(maxsplit=5)[5].strip() for line in lines if " /dev/shm/" in line)
-        except (OSError, IndexError):
-            continue
-    orphans = sorted(_shared_memory_files() - before - mapped)
+        mapped |= mapped_files(maps, " /dev/shm/")
+    orphans = sorted(candidates - mapped)
     for path in orphans:
         try:
             os.unlink(path)
         except OSError:
             pass
     return orphans
+
+
+def _owned(path: str) -> bool:
+    try:
+        return os.lstat(path).st_uid == os.getuid()
+    except OSError:
+        return False
 
 
 def _shared_memory_files() -> set[str]:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from typing import Any, Callable, Sequence
 
 import mpi4py
@@ -44,11 +43,12 @@ from mpi4py import MPI as MPI     # re-exported: the rest of mpi_backend imports
 
 from bsp.buffers import BufferPool, ReceiveSpace
 from bsp.errors import SyncTimeoutError
-from bsp.record import unpack_all
+from bsp.align import padding
 
 from .abort import abort_job
 from .agreement import Agreement
-from bsp.transport import Buffer, Transport
+from .clock import RunningClock
+from bsp.transport import RECORD_SIZE, Buffer, Transport, superstep_of
 
 BIG_FRAME = 1 << 16
 CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))
@@ -237,10 +237,11 @@ class SyncWatch:
     rank then raises SyncTimeoutError naming them; if rank 0 (which reports
     errors) is one of the late ranks, the first waiting rank reports instead
     and aborts the job.  A rank stuck in a loop can only be stopped by
-    ending the job, which the launching rank does when it exits.
+    ending the job, which the launching rank does when it exits.  Time the
+    job spends stopped does not count (see RunningClock).
     """
 
-    POLLS_PER_LOOK = 256            # polls of the exchange between looks at the clock
+    POLLS_PER_LOOK = 256            # polls of the exchange between looks for queries and the timeout
     POLLS_BEFORE_YIELD = 64         # polls that spin before each further poll yields the core
     GRACE_SECONDS = 2.0             # how long answers may take to come
 
@@ -258,19 +259,18 @@ class SyncWatch:
         """Call `test` until it says the exchange is complete, or the
         timeout has passed and the late ranks are found (SyncTimeoutError)."""
         self._exchange += 1
-        polls, started = 0, None
+        polls, waited = 0, RunningClock()
         while not test():
             polls += 1
             if polls > self.POLLS_BEFORE_YIELD:
                 # Let a rank that shares this core run: with more ranks than
                 # cores, spinning on Test starves the ranks being waited for.
                 os.sched_yield()
+            seconds = waited.seconds()      # every poll, so that a gap means a stop
             if polls % self.POLLS_PER_LOOK:
                 continue
-            now = time.monotonic()
-            started = started or now
             self._answer()
-            if now - started > self._timeout and self._late_ranks_found(test, record):
+            if seconds > self._timeout and self._late_ranks_found(test, record):
                 return
 
     def _answer(self) -> None:
@@ -290,8 +290,8 @@ class SyncWatch:
             self._queries.Send([mine, MPI.INT64_T], rank, _TAG_QUERY)
         answers: dict[int, int] = {}
         status, answer = MPI.Status(), np.zeros(1, np.int64)
-        deadline = time.monotonic() + self.GRACE_SECONDS
-        while len(answers) < len(others) and time.monotonic() < deadline:
+        grace = RunningClock()
+        while len(answers) < len(others) and grace.seconds() < self.GRACE_SECONDS:
             if test():
                 return False
             self._answer()
@@ -300,7 +300,7 @@ class SyncWatch:
                 answers[status.Get_source()] = int(answer[0])
         waiting = sorted([self._pid] + [rank for rank, exchange in answers.items() if exchange == self._exchange])
         late = [rank for rank in range(self._nprocs) if rank not in waiting]
-        error = SyncTimeoutError(self._timeout, late, waiting, unpack_all(record, 1)[0].superstep)
+        error = SyncTimeoutError(self._timeout, late, waiting, superstep_of(record))
         if 0 in late and self._pid == waiting[0]:
             print(f"pybsp: SyncTimeoutError: {error}", file=sys.stderr, flush=True)
             abort_job(1)

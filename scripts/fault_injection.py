@@ -15,11 +15,23 @@ injects one fault there:
     collective  the rank calls allreduce, the others sync   SyncMismatchError
     object      the rank creates a queue the others do not  SyncMismatchError
     loop        the rank never reaches the next sync     SyncTimeoutError naming it
+    interrupt   the rank raises KeyboardInterrupt        RemoteError naming it and KeyboardInterrupt
+    child       the rank starts `sleep`, then raises     RemoteError; the sleep ended with the run
+    orphan      the rank starts `sleep`, then is killed  fork: RankDiedError; MPI: the job ends;
+                                                         the sleep ends with the rank
+    unloadable  the rank returns what the launching process cannot rebuild
+                                                         BSPError naming the rank and the type
+    suspend     (fork) every rank is stopped for longer than the sync timeout, then resumed
+                                                         no error: time stopped does not count
+    launcher    (fork) the launching process is killed (SIGKILL) while it forks 8 to 48 ranks
+                                                         every rank ends, nothing is left
 
-On the fork backend a trial runs in this process; on MPI, as a job of its
-own under `bsp run --mpi`, which must exit non-zero, promptly, with the
-error and the rank on stderr.  After every trial: no new process, no new
-/dev/shm entry, no new temp file (of this run's own: see tests/leftovers.py).
+On the fork backend a trial runs in this process (a launcher trial in a
+process of its own); on MPI, as a job of its own under `bsp run --mpi`,
+which must exit non-zero, promptly, with the error and the rank on stderr.
+After every trial: no new process (the `sleep`s of child and orphan
+included, wherever they were reparented), no new /dev/shm entry, no new temp
+file (of this run's own: see tests/leftovers.py).
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +52,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
 
 import leftovers  # noqa: E402
+import psutil  # noqa: E402
 
 import bsp  # noqa: E402
+from bsp.rank import running_a_rank  # noqa: E402
 
-KINDS = ("raise", "kill", "exit", "return", "collective", "object", "loop")
+KINDS = ("raise", "kill", "exit", "return", "collective", "object", "loop",
+         "interrupt", "child", "orphan", "unloadable", "suspend", "launcher")
+FORK_ONLY = ("suspend", "launcher")
+_MARKER = "PYBSP_FAULT_MARKER"        # in the environment of what a trial starts, to find it again
+_LAUNCHER_RANKS = (8, 16, 48)
 SUPERSTEPS = 4
 SYNC_TIMEOUT = 2.0
 BOUND_SECONDS = {"fork": 15.0, "mpi": 30.0}    # from the fault to the error, start-up included
@@ -69,9 +88,36 @@ def faulty(world: bsp.World, kind: str, rank: int, superstep: int) -> int:
             if kind == "loop":
                 while True:
                     pass
+            _misbehave(kind, rank)
         world.sync()
         total += sum(value for _, (_, value) in world.messages())
-    return total
+    return Unrebuildable() if kind == "unloadable" and world.pid == rank else total
+
+
+def _misbehave(kind: str, rank: int) -> None:
+    if kind == "interrupt":
+        raise KeyboardInterrupt()
+    if kind in ("child", "orphan"):
+        subprocess.Popen(["sleep", "100"])      # carries the trial's marker in its environment
+        if kind == "orphan":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise RuntimeError(f"injected fault on rank {rank}")
+    if kind == "suspend":
+        Path(os.environ[_MARKER]).touch()       # the trial stops every rank now
+        time.sleep(0.5)                         # while the others wait at the sync
+
+
+class Unrebuildable:
+    """A value that a rank can send but the launching process cannot rebuild."""
+
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _rebuild, ()
+
+
+def _rebuild() -> "Unrebuildable":
+    if not running_a_rank():
+        raise RuntimeError("this value cannot be rebuilt outside a rank")
+    return Unrebuildable()
 
 
 @dataclass
@@ -94,23 +140,41 @@ EXPECTED = {
     "collective": ("SyncMismatchError", r"rank {rank}: allreduce at "),
     "object": ("SyncMismatchError", r"rank {rank}: sync at .*having created 1 data objects \(queue\)"),
     "loop": ("SyncTimeoutError", r"ranks \[{rank}\] did not reach the sync of superstep {superstep}"),
+    "interrupt": ("RemoteError", r"rank {rank} raised KeyboardInterrupt"),
+    "unloadable": ("BSPError", r"rank {rank} returned a [\w.]*Unrebuildable that cannot be rebuilt"),
+    "suspend": ("no error", r""),
+    "launcher": ("ranks ended", r""),
 }
+EXPECTED.update(child=EXPECTED["raise"], orphan=EXPECTED["kill"])    # and what they started is gone
 # Under MPI the launcher ends the job when a process dies.
 _FIRST_TO_END = r"the first of its processes to end: [^\n]*\brank {rank} \(pid \d+\)"
-EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ended", _FIRST_TO_END))
+EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ended", _FIRST_TO_END),
+                    orphan=("job ended", _FIRST_TO_END))
 
 
 def run_trial(trial: Trial, backend: str) -> Trial:
     before = leftovers.snapshot()
+    semaphores = _semaphore_files()
+    marker = os.environ[_MARKER] = os.path.join(leftovers.use_private_tempdir(), f"fault-{time.monotonic_ns()}")
     start = time.monotonic()
-    if backend == "fork":
-        error, text = _fork_trial(trial)
+    if trial.kind == "launcher":
+        error, text = _launcher_trial(trial, marker)
+    elif backend == "fork":
+        error, text = _fork_trial(trial, marker)
     else:
         error, text = _mpi_trial(trial)
     trial.seconds = time.monotonic() - start
+    left_running = _marked(marker)
+    del os.environ[_MARKER]
+    if os.path.exists(marker):
+        os.unlink(marker)
     name, pattern = (EXPECTED if backend == "fork" else EXPECTED_MPI)[trial.kind]
     pattern = pattern.format(rank=trial.rank, superstep=trial.superstep)
     left = leftovers.new_since(before)
+    if left_running:
+        left["processes started by the trial"] = left_running
+    if _semaphore_files() - semaphores:
+        left["semaphores"] = sorted(_semaphore_files() - semaphores)
     problems = []
     if error != name:
         problems.append(f"ended in {error}, not {name}")
@@ -121,17 +185,97 @@ def run_trial(trial: Trial, backend: str) -> Trial:
     if left:
         problems.append(f"left behind {left}")
     trial.held = not problems
-    trial.detail = "; ".join(problems) or text.strip().splitlines()[0][:120]
+    trial.detail = "; ".join(problems) or (text.strip().splitlines() or ["as expected"])[0][:120]
     return trial
 
 
-def _fork_trial(trial: Trial) -> tuple[str, str]:
+def _fork_trial(trial: Trial, marker: str) -> tuple[str, str]:
+    stopper = None
+    if trial.kind == "suspend":
+        stopper = threading.Thread(target=_stop_every_rank, args=(marker, 1.5 * SYNC_TIMEOUT))
+        stopper.start()
     try:
         bsp.run(faulty, trial.kind, trial.rank, trial.superstep, nprocs=trial.nprocs, backend="fork",
                 sync_timeout=SYNC_TIMEOUT)
-    except bsp.BSPError as error:
+    except Exception as error:          # a raw exception, not pybsp's error, is a failed trial
         return type(error).__name__, str(error)
+    finally:
+        if stopper is not None:
+            Path(marker).touch()        # should the rank never have got there
+            stopper.join()
     return "no error", ""
+
+
+def _stop_every_rank(marker: str, seconds: float) -> None:
+    """Once the faulty rank says so, stop every rank for `seconds` (as
+    Ctrl-Z would), then resume them."""
+    while not os.path.exists(marker):
+        time.sleep(0.01)
+    ranks = _ranks_of_this_process()
+    for rank in ranks:
+        _signal(rank, signal.SIGSTOP)
+    time.sleep(seconds)         # the length of the suspension is the fault injected
+    for rank in ranks:
+        _signal(rank, signal.SIGCONT)
+
+
+def _ranks_of_this_process() -> list[int]:
+    try:
+        return [child.pid for child in psutil.Process().children()]
+    except psutil.Error:
+        return []
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
+
+
+_LAUNCHER = """import bsp, time
+def forever(world):
+    while True:
+        world.sync()
+        time.sleep(0.01)
+bsp.run(forever, nprocs={nprocs}, backend="fork", sync_timeout=0)
+"""
+
+
+def _launcher_trial(trial: Trial, marker: str) -> tuple[str, str]:
+    """Kill a launching process while it forks its ranks (a moment drawn
+    from the trial's rank and superstep), then wait for every rank to end."""
+    nprocs = _LAUNCHER_RANKS[trial.rank % len(_LAUNCHER_RANKS)]
+    launching = subprocess.Popen([sys.executable, "-c", _LAUNCHER.format(nprocs=nprocs)])
+    time.sleep(0.05 * (trial.superstep + trial.rank % 3))     # the moment of the fault
+    launching.kill()
+    launching.wait()
+    deadline = time.monotonic() + BOUND_SECONDS["fork"]
+    while _marked(marker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    alive = _marked(marker)
+    if alive:
+        return "ranks left", f"{len(alive)} of {nprocs} ranks still run"
+    return "ranks ended", f"{nprocs} ranks"
+
+
+def _marked(marker: str) -> list[int]:
+    """Processes that run with this trial's marker in their environment."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.status() != psutil.STATUS_ZOMBIE and process.environ().get(_MARKER) == marker:
+                found.append(process.pid)
+        except psutil.Error:        # gone meanwhile, or not ours to read
+            continue
+    return found
+
+
+def _semaphore_files() -> set[str]:
+    try:
+        return {name for name in os.listdir("/dev/shm") if name.startswith("sem.")}
+    except OSError:
+        return set()
 
 
 def _mpi_trial(trial: Trial) -> tuple[str, str]:
@@ -141,7 +285,7 @@ def _mpi_trial(trial: Trial) -> tuple[str, str]:
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
     if done.returncode == 0:
         return "no error", done.stdout + done.stderr
-    for name in ("RemoteError", "SyncMismatchError", "SyncTimeoutError"):
+    for name in ("RemoteError", "SyncMismatchError", "SyncTimeoutError", "BSPError"):
         if f"{name}:" in done.stderr:
             return name, done.stderr
     return "job ended", done.stderr
@@ -152,11 +296,28 @@ def plan(trials_per_kind: int, kinds: list[str], seed: int) -> list[Trial]:
     trials = []
     for kind in kinds:
         for _ in range(trials_per_kind):
+            if kind == "launcher":
+                trials.append(Trial(kind, 1, chooser.randrange(len(_LAUNCHER_RANKS) * 3), chooser.randrange(4)))
+                continue
             nprocs = chooser.randint(2, 8)
             # a "return" in the last superstep would be a legal end: keep it before
             superstep = chooser.randrange(SUPERSTEPS - 1 if kind == "return" else SUPERSTEPS)
             trials.append(Trial(kind, nprocs, chooser.randrange(nprocs), superstep))
     return trials
+
+
+def interleaved(trials: list[Trial]) -> list[Trial]:
+    """The trials, one of each kind in turn: a campaign cut short has tried every kind alike."""
+    by_kind: dict[str, list[Trial]] = {}
+    for trial in trials:
+        by_kind.setdefault(trial.kind, []).append(trial)
+    rounds = max((len(mine) for mine in by_kind.values()), default=0)
+    return [mine[i] for i in range(rounds) for mine in by_kind.values() if i < len(mine)]
+
+
+def kinds_for(backend: str) -> list[str]:
+    """The kinds of fault that apply on `backend`."""
+    return [kind for kind in KINDS if backend == "fork" or kind not in FORK_ONLY]
 
 
 def summary(trials: list[Trial], backend: str) -> str:
@@ -177,7 +338,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--backend", choices=("fork", "mpi"), default="fork")
     parser.add_argument("--trials", type=int, default=50, help="trials per fault kind")
-    parser.add_argument("--kinds", default=",".join(KINDS))
+    parser.add_argument("--kinds", help="comma-separated (default: every kind the backend has)")
     parser.add_argument("--seed", type=int, default=2026)
     parser.add_argument("--one", nargs=3, metavar=("KIND", "RANK", "SUPERSTEP"),
                         help="(internal) one faulty run, under the launcher")
@@ -187,8 +348,12 @@ def main() -> int:
         bsp.run(faulty, kind, int(rank), int(superstep), sync_timeout=SYNC_TIMEOUT)
         return 0
     leftovers.use_private_tempdir()
-    trials = [run_trial(trial, options.backend)
-              for trial in plan(options.trials, options.kinds.split(","), options.seed)]
+    kinds = options.kinds.split(",") if options.kinds else kinds_for(options.backend)
+    trials = []
+    for trial in interleaved(plan(options.trials, kinds, options.seed)):
+        trials.append(run_trial(trial, options.backend))
+        print(f"{trial.kind} nprocs={trial.nprocs} rank={trial.rank}: {'held' if trial.held else 'FAILED'} "
+              f"in {trial.seconds:.2f} s", file=sys.stderr, flush=True)
     print(summary(trials, options.backend))
     return 0 if all(trial.held for trial in trials) else 1
 

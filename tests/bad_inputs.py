@@ -79,12 +79,12 @@ def _after_return(world: bsp.World) -> None:
     from bsp.fork.barrier import make_barrier
     from bsp.fork.shared import SharedRegion
     from bsp.fork.transport import ForkTransport
-    from bsp.rank import run_rank
+    from bsp.rank import run_program
 
     region = SharedRegion(1)
     kept: list[bsp.World] = []
     try:
-        run_rank(ForkTransport(0, region, make_barrier(region, 1, 0.0)), lambda w: kept.append(w), (), {})
+        run_program(ForkTransport(0, region, make_barrier(region, 1, 0.0)), lambda w: kept.append(w), (), {})
         kept[0].send("too late", 0)
     finally:
         kept.clear()

@@ -33,7 +33,7 @@ import time
 
 import psutil
 
-from bsp.launch import launched_by_mpi
+from bsp.mpienv import job_rank, launched_by_mpi
 
 # Temp files that Python's tempfile, multiprocessing and MPI launchers make
 # outside TMPDIR; shared memory of semaphores and of MPI libraries.
@@ -89,7 +89,7 @@ def _shared_by_mpi_ranks() -> str:
         if not _is_ours(path):
             raise RuntimeError(f"{path} exists and is not a private directory of this user: "
                                f"someone else made it; remove it or set {_PRIVATE_VARIABLE}") from None
-    if any(os.environ.get(name) == "0" for name in ("PMI_RANK", "OMPI_COMM_WORLD_RANK", "PMIX_RANK")):
+    if launched_by_mpi() and job_rank() == 0:
         atexit.register(shutil.rmtree, path, True)
     return path
 

@@ -4,9 +4,9 @@ problem; and docs/errors.md lists them all, with their messages."""
 
 import pytest
 from bad_inputs import IN_RANK, NPROCS, OUTSIDE
-from scripts import ROOT, load_script
+from script_loader import ROOT, load_script
 
-from bsp.launch import launched_by_mpi
+from bsp.mpienv import launched_by_mpi
 from bsp.testing import require_nprocs, run_spmd
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from bsp import cli
 from bsp.launch import choose_backend
-from bsp.machine import DEFAULT_SIZES, MachineParameters
+from bsp.machine import DEFAULT_SIZES, MachineParameters, fit
 from bsp.testing import require_nprocs
 
 BIN = Path(sys.executable).parent
@@ -19,7 +19,7 @@ BIN = Path(sys.executable).parent
 def check_saved(path: Path, nprocs: int, backend: str) -> MachineParameters:
     saved = MachineParameters.load(str(path))
     assert (saved.nprocs, saved.backend) == (nprocs, backend)
-    assert saved.r > 0 and saved.g >= 0 and saved.l >= 0
+    assert saved.r > 0 and (saved.g, saved.l) == fit(saved.points)     # g and l are the fit of the points saved
     assert [h for h, _ in saved.points] == [size // max(1, nprocs - 1) * max(1, nprocs - 1) for size in DEFAULT_SIZES]
     assert all(seconds > 0 for _, seconds in saved.points)
     return saved

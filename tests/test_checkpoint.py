@@ -16,7 +16,7 @@ import bsp
 from bsp import CheckpointError, DistArray, RemoteError, SyncMismatchError
 from bsp.machine import MachineParameters
 from bsp.testing import require_nprocs, spmd
-from scripts import load_script
+from script_loader import load_script
 
 N = 23      # rows: not a multiple of any nprocs used here
 

@@ -14,9 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bsp
-from bsp import DistArray, wire
+from bsp import DistArray, arraykinds, wire
 from bsp.distribution import Axis, layout_of
-from bsp.record import Kind
 from bsp.testing import require_nprocs, spmd
 
 NPROCS = [1, 2, 3, 4]
@@ -276,7 +275,7 @@ def test_redistribute_sends_only_what_changes_owner(nprocs, before, after):
     profiles = []
     bsp.run(redistribute_once, shape, before, after, dtype, nprocs=nprocs, profile=profiles.append)
     [profile] = profiles
-    step = list(profile.kinds).index(Kind.REDISTRIBUTE)
+    step = list(profile.kinds).index(arraykinds.REDISTRIBUTE)
     sent, received = expected_traffic(shape, before, after, dtype, nprocs)
     assert profile.bytes_sent[:, step].tolist() == sent
     assert profile.bytes_received[:, step].tolist() == received

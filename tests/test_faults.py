@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from scripts import load_script
+from script_loader import load_script
 
 faults = load_script("fault_injection")
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.mpi_skip
 MPIEXEC = Path(sys.executable).parent / "mpiexec"
 
 
-@pytest.mark.parametrize("trial", faults.plan(2, list(faults.KINDS), seed=7),
+@pytest.mark.parametrize("trial", faults.plan(2, faults.kinds_for("fork"), seed=7),
                          ids=lambda trial: f"{trial.kind}-nprocs={trial.nprocs}-rank={trial.rank}")
 def test_a_fault_on_the_fork_backend(trial):
     done = faults.run_trial(trial, "fork")
@@ -23,7 +23,7 @@ def test_a_fault_on_the_fork_backend(trial):
 
 
 @pytest.mark.skipif(not MPIEXEC.exists(), reason="no mpiexec beside this Python")
-@pytest.mark.parametrize("trial", faults.plan(1, list(faults.KINDS), seed=11),
+@pytest.mark.parametrize("trial", faults.plan(1, faults.kinds_for("mpi"), seed=11),
                          ids=lambda trial: f"{trial.kind}-nprocs={trial.nprocs}-rank={trial.rank}")
 def test_a_fault_under_mpi(trial):
     done = faults.run_trial(trial, "mpi")

@@ -132,7 +132,8 @@ def test_dims_create_is_near_square_like_mpi_dims_create():
 
 def test_available_processors_is_the_job_size_under_mpi_else_the_usable_cores(monkeypatch):
     from bsp.cores import usable_cores
-    from bsp.launch import launched_by_mpi, max_nprocs
+    from bsp.launch import max_nprocs
+    from bsp.mpienv import launched_by_mpi
 
     if launched_by_mpi():
         assert bsp.available_processors() == max_nprocs()

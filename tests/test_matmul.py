@@ -8,8 +8,7 @@ import numpy as np
 import pytest
 
 import bsp
-from bsp import DistArray, wire
-from bsp.record import Kind
+from bsp import DistArray, arraykinds, wire
 from bsp.testing import require_nprocs, spmd
 
 DISTRIBUTIONS = [("block", "block"), ("cyclic", ("block-cyclic", 2)), (("block-cyclic", 3), "cyclic")]
@@ -89,7 +88,7 @@ def test_each_panel_goes_to_the_grid_row_and_column_and_nowhere_else(nprocs, gri
     profiles = []
     bsp.run(one_product, m, k, n, grid, panels, nprocs=nprocs, profile=profiles.append)
     [profile] = profiles
-    steps = [step for step, kind in enumerate(profile.kinds) if kind == Kind.MATMUL]
+    steps = [step for step, kind in enumerate(profile.kinds) if kind == arraykinds.MATMUL]
     assert len(steps) == panels
     M, N = grid
     edges = [k * j // panels for j in range(panels + 1)]
@@ -118,5 +117,5 @@ def test_the_operators_superstep_is_named_for_the_users_line():
     profiles = []
     bsp.run(product_with_the_operator, nprocs=2, profile=profiles.append)
     [profile] = profiles
-    [step] = [step for step, kind in enumerate(profile.kinds) if kind == Kind.MATMUL]
+    [step] = [step for step, kind in enumerate(profile.kinds) if kind == arraykinds.MATMUL]
     assert profile.sites[0][step].endswith("in product_with_the_operator")

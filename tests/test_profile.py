@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import bsp
-from bsp import profile as profiling
+from bsp import profiling, units
 from bsp import wire
 from bsp.machine import MachineParameters
 from bsp.record import Kind
@@ -111,10 +111,10 @@ def test_times_fit_together():
     _, profile = profiled(uneven, 5, nprocs=2)
     assert profile.supersteps == 6
     assert (profile.compute >= 0).all() and (profile.sync >= 0).all()
-    assert (profile.waiting >= 0).all() and (profile.waiting <= profile.sync).all()
+    assert (profile.waiting.min(axis=0) == 0).all()          # the last rank to arrive waits for nobody
     assert (np.diff(profile.left, axis=1) >= 0).all()
     assert profile.measured.sum() == pytest.approx(profile.left.max() - profile.start.min(), abs=1e-12)
-    assert (profile.sync_time >= 0).all()
+    assert (profile.sync_time <= profile.measured + 1e-12).all()     # the sync is part of its superstep
     assert profile.bytes_received[0, :5].tolist() == [message_bytes(np.zeros(100)) + message_bytes(np.zeros(200))] * 5
     assert profile.bytes_received[1].tolist() == [0] * 6
 
@@ -150,9 +150,9 @@ def test_the_report_shows_supersteps_and_the_prediction():
     assert f"exit at test_profile.py:{known.__code__.co_firstlineno} in known" in lines[5]
     assert lines[6].startswith("total")
     predicted, measured = profile.predicted(MACHINE).sum(), profile.measured.sum()
-    assert f"= {profiling.seconds(predicted)}, measured {profiling.seconds(measured)}" in lines[7]
-    assert profiling.percent(predicted, measured) in lines[7]
-    spread = profiling.seconds(profile.start.max() - profile.start.min())
+    assert f"= {units.seconds(predicted)}, measured {units.seconds(measured)}" in lines[7]
+    assert units.percent(predicted, measured) in lines[7]
+    spread = units.seconds(profile.start.max() - profile.start.min())
     assert lines[8] == f"the ranks started within {spread} of each other: superstep 0's measured time includes that"
     assert "g = 1 ns/byte, l = 20 us (fork backend, nprocs = 2" in lines[9]
 

@@ -80,3 +80,34 @@ def test_a_signal_to_bsp_run_mpi_stops_the_job(start, sig):
     process, processes = start(BIN / "bsp", "run", "--mpi", "-n", 3)
     status, seconds, alive = stopped(process, processes, sig)
     assert status != 0 and seconds < 20 and not alive
+
+
+def job_shared_memory(processes):
+    """The MPI library's /dev/shm files that `processes` map."""
+    found = set()
+    for process in processes:
+        try:
+            with open(f"/proc/{process.pid}/maps") as maps:
+                found |= {line.split(maxsplit=5)[5].strip().removesuffix(" (deleted)")
+                          for line in maps if " /dev/shm/mpich" in line}
+        except (OSError, IndexError):
+            continue
+    return found
+
+
+@pytest.mark.skipif(not (BIN / "mpiexec").exists(), reason="no mpiexec beside this Python")
+def test_bsp_run_mpi_killed_takes_its_job_with_it_and_leaves_no_shared_memory(start):
+    process, processes = start(BIN / "bsp", "run", "--mpi", "-n", 3)
+    shared = job_shared_memory(processes)
+    process.kill()
+    process.communicate(timeout=30)
+    gone, alive = psutil.wait_procs(processes, timeout=30)
+    assert not alive
+    assert not [path for path in shared if os.path.exists(path)]
+
+
+@pytest.mark.skipif(not (BIN / "mpiexec").exists(), reason="no mpiexec beside this Python")
+def test_bsp_run_mpi_ended_by_sigterm_exits_with_143(start):
+    process, processes = start(BIN / "bsp", "run", "--mpi", "-n", 3)
+    status, seconds, alive = stopped(process, processes, signal.SIGTERM)
+    assert status == 128 + signal.SIGTERM and not alive

@@ -130,17 +130,34 @@ SUITE = textwrap.dedent('''
 ''')
 
 
-@pytest.mark.mpi_skip
-def test_hanging_tests_under_mpiexec_fail_with_pytest_report_and_the_errors(tmp_path):
+def pytest_under_mpiexec(tmp_path, suite):
+    """Run the test file `suite` under `mpiexec -n 2 pytest --with-mpi`."""
     mpiexec = Path(sys.executable).parent / "mpiexec"
     if not mpiexec.exists():
         pytest.skip("no mpiexec beside this Python: scripts/setup test mpich installs one")
     (tmp_path / "conftest.py").write_text('pytest_plugins = ["bsp.testing"]\n')
-    (tmp_path / "test_suite.py").write_text(SUITE)
+    (tmp_path / "test_suite.py").write_text(suite)
     env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
-    done = subprocess.run([str(mpiexec), "-n", "2", sys.executable, "-m", "pytest", "--with-mpi", "-p",
+    return subprocess.run([str(mpiexec), "-n", "2", sys.executable, "-m", "pytest", "--with-mpi", "-p",
                            "no:cacheprovider", "-q", "test_suite.py"], capture_output=True, text=True,
                           env=env, cwd=tmp_path, timeout=240)
+
+
+@pytest.mark.mpi_skip
+def test_a_session_under_mpiexec_that_makes_no_run_ends(tmp_path):
+    done = pytest_under_mpiexec(tmp_path, textwrap.dedent('''
+        import pytest
+
+        @pytest.mark.mpi_skip
+        def test_fork_only():
+            pass
+    '''))
+    assert done.returncode == 0 and "1 skipped" in done.stdout
+
+
+@pytest.mark.mpi_skip
+def test_hanging_tests_under_mpiexec_fail_with_pytest_report_and_the_errors(tmp_path):
+    done = pytest_under_mpiexec(tmp_path, SUITE)
     out = done.stdout
     assert done.returncode != 0
     assert "TimeoutError: the test body was still computing on rank 0 after the spmd timeout of 2 s" in out

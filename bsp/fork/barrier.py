@@ -13,16 +13,17 @@ core to a rank that is still computing.
   once per barrier rather than once per round.
 
 Semaphores count, so a signal for the next barrier that comes early is kept,
-never lost.  They come from multiprocessing's fork context, which unlinks
-their names at once: nothing of them outlives the processes.
+never lost.  They have no name (see `semaphores`): nothing of them outlives
+the processes, even a launching process killed while it makes them.
 """
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from typing import TYPE_CHECKING, Any
+
+from .semaphores import Context
 
 if TYPE_CHECKING:
     from .shared import SharedRegion
@@ -35,7 +36,7 @@ class Barrier:
     """Made in the launching process before the fork; `wait(pid)` in the ranks."""
 
     def __init__(self, nprocs: int, spin_seconds: float):
-        self._context = multiprocessing.get_context("fork")
+        self._context = Context()
         self._nprocs = nprocs
         self._spin_seconds = spin_seconds
         self._launcher = os.getpid()

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 
-from ..buffers import ALIGN
+from ..align import ALIGN
 
 HEADER = ALIGN
 FREE, IN_USE = 0, 1
@@ -47,12 +47,23 @@ class HandoverHeap:
         start = self._first_fit(size)
         if start is None:
             if self._top + size > self._end:
-                raise MemoryError(f"the fork backend's handover heap of {self._end - self._base} bytes is full: "
-                                  f"receivers still hold the arrays sent to them")
+                raise MemoryError(self._why_full(size))
             start, self._top = self._top, self._top + size
         self._words[start // 8] = IN_USE
         self._given[start] = size
         return start + HEADER
+
+    def _why_full(self, size: int) -> str:
+        """Whom to blame: receivers that hold on to what they were sent, or
+        the heap's size, which the address space the run could reserve
+        limits (ulimit -v, strict overcommit)."""
+        capacity, held = self._end - self._base, sum(self._given.values())
+        if size + held > capacity and size <= capacity and held:
+            return (f"the fork backend's handover heap of {capacity} bytes is full: receivers still hold "
+                    f"{held} bytes of the arrays sent to them, and {size} more are needed")
+        return (f"a message of {size} bytes does not fit the fork backend's handover heap of {capacity} bytes, "
+                f"which is as large as the address space the run could reserve allowed (ulimit -v, "
+                f"vm.overcommit_memory): raise that limit, or send the data in smaller pieces")
 
     def free(self, offset: int) -> None:
         """Sender side: take back a region that was never sent."""

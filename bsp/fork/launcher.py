@@ -1,44 +1,49 @@
-"""Forking the ranks of a run, and the supervisor that watches them.
+"""Forking the ranks of a run.
 
 The launching process makes the shared region and the barrier, forks every
-rank before any of them starts work, and then supervises: each rank holds the
-write end of a pipe of its own and nothing else, and writes its Outcome there
-when it is done.  End of file on a pipe therefore means the rank's process
-has ended; if no complete Outcome came first, the rank died, and the
-supervisor kills the other ranks and raises RankDiedError.  However the run
-ends (results, an error, a timeout, Ctrl-C in the launching process), no rank
-process outlives it, and the shared memory goes with the last process.
+rank before any of them starts work, and hands the run to the supervisor
+(see `supervisor`): each rank holds the write end of a pipe of its own, of
+this run's descriptors, and writes its Outcome there when it is done.
+However the run ends (results, an error, a timeout, Ctrl-C or SIGTERM in
+the launching process), no rank process, nor anything a rank started,
+outlives it: surviving ranks get SIGTERM and a moment to clean up, then
+their process groups get SIGKILL (see `processes`).  A rank dies with the
+launching process.  The shared memory goes with the last process.
+
+Runs may overlap, from several threads: each rank closes the descriptors of
+every other run in progress, so that no run waits for another's ranks.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import selectors
 import signal
-import sys
 import threading
-import time
 import traceback
 from types import FrameType
-from typing import Any, Callable, Iterator, NoReturn, Sequence, cast
+from typing import Any, Callable, Iterator, NoReturn, Sequence
 
-from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
+from ..errors import BSPError
 from ..outcome import Outcome
 from .. import relay, stdio
+from ..signals import replaced
 from ..cores import share_cores, usable_cores
-from ..rank import run_rank
-from ..wire import from_block, to_frames
+from ..rank import Stopped
+from ..watching import run_rank
+from ..wire import to_frames
 from ..transport import Buffer
+from . import processes, supervisor
 from .barrier import Barrier, make_barrier
 from .shared import SharedRegion
 from .transport import ForkTransport
 
 # Ranks spin this long at a barrier before they sleep, when each has a core.
 SPIN_SECONDS = 1e-3
-_READ_CHUNK = 1 << 20
-_STRANDED_POLL_SECONDS = 0.2
+
+_forking = threading.Lock()         # one run forks at a time, so that it knows every other run's descriptors
+_descriptors: set[int] = set()      # the launching process's descriptors of the runs in progress
+_ranks: dict[int, list[int]] = {}   # id of a run in progress -> its ranks' pids (for Ctrl-Z)
 
 
 def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
@@ -49,41 +54,96 @@ def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     Raises RankDiedError if a rank's process dies, RunTimeoutError
     if the run outlives `timeout` seconds, SyncTimeoutError if ranks wait at
     a sync for more than `sync_timeout` seconds (None: no limit) for others
-    that do not arrive."""
-    with _stopped_by_sigterm():
+    that do not arrive (time the job spends stopped does not count), and
+    BSPError when the system lacks what the run needs (file descriptors,
+    processes, memory), saying which."""
+    with _stopped_by_sigterm(), _children_kept(), _stopped_together():
         return _launch(program, args, kwargs, nprocs, timeout, sync_timeout, profile)
 
 
 def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
             timeout: float | None, sync_timeout: float | None, profile: bool) -> list[Outcome]:
-    shared = SharedRegion(nprocs)
-    barrier = make_barrier(shared, usable_cores(), SPIN_SECONDS)
-    pipes = [os.pipe() for _ in range(nprocs)]
+    processes.check_descriptors(nprocs, relay.needed())
     children: dict[int, int] = {}
+    mine: list[int] = []        # this run's descriptors in the launching process
+    shared = barrier = output = None
+    launcher = os.getpid()
     stdio.flush()
-    output = relay.prepare(nprocs)
     try:
-        for rank in range(nprocs):
-            child = os.fork()
-            if child == 0:
-                _become_rank(rank, pipes, shared, barrier, program, args, kwargs, profile)
-            children[rank] = child
-        for _, writer in pipes:
-            os.close(writer)
-        pipes = [(reader, None) for reader, _ in pipes]  # type: ignore[misc]  # the writers are closed
+        shared = _made(lambda: SharedRegion(nprocs), nprocs, "the run's shared memory")
+        barrier = _made(lambda: make_barrier(shared, usable_cores(), SPIN_SECONDS), nprocs, "the run's semaphores")
+        output = relay.prepare(nprocs)
+        with _forking:
+            pipes = _pipes(nprocs, mine)
+            for rank in range(nprocs):
+                children[rank] = _fork(rank, nprocs)
+                if children[rank] == 0:
+                    _become_rank(rank, launcher, pipes, shared, barrier, program, args, kwargs, profile)
+                _own_group(children[rank])
+            _ranks[id(children)] = list(children.values())
+            for _, writer in pipes:
+                _close(writer, mine)
         if output is not None:
             output.start()
-        return _Supervisor(children, [reader for reader, _ in pipes], shared, timeout, sync_timeout).wait()
+        watch = supervisor.Supervisor(children, [reader for reader, _ in pipes], shared, timeout, sync_timeout)
+        _keep(watch.watches(), mine)
+        return watch.wait()
     finally:
-        _kill_all(children)
+        processes.end_ranks(children.values())
+        _ranks.pop(id(children), None)
         if output is not None:
             output.finish()
-        for reader, writer in pipes:
-            os.close(reader)
-            if writer is not None:
-                os.close(writer)
-        barrier.close()
-        shared.close()
+        for fd in list(mine):
+            _close(fd, mine)
+        if barrier is not None:
+            barrier.close()
+        if shared is not None:
+            shared.close()
+
+
+def _made(make: Callable[[], Any], nprocs: int, what: str) -> Any:
+    try:
+        return make()
+    except OSError as error:
+        raise processes.explain(error, nprocs, what) from None
+
+
+def _pipes(nprocs: int, mine: list[int]) -> list[tuple[int, int]]:
+    """A pipe per rank, for its Outcome; its descriptors are the run's."""
+    pipes = []
+    for _ in range(nprocs):
+        pipe = _made(os.pipe, nprocs, "the ranks' pipes")
+        _keep(pipe, mine)
+        pipes.append(pipe)
+    return pipes
+
+
+def _fork(rank: int, nprocs: int) -> int:
+    try:
+        return os.fork()
+    except OSError as error:
+        raise processes.explain(error, nprocs, f"rank {rank} of {nprocs}") from None
+
+
+def _own_group(child: int) -> None:
+    """Make the child lead a group of its own from here too (whichever of
+    parent and child gets there first), so that no rank is ever ended
+    without its group."""
+    try:
+        os.setpgid(child, child)
+    except OSError:         # it did so itself already, or ended
+        pass
+
+
+def _keep(fds: Sequence[int], mine: list[int]) -> None:
+    mine.extend(fds)
+    _descriptors.update(fds)
+
+
+def _close(fd: int, mine: list[int]) -> None:
+    mine.remove(fd)
+    _descriptors.discard(fd)
+    os.close(fd)
 
 
 class _Terminated(BaseException):
@@ -96,48 +156,80 @@ def _stopped_by_sigterm() -> Iterator[None]:
     does, through KeyboardInterrupt), then ends the process as SIGTERM
     would: a caller sees the usual status, 128 + 15.  A program that
     handles SIGTERM itself keeps its handler."""
-    if threading.current_thread() is not threading.main_thread() \
-            or signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
-        yield
-        return
-
     def terminate(signum: int, frame: FrameType | None) -> NoReturn:
         raise _Terminated()
 
-    signal.signal(signal.SIGTERM, terminate)
-    try:
+    with replaced(signal.SIGTERM, terminate):
+        try:
+            yield
+        except _Terminated:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            stdio.flush()
+            os.kill(os.getpid(), signal.SIGTERM)
+            raise
+
+
+@contextlib.contextmanager
+def _children_kept() -> Iterator[None]:
+    """During a run, the ranks stay waitable even when the program set
+    SIGCHLD to SIG_IGN (which would reap them unseen): SIG_DFL, which
+    ignores SIGCHLD too, but keeps each child's exit status."""
+    with replaced(signal.SIGCHLD, signal.SIG_DFL, expected=signal.SIG_IGN):
         yield
-    except _Terminated:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
-        stdio.flush()
-        os.kill(os.getpid(), signal.SIGTERM)
-        raise
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _become_rank(rank: int, pipes: list[tuple[int, int]], shared: SharedRegion, barrier: Barrier,
+@contextlib.contextmanager
+def _stopped_together() -> Iterator[None]:
+    """During a run, Ctrl-Z (SIGTSTP) stops the ranks, each in its process
+    group of its own, with the launching process, and SIGCONT (fg, bg)
+    resumes them with it; the supervisor does not count the time stopped
+    towards the sync timeout.  A program that handles either signal itself
+    keeps its handler."""
+    def stop(signum: int, frame: FrameType | None) -> None:
+        _signal_ranks(signal.SIGSTOP)
+        signal.signal(signal.SIGTSTP, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGTSTP)       # stops here, until SIGCONT
+        signal.signal(signal.SIGTSTP, stop)
+
+    def resume(signum: int, frame: FrameType | None) -> None:
+        supervisor.resumes += 1
+        _signal_ranks(signal.SIGCONT)
+
+    with replaced(signal.SIGTSTP, stop), replaced(signal.SIGCONT, resume):
+        yield
+
+
+def _signal_ranks(sig: int) -> None:
+    for ranks in list(_ranks.values()):
+        for pid in ranks:
+            processes.signal_group(pid, sig)
+
+
+def _become_rank(rank: int, launcher: int, pipes: list[tuple[int, int]], shared: SharedRegion, barrier: Barrier,
                  program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
                  profile: bool) -> NoReturn:
     """The life of a rank process; never returns."""
     status = 1
     try:
-        _die_with_parent()
-        # Ctrl-C goes to the whole process group: the launching process
-        # handles it, and ends the ranks.
+        processes.become_group_leader()
+        processes.die_with(launcher)
+        # Ctrl-C goes to the launching process, which ends the ranks;
+        # SIGTERM is how it ends them, letting the program clean up first.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGTERM, _stop)
+        for stop in (signal.SIGTSTP, signal.SIGCONT):
+            signal.signal(stop, signal.SIG_DFL)
         relay.become_rank(rank)
         stdio.write_whole_lines()
         share_cores(shared.nprocs, usable_cores())
         writer = pipes[rank][1]
-        for reader, other_writer in pipes:
-            os.close(reader)
-            if other_writer != writer:
-                os.close(other_writer)
+        for fd in _descriptors - {writer}:     # this run's other pipes, and every other run's
+            os.close(fd)
         outcome = run_rank(ForkTransport(rank, shared, barrier), program, args, kwargs, profile)
         _write_frames(writer, to_frames(outcome))
         status = 0
+    except Stopped:
+        status = 128 + signal.SIGTERM
     except BaseException:
         traceback.print_exc()       # a failure of pybsp itself, not of the program
     finally:
@@ -145,11 +237,9 @@ def _become_rank(rank: int, pipes: list[tuple[int, int]], shared: SharedRegion, 
         os._exit(status)
 
 
-def _die_with_parent() -> None:
-    if sys.platform.startswith("linux"):
-        PR_SET_PDEATHSIG = 1
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _stop(signum: int, frame: FrameType | None) -> NoReturn:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)     # a second SIGTERM ends the rank at once
+    raise Stopped()
 
 
 def _write_frames(fd: int, frames: Sequence[Buffer]) -> None:
@@ -161,125 +251,3 @@ def _write_frames(fd: int, frames: Sequence[Buffer]) -> None:
             view = view[os.write(fd, view):]
 
 
-def _kill_all(children: dict[int, int]) -> None:
-    for child in children.values():
-        try:
-            os.kill(child, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    for child in children.values():
-        try:
-            os.waitpid(child, 0)
-        except ChildProcessError:
-            pass
-    children.clear()
-
-
-def describe_exit(status: int) -> str:
-    if os.WIFSIGNALED(status):
-        number = os.WTERMSIG(status)
-        try:
-            name = signal.Signals(number).name
-        except ValueError:
-            name = "an unknown signal"
-        return f"killed by signal {number} ({name})"
-    code = os.waitstatus_to_exitcode(status)
-    return f"exited with status {code} before finishing the program (os._exit, or a crash)"
-
-
-class _Supervisor:
-    """Reads the ranks' outcomes as they come, and watches them between
-    reads: for a run past its time limit, ranks that wait at a sync for
-    longer than the sync timeout, and ranks stranded at a barrier."""
-
-    def __init__(self, children: dict[int, int], readers: list[int], shared: SharedRegion,
-                 timeout: float | None, sync_timeout: float | None):
-        self._children = children
-        self._shared = shared
-        self._timeout = timeout
-        self._sync_timeout = sync_timeout or None
-        self._deadline = None if timeout is None else time.monotonic() + timeout
-        self._received = [bytearray() for _ in readers]
-        self._outcomes: list[Outcome | None] = [None] * len(readers)
-        self._finished_at: dict[int, int] = {}    # rank -> exchanges it made
-        self._waited_since: tuple[int, float] | None = None     # (exchange, when) ranks began to wait
-        self._selector = selectors.DefaultSelector()
-        for rank, reader in enumerate(readers):
-            self._selector.register(reader, selectors.EVENT_READ, rank)
-
-    def wait(self) -> list[Outcome]:
-        try:
-            while self._selector.get_map():
-                for key, _ in self._selector.select(self._poll_interval()):
-                    self._read(key.fd, key.data)
-                self._watch()
-            return cast("list[Outcome]", self._outcomes)     # every rank's, or _read raised
-        finally:
-            self._selector.close()
-
-    def _poll_interval(self) -> float | None:
-        """How long to wait for the pipes before the next look at the ranks."""
-        intervals = []
-        if self._deadline is not None:
-            intervals.append(max(0.0, self._deadline - time.monotonic()))
-        if self._finished_at:
-            intervals.append(_STRANDED_POLL_SECONDS)
-        if self._sync_timeout is not None:
-            intervals.append(min(1.0, self._sync_timeout / 10))
-        return min(intervals) if intervals else None
-
-    def _watch(self) -> None:
-        if not self._children:
-            return
-        arrived, departed = self._shared.progress()
-        if self._deadline is not None and self._timeout is not None and time.monotonic() >= self._deadline:
-            raise self._run_timeout(arrived, departed, self._timeout)
-        self._check_for_stranded_ranks(arrived)
-        if self._sync_timeout is not None:
-            self._check_sync_timeout(arrived, departed, self._sync_timeout)
-
-    def _check_for_stranded_ranks(self, arrived: list[int]) -> None:
-        """A rank that has finished did its last exchange; a rank that has
-        entered a later exchange waits for it in vain.  The protocol rules
-        this out; should it ever happen, end the run instead of hanging."""
-        if not self._finished_at:
-            return
-        finisher, last = min(self._finished_at.items(), key=lambda item: item[1])
-        for rank in self._children:
-            if arrived[rank] > last:
-                raise BSPError(f"rank {rank} waits at exchange {arrived[rank]}, which rank {finisher} "
-                               f"left the run after exchange {last} and will never join (a bug in pybsp)")
-
-    def _check_sync_timeout(self, arrived: list[int], departed: list[int], limit: float) -> None:
-        live = sorted(self._children)
-        exchange = max(arrived[rank] for rank in live)
-        waiting = [rank for rank in live if arrived[rank] == exchange > departed[rank]]
-        late = [rank for rank in live if arrived[rank] < exchange]
-        if not (waiting and late):
-            self._waited_since = None
-            return
-        now = time.monotonic()
-        if self._waited_since is None or self._waited_since[0] != exchange:
-            self._waited_since = (exchange, now)
-        elif now - self._waited_since[1] > limit:
-            superstep = self._shared.record(exchange, waiting[0]).superstep
-            raise SyncTimeoutError(limit, late, waiting, superstep)
-
-    def _read(self, reader: int, rank: int) -> None:
-        chunk = os.read(reader, _READ_CHUNK)
-        if chunk:
-            self._received[rank] += chunk
-            return
-        self._selector.unregister(reader)
-        _, status = os.waitpid(self._children.pop(rank), 0)
-        received = self._received[rank]
-        complete = len(received) >= 8 and int.from_bytes(received[:8], "little") == len(received) - 8
-        if status != 0 or not complete:
-            raise RankDiedError(rank, describe_exit(status))
-        self._outcomes[rank] = from_block(memoryview(received)[8:])
-        self._finished_at[rank] = self._shared.progress()[0][rank]
-
-    def _run_timeout(self, arrived: list[int], departed: list[int], timeout: float) -> RunTimeoutError:
-        waiting = [rank for rank in range(len(arrived)) if arrived[rank] > departed[rank]]
-        computing = [rank for rank in range(len(arrived)) if arrived[rank] == departed[rank]]
-        return RunTimeoutError(timeout, waiting, computing, max(departed))

@@ -26,7 +26,7 @@ from __future__ import annotations
 import mmap
 import sys
 
-from ..record import RECORD_SIZE, SyncRecord, unpack_all
+from ..transport import RECORD_SIZE, superstep_of
 
 # Upper bounds of the reservation: per arena or heap, and for the mapping.
 AREA_BYTES = 1 << 36            # 64 GiB: the most one rank can send in one superstep
@@ -103,12 +103,12 @@ class SharedRegion:
         """Byte offset of a rank's handover heap."""
         return self._areas + (_AREAS_PER_RANK * pid + 2) * self.area_bytes
 
-    def record(self, exchange: int, rank: int) -> SyncRecord:
-        """The sync record `rank` wrote for its `exchange`-th exchange (as
-        long as it is the last or the one before)."""
+    def superstep(self, exchange: int, rank: int) -> int:
+        """The superstep of the sync record `rank` wrote for its
+        `exchange`-th exchange (as long as it is the last or the one before)."""
         start, _ = self.records((exchange - 1) % 2)
         offset = start + rank * RECORD_SIZE
-        return unpack_all(bytes(self.map[offset:offset + RECORD_SIZE]), 1)[0]
+        return superstep_of(self.map[offset:offset + RECORD_SIZE])
 
     def progress(self) -> tuple[list[int], list[int]]:
         """Exchanges entered and completed by each rank, read now."""

@@ -28,9 +28,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..buffers import ALIGN, BufferPool, ReceiveSpace
-from ..record import RECORD_SIZE
-from ..transport import Buffer, Transport
+from ..align import ALIGN, aligned, padding
+from ..buffers import BufferPool, ReceiveSpace
+from ..transport import RECORD_SIZE, Buffer, Transport
 from .heap import HandoverHeap, mark_free
 from .barrier import Barrier
 from .shared import SharedRegion
@@ -90,7 +90,7 @@ class ForkTransport(Transport):
             raise MemoryError(
                 f"this superstep sends more than the fork backend can hold: {end} bytes "
                 f"from rank {self.pid}, over its scratch arena of {self._capacity} bytes")
-        self._used = end + (-end % ALIGN)
+        self._used = aligned(end)
         return self._scratch[self._half] + start
 
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
@@ -215,7 +215,7 @@ class ForkTransport(Transport):
                 if kind == COPY:
                     if run_start is None:
                         # keep the block's alignment: numpy data in it stays aligned
-                        position += (logical - position) % ALIGN
+                        position += padding(position - logical)
                         run_start = position
                     buffer[position:position + length] = self._bytes[offset:offset + length]
                     position += length

@@ -1,0 +1,36 @@
+"""The MPI backend's `bsp.launcher.Launcher`: the ranks of the MPI job this
+process belongs to, rank 0 launching, the others serving (see `launcher`)."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from bsp.launcher import Launcher
+from bsp.outcome import Outcome
+
+from . import launcher
+
+
+class MPILauncher(Launcher):
+    """Runs on ranks 0..nprocs-1 of the job; the job's size bounds nprocs."""
+
+    name = "mpi"
+
+    def launch(self, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
+               sync_timeout: float | None, profile: bool) -> list[Outcome]:
+        return launcher.launch(program, args, kwargs, nprocs, sync_timeout, profile)
+
+    def world_size(self) -> int:
+        return launcher.world_size()
+
+    def is_root(self) -> bool:
+        return launcher.is_root()
+
+    def serve(self) -> None:
+        launcher.serve()
+
+    def join(self) -> None:
+        launcher.join_servers()
+
+    def close(self, status: int = 0) -> None:
+        launcher.shutdown(status)

@@ -1,0 +1,88 @@
+"""The processes a rank's program started, ended with its run.
+
+An MPI rank outlives its runs (it serves rank 0's next call), so what a
+program started on it (a subprocess, a forked copy, a daemonic
+multiprocessing child) would outlive the run, and with it the job: such a
+process inherits the rank's standard streams and its connection to the
+launcher, and mpiexec waits for them to close.  At the end of every run
+each rank ends its descendants, as the fork backend ends a rank's process
+group: SIGTERM, a moment to clean up, then SIGKILL.  Linux only (it reads
+/proc); elsewhere nothing is done.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+GRACE_SECONDS = 2.0
+_POLL_SECONDS = 0.01
+
+
+def end_descendants(grace: float = GRACE_SECONDS) -> list[int]:
+    """End every descendant of this process; return their pids."""
+    found = descendants(os.getpid())
+    if not found:
+        return []
+    _send(found, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline and any(_running(pid) for pid in found):
+        _reap_children()
+        time.sleep(_POLL_SECONDS)
+    _send([pid for pid in found if _running(pid)], signal.SIGKILL)
+    _reap_children()
+    return found
+
+
+def descendants(root: int) -> list[int]:
+    """The pids of `root`'s children, their children, and so on."""
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in _children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def _children(pid: int) -> list[int]:
+    children: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return children
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as text:
+                children.extend(int(word) for word in text.read().split())
+        except (OSError, ValueError):
+            continue
+    return children
+
+
+def _running(pid: int) -> bool:
+    """Whether `pid` exists and is no zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as text:
+            return text.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _send(pids: list[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
+def _reap_children() -> None:
+    """Reap this process's ended children (the program's, which it no
+    longer waits for)."""
+    for pid in _children(os.getpid()):
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
