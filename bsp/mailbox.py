@@ -112,8 +112,8 @@ class Outbox:
                 section.flush()
             if not section.sizes and len(section.stream) <= JOIN_BYTES:      # the common small case
                 used = _ONE_SECTION.size + len(section.stream)
-                return [_ONE_SECTION.pack(5, 1, channel, section.count, len(section.stream), 0)
-                        + section.stream + _PADDING[:padding(used)]]
+                return [b"".join((_ONE_SECTION.pack(5, 1, channel, section.count, len(section.stream), 0),
+                                  section.stream, _PADDING[:padding(used)]))]     # one copy of the stream
         for section in self.sections.values():
             if section.deferred:
                 section.flush()

@@ -5,7 +5,8 @@ out-of-band buffers, and dill as the fallback for what pickle refuses.
 (numpy array data, `pickle.PickleBuffer`s) *without copying them*: the caller
 decides where their bytes go (shared memory, an MPI buffer).  Buffers below
 `INBAND_LIMIT` bytes are copied into the pickle itself, where a separate
-buffer would cost more than it saves.
+buffer would cost more than it saves.  Plain numpy arrays get a pickle
+written by hand, with a higher limit (`bsp.plain_arrays`).
 
 dill is many times slower than pickle on plain data, so it is only tried when
 pickle fails.  Its output is wrapped in a plain pickle (`_undill` rebuilds it),
@@ -23,6 +24,8 @@ import struct
 import types
 from typing import Any, Callable, Iterable, Iterator, cast
 
+from . import plain_arrays
+
 INBAND_LIMIT = 4096
 
 # What pickle raises when it refuses an object (lambdas, closures, local
@@ -38,6 +41,9 @@ def dumps(obj: Any) -> tuple[bytes, list[memoryview]]:
     neither pickle nor dill can serialize, and ValueError for structures
     nested too deeply to serialize.
     """
+    fast = plain_arrays.dumps(obj, plain_arrays.INBAND_LIMIT)     # a plain array: its pickle written by hand
+    if fast is not None:
+        return fast
     buffers: list[memoryview] = []
     try:
         return pickle.dumps(obj, 5, buffer_callback=_collector(buffers)), buffers
@@ -99,8 +105,8 @@ def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memory
     object's entries.  All of them read the same file and buffer iterator,
     each from where the previous one stopped.
     """
-    if count == 1 and not buffers:          # the common small case: one plain pickle
-        return iter(_expanded(pickle.loads(stream)))
+    if count == 1:                          # the common case: one pickle (a batch, or one message)
+        return iter(_expanded(pickle.loads(stream, buffers=buffers)))
     return _load_all(stream, buffers)
 
 
