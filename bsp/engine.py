@@ -33,7 +33,6 @@ run starts, so an `Engine` without observers does no per-sync work for them.
 
 from __future__ import annotations
 
-import pickle
 import threading
 import weakref
 import zlib
@@ -217,11 +216,7 @@ class Engine:
             arrivals = [arrival for arrival in arrivals if arrival.source in wanted]
         found: list[tuple[int, Any]] = []
         for arrival in arrivals:
-            if arrival.count == 1 and not arrival.bulk:     # one plain pickle: the commonest case
-                obj = pickle.loads(arrival.stream)
-                found += zip(repeat(arrival.source), obj) if type(obj) is wire.Batch else ((arrival.source, obj),)
-            else:
-                found += zip(repeat(arrival.source), wire.load_stream(arrival.stream, arrival.count, arrival.bulk))
+            found += zip(repeat(arrival.source), wire.load_stream(arrival.stream, arrival.count, arrival.bulk))
         return found
 
     @staticmethod

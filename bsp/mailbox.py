@@ -106,17 +106,15 @@ class Outbox:
 
     def frames(self) -> list[Buffer]:
         """The frames of this destination's block, in wire order."""
-        if len(self.sections) == 1:
-            ((channel, section),) = self.sections.items()
+        for section in self.sections.values():
             if section.deferred:
                 section.flush()
+        if len(self.sections) == 1:
+            ((channel, section),) = self.sections.items()
             if not section.sizes and len(section.stream) <= JOIN_BYTES:      # the common small case
                 used = _ONE_SECTION.size + len(section.stream)
                 return [b"".join((_ONE_SECTION.pack(5, 1, channel, section.count, len(section.stream), 0),
                                   section.stream, _PADDING[:padding(used)]))]     # one copy of the stream
-        for section in self.sections.values():
-            if section.deferred:
-                section.flush()
         header = [len(self.sections)]
         for channel, section in self.sections.items():
             header += (channel, section.count, len(section.stream), len(section.sizes), *section.sizes)
