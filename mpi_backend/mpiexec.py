@@ -10,6 +10,7 @@ from __future__ import annotations
 import ctypes
 import glob
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -152,8 +153,7 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
         remove_orphaned_shared_memory(before, ranks.shared_files)
     if status != 0 and ranks.first_to_end and ranks.died:
         named = ", ".join(f"rank {rank} (pid {pid})" for rank, pid in ranks.first_to_end)
-        together = " (at once, within a millisecond)" if len(ranks.first_to_end) > 1 else ""
-        print(f"pybsp: the job failed; the first of its processes to end: {named}{together}",
+        print(f"pybsp: the job failed; the first of its processes to end: {named}",
               file=sys.stderr, flush=True)
     if terminated:
         return 128 + signal.SIGTERM
@@ -182,15 +182,16 @@ def _wait(process: subprocess.Popen[bytes]) -> int:
 class _RankWatch(threading.Thread):
     """Finds the job's rank processes on this node, from the environment
     the launcher gives each (PMI_RANK, OMPI_COMM_WORLD_RANK), then watches
-    them closely enough to tell which one began to end first, and whether
-    any of them died: ended by a signal (killed, or ended by the launcher
-    after another's death), rather than exiting, as every rank does when
-    rank 0 exits with a status (sys.exit(1)).
+    them to tell which one ended first, and whether any of them died: ended
+    by a signal (killed, or ended by the launcher after another's death),
+    rather than exiting, as every rank does when rank 0 exits with a status
+    (sys.exit(1)).
 
-    Not which one finished ending first: a rank killed by a signal takes
-    milliseconds to tear down its memory, and the ranks the launcher kills
-    when it notices can finish before it (MPICH's own report then names one
-    of those).  A process is marked as exiting the moment its end begins."""
+    The order is the kernel's, not this thread's: each rank's pidfd sits in
+    one epoll set, whose ready list keeps events in the order they happened.
+    A rank killed outright has ended before the launcher can even learn of
+    it, so it comes first however late this thread gets a core on a busy
+    machine (watching /proc at intervals could not tell, then)."""
 
     FIND_SECONDS, WATCH_SECONDS = 0.05, 0.001
 
@@ -198,11 +199,28 @@ class _RankWatch(threading.Thread):
         super().__init__(daemon=True)
         self._process = process
         self.of_pid: dict[int, int] = {}
-        self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of each seen ending at once
+        self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of the first to end, once one has
         self.died = False                                   # whether a rank was seen ending by a signal
         self.shared_files: set[str] = set()                 # MPI shared memory files the ranks were seen to map
 
     def run(self) -> None:
+        self._find_ranks()
+        threading.Thread(target=self._note_shared_files, daemon=True).start()
+        with select.epoll() as ends:
+            pid_of_fd = self._watch_ends(ends)
+            try:
+                while self._process.poll() is None and not self.died:
+                    for fd, _ in ends.poll(self.WATCH_SECONDS):
+                        ends.unregister(fd)
+                        if not self.first_to_end:
+                            self.first_to_end = [(self.of_pid[pid_of_fd[fd]], pid_of_fd[fd])]
+                    if self.first_to_end:
+                        self.died = any(_killed(pid) for pid in self.of_pid)
+            finally:
+                for fd in pid_of_fd:
+                    os.close(fd)
+
+    def _find_ranks(self) -> None:
         expected = None
         while self._process.poll() is None and (expected is None or len(self.of_pid) < expected):
             for pid in _descendants(self._process.pid):       # until every local rank is known
@@ -210,14 +228,18 @@ class _RankWatch(threading.Thread):
                         and not _started_by_a_rank(pid):
                     self.of_pid[pid], expected = found
             time.sleep(self.FIND_SECONDS)
-        threading.Thread(target=self._note_shared_files, daemon=True).start()
-        while self._process.poll() is None and not self.died:
-            if not self.first_to_end:
-                ending = [pid for pid in self.of_pid if _ending(pid)]
-                self.first_to_end = [(self.of_pid[pid], pid) for pid in ending]
-            if self.first_to_end:
-                self.died = any(_killed(pid) for pid in self.of_pid)
-            time.sleep(self.WATCH_SECONDS)
+
+    def _watch_ends(self, ends: select.epoll) -> dict[int, int]:
+        """Register each rank's pidfd with `ends`; the pid of each fd."""
+        pid_of_fd = {}
+        for pid in self.of_pid:
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:      # gone already: nothing to order it by
+                continue
+            pid_of_fd[fd] = pid
+            ends.register(fd, select.EPOLLIN)
+        return pid_of_fd
 
     def _note_shared_files(self) -> None:
         """Until the job ends, note the MPI library files the ranks map
@@ -236,14 +258,7 @@ class _RankWatch(threading.Thread):
             time.sleep(self.FIND_SECONDS)
 
 
-_EXITING = 0x4      # PF_EXITING, in a process's flags from the moment its end begins
 _SIGNALED = 0x400   # PF_SIGNALED: that end is a fatal signal's
-
-
-def _ending(pid: int) -> bool:
-    """Whether `pid` has begun to end, or is gone."""
-    fields = _stat(pid)
-    return fields is None or fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
 
 
 def _killed(pid: int) -> bool:
