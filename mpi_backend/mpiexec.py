@@ -153,7 +153,8 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
         remove_orphaned_shared_memory(before, ranks.shared_files)
     if status != 0 and ranks.first_to_end and ranks.died:
         named = ", ".join(f"rank {rank} (pid {pid})" for rank, pid in ranks.first_to_end)
-        print(f"pybsp: the job failed; the first of its processes to end: {named}",
+        together = " (at once, within a millisecond)" if len(ranks.first_to_end) > 1 else ""
+        print(f"pybsp: the job failed; the first of its processes to end: {named}{together}",
               file=sys.stderr, flush=True)
     if terminated:
         return 128 + signal.SIGTERM
@@ -182,16 +183,19 @@ def _wait(process: subprocess.Popen[bytes]) -> int:
 class _RankWatch(threading.Thread):
     """Finds the job's rank processes on this node, from the environment
     the launcher gives each (PMI_RANK, OMPI_COMM_WORLD_RANK), then watches
-    them to tell which one ended first, and whether any of them died: ended
-    by a signal (killed, or ended by the launcher after another's death),
-    rather than exiting, as every rank does when rank 0 exits with a status
-    (sys.exit(1)).
+    them to tell which one began to end first, and whether any of them
+    died: ended by a signal (killed, or ended by the launcher after
+    another's death), rather than exiting, as every rank does when rank 0
+    exits with a status (sys.exit(1)).
 
-    The order is the kernel's, not this thread's: each rank's pidfd sits in
-    one epoll set, whose ready list keeps events in the order they happened.
-    A rank killed outright has ended before the launcher can even learn of
-    it, so it comes first however late this thread gets a core on a busy
-    machine (watching /proc at intervals could not tell, then)."""
+    A process is seen to begin its end by its flags (PF_EXITING, polled
+    every millisecond), since ending can take long: a killed rank has been
+    seen to take seconds to finish.  When this thread gets a core too late
+    to see one begin alone (a busy machine), the ranks it finds ending at
+    once are told apart by the order they finished ending, which is the
+    kernel's: their pidfds sit in one epoll set, whose ready list keeps
+    events in the order they happened.  A rank killed outright has finished
+    before the launcher can learn of it and end the others."""
 
     FIND_SECONDS, WATCH_SECONDS = 0.05, 0.001
 
@@ -199,47 +203,61 @@ class _RankWatch(threading.Thread):
         super().__init__(daemon=True)
         self._process = process
         self.of_pid: dict[int, int] = {}
-        self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of the first to end, once one has
+        self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of each seen beginning to end at once
         self.died = False                                   # whether a rank was seen ending by a signal
         self.shared_files: set[str] = set()                 # MPI shared memory files the ranks were seen to map
+        self._ends = select.epoll()                         # the ranks' pidfds: ready in the order they end
+        self._pid_of_fd: dict[int, int] = {}
+        self._finished: list[int] = []                      # pids, in the order they finished ending
 
     def run(self) -> None:
-        self._find_ranks()
-        threading.Thread(target=self._note_shared_files, daemon=True).start()
-        with select.epoll() as ends:
-            pid_of_fd = self._watch_ends(ends)
-            try:
-                while self._process.poll() is None and not self.died:
-                    for fd, _ in ends.poll(self.WATCH_SECONDS):
-                        ends.unregister(fd)
-                        if not self.first_to_end:
-                            self.first_to_end = [(self.of_pid[pid_of_fd[fd]], pid_of_fd[fd])]
-                    if self.first_to_end:
-                        self.died = any(_killed(pid) for pid in self.of_pid)
-            finally:
-                for fd in pid_of_fd:
-                    os.close(fd)
+        try:
+            self._find_ranks()
+            threading.Thread(target=self._note_shared_files, daemon=True).start()
+            while self._process.poll() is None and not self.died:
+                self._note_finished(self.WATCH_SECONDS)
+                if not self.first_to_end:
+                    self.first_to_end = self._first_ending()
+                if self.first_to_end:
+                    self.died = any(_killed(pid) for pid in self.of_pid)
+        finally:
+            self._ends.close()
+            for fd in self._pid_of_fd:
+                os.close(fd)
+
+    def _first_ending(self) -> list[tuple[int, int]]:
+        """The rank seen beginning to end, or of those seen at once, the
+        first to finish; all of them if none has finished."""
+        ending = [pid for pid in self.of_pid if _ending(pid)]
+        finished = [pid for pid in self._finished if pid in ending]
+        return [(self.of_pid[pid], pid) for pid in (finished[:1] if len(ending) > 1 and finished else ending)]
 
     def _find_ranks(self) -> None:
+        """Until every local rank is known; each is watched from the moment
+        it is found, so that none ends unseen while the others are sought."""
         expected = None
         while self._process.poll() is None and (expected is None or len(self.of_pid) < expected):
-            for pid in _descendants(self._process.pid):       # until every local rank is known
+            for pid in _descendants(self._process.pid):
                 if pid not in self.of_pid and (found := _rank_in_environment(pid)) is not None \
                         and not _started_by_a_rank(pid):
                     self.of_pid[pid], expected = found
-            time.sleep(self.FIND_SECONDS)
+                    self._watch_end(pid)
+            self._note_finished(self.FIND_SECONDS)
 
-    def _watch_ends(self, ends: select.epoll) -> dict[int, int]:
-        """Register each rank's pidfd with `ends`; the pid of each fd."""
-        pid_of_fd = {}
-        for pid in self.of_pid:
-            try:
-                fd = os.pidfd_open(pid)
-            except ProcessLookupError:      # gone already: nothing to order it by
-                continue
-            pid_of_fd[fd] = pid
-            ends.register(fd, select.EPOLLIN)
-        return pid_of_fd
+    def _watch_end(self, pid: int) -> None:
+        try:
+            fd = os.pidfd_open(pid)
+        except ProcessLookupError:      # gone already: before any other could be seen to end
+            self._finished.append(pid)
+            return
+        self._pid_of_fd[fd] = pid
+        self._ends.register(fd, select.EPOLLIN)
+
+    def _note_finished(self, seconds: float) -> None:
+        """Wait up to `seconds` for ranks to finish ending; note them in order."""
+        for fd, _ in self._ends.poll(seconds):
+            self._ends.unregister(fd)
+            self._finished.append(self._pid_of_fd[fd])
 
     def _note_shared_files(self) -> None:
         """Until the job ends, note the MPI library files the ranks map
@@ -258,7 +276,14 @@ class _RankWatch(threading.Thread):
             time.sleep(self.FIND_SECONDS)
 
 
+_EXITING = 0x4      # PF_EXITING, in a process's flags from the moment its end begins
 _SIGNALED = 0x400   # PF_SIGNALED: that end is a fatal signal's
+
+
+def _ending(pid: int) -> bool:
+    """Whether `pid` has begun to end, or is gone."""
+    fields = _stat(pid)
+    return fields is None or fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
 
 
 def _killed(pid: int) -> bool:
