@@ -37,6 +37,11 @@ from .shared import SharedRegion
 
 HANDOVER_MIN = 1 << 16      # smaller frames are cheaper to copy than to hand over
 COPY, HANDOVER = 0, 1
+# Room left free in the scratch arena before each send buffer, where the
+# header and stream of a block made of them and that buffer alone (one
+# array sent, the commonest bulk message) are written at the exchange: the
+# block is then one run of bytes, announced by its offset like a small one.
+HEAD_ROOM = 256
 
 
 class ForkTransport(Transport):
@@ -58,6 +63,7 @@ class ForkTransport(Transport):
         # send_buffer views of this superstep by id, with offset and kind;
         # the views are kept so that their ids cannot be reused meanwhile.
         self._placed: dict[int, tuple[int, int, memoryview]] = {}
+        self._headed: set[int] = set()      # send buffers whose head room holds a block's head
         self._exchanges = 0
         # Where this rank's control fields are, per half of the exchanges.
         p = self.nprocs
@@ -78,7 +84,7 @@ class ForkTransport(Transport):
         if exclusive and nbytes >= HANDOVER_MIN:
             offset, kind = self._heap.allocate(nbytes), HANDOVER
         else:
-            offset, kind = self._allocate(nbytes), COPY
+            offset, kind = self._allocate(HEAD_ROOM + nbytes) + HEAD_ROOM, COPY
         view = self._bytes[offset:offset + nbytes]
         self._placed[id(view)] = (offset, kind, view)
         return view
@@ -138,6 +144,8 @@ class ForkTransport(Transport):
                 total = len(frame)
                 direct = self._allocate(total)
                 self._bytes[direct:direct + total] = frame
+            elif len(frames) == 2 and (direct := self._in_head_room(frames)) >= 0:
+                total = len(frames[0]) + len(frames[1])
             else:
                 total = self._place(frames, extents, handed_over)
             starts.append(len(extents) // 3)
@@ -151,6 +159,20 @@ class ForkTransport(Transport):
             words[where], words[where + 1] = offset // 8, len(table)
         self._sizes_written[half] = True
         return handed_over
+
+    def _in_head_room(self, frames: Sequence[Buffer]) -> int:
+        """For a block of two frames, a small one and then a send buffer of
+        the scratch arena: write the first into the head room of the
+        second, and return where the block starts; else -1."""
+        head, placed = frames[0], self._placed.get(id(frames[1]))
+        if placed is None or placed[1] != COPY or len(head) > HEAD_ROOM or id(head) in self._placed:
+            return -1
+        end = placed[0]
+        if end in self._headed:         # a buffer sent to several ranks: its room is taken
+            return -1
+        self._headed.add(end)
+        self._bytes[end - len(head):end] = head
+        return end - len(head)
 
     def _place(self, frames: Sequence[Buffer], extents: list[int], handed_over: set[int]) -> int:
         """Place one destination's frames, adding their extents; returns its bytes."""
@@ -242,3 +264,4 @@ class ForkTransport(Transport):
             if kind == HANDOVER and offset not in handed_over:
                 self._heap.free(offset)     # captured, but its message was dropped
         self._placed.clear()
+        self._headed.clear()
