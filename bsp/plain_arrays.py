@@ -86,7 +86,10 @@ def dumps(obj: Any, inband_limit: int) -> tuple[bytes, list[memoryview]] | None:
     data = obj.T if fortran else obj            # C-contiguous: its bytes in order
     if obj.nbytes >= inband_limit:
         return head + _OUT_OF_BAND_END, [data.reshape(-1).view(np.uint8).data]
-    return b"".join((head, _BYTES8.pack(_BYTEARRAY8, obj.nbytes), data, _REDUCE_STOP)), []     # one copy
+    # one copy, by join, which takes the array's bytes through the buffer
+    # protocol (even a datetime64's, which memoryview() refuses)
+    frame: tuple[Any, ...] = (head, _BYTES8.pack(_BYTEARRAY8, obj.nbytes), data, _REDUCE_STOP)
+    return b"".join(frame), []
 
 
 def _head(dtype: np.dtype[Any], shape: tuple[int, ...], fortran: bool) -> bytes | None:
@@ -113,5 +116,6 @@ def _rebuild(dtype: str, shape: tuple[int, ...], fortran: bool, data: Any) -> np
         kind = _DTYPES[dtype] = np.dtype(dtype)
     flat: np.ndarray = np.frombuffer(data, kind)
     if fortran:
-        return flat.reshape(shape[::-1]).T
+        rebuilt: np.ndarray = flat.reshape(shape[::-1]).T
+        return rebuilt
     return flat if len(shape) == 1 else flat.reshape(shape)

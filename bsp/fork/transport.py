@@ -13,11 +13,13 @@ A frame goes out in one of two ways:
   the barrier, into a pooled buffer of its own.
 
 A sender announces how many bytes it has for each rank, and where they are:
-a block that is one small frame (the common small superstep) by its offset
-in the scratch arena, any other in an extent table, (offset, length, kind)
-per piece in block order; then every rank waits at the barrier; then each
-receiver copies the small blocks it was sent and reads the tables of the
-ranks that sent it others.
+a block that is one run of bytes by its offset (one small frame, the common
+small superstep; or a header written into the room left before a send
+buffer, one array sent: in the scratch arena, or a handover region), any
+other in an extent table, (offset, length, kind) per piece in block order;
+then every rank waits at the barrier; then each receiver copies the small
+blocks it was sent, takes the handed-over runs as they are, and reads the
+tables of the ranks that sent it others.
 """
 
 from __future__ import annotations
