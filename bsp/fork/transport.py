@@ -177,7 +177,8 @@ class ForkTransport(Transport):
     def _in_head_room(self, frames: Sequence[Buffer], handed_over: set[int]) -> int:
         """For a block of two frames, a small one and then a send buffer:
         write the first into the head room of the second, and return where
-        the block starts (a handover region's as -2 - offset); else -1."""
+        the block starts (a handover region's encoded as HEAD_ROOM's comment
+        says); else -1."""
         head, placed = frames[0], self._placed.get(id(frames[1]))
         if placed is None or len(head) > HEAD_ROOM or id(head) in self._placed:
             return -1
