@@ -64,14 +64,16 @@ class BufferPool:
             self._idle_bytes -= self._idle.pop(0).nbytes
 
 
-SLAB_BYTES = 1 << 18        # small receive space is carved from slabs of this size
+SLAB_BYTES = 1 << 20        # small receive space is carved from slabs of this size
 
 
 class ReceiveSpace:
     """Aligned memory for received blocks, which the receiver keeps.  A
     small block is carved from a slab, front to back (one allocation serves
     many supersteps, and a slab is freed once nothing received in it is
-    referenced); a large one comes from `pool`."""
+    referenced); a large one comes from `pool`.  Blocks of up to 64 KiB
+    (a 16 KiB array, say) are small: a malloc of their own, each superstep,
+    costs more than their copy."""
 
     SMALL = SLAB_BYTES // 16        # bounds what one kept small block can hold on to
 

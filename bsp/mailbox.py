@@ -32,7 +32,7 @@ import pickle
 import struct
 from typing import Any, NamedTuple
 
-from .align import ALIGN, padding
+from .align import ALIGN, aligned, padding
 from .transport import Buffer
 from .wire import dumps_batch
 
@@ -42,6 +42,9 @@ _WORD = struct.Struct("<q")
 # The header of the commonest block: one section, no bulk buffers (its
 # words: 5, one section, channel, count, stream bytes, no buffers).
 _ONE_SECTION = struct.Struct("<6q")
+# ... and of one section with one bulk buffer (6, one section, channel,
+# count, stream bytes, one buffer, its size): an array alone, say.
+_ONE_BULK = struct.Struct("<7q")
 
 
 class Section:
@@ -50,7 +53,7 @@ class Section:
     __slots__ = ("stream", "count", "bulk", "sizes", "deferred")
 
     def __init__(self) -> None:
-        self.stream = bytearray()
+        self.stream: bytes | bytearray = b""    # the first pickle as it is, not copied; a bytearray once there are more
         self.count = 0
         self.bulk: list[memoryview | bytes] = []                # the frames of the bulk buffers, each buffer padded to ALIGN
         self.sizes: list[int] = []          # the bytes of each buffer without its padding
@@ -65,15 +68,23 @@ class Section:
         """Queue one pickled message, after the messages queued before it."""
         if self.deferred:
             self.flush()
-        self.stream += data
+        self._append(data)
         self.count += 1
 
     def flush(self) -> None:
         """Pickle the deferred messages, as one batch, onto the stream (one
         alone as itself)."""
         deferred = self.deferred
-        self.stream += pickle.dumps(deferred[0], 5) if len(deferred) == 1 else dumps_batch(deferred)
+        self._append(pickle.dumps(deferred[0], 5) if len(deferred) == 1 else dumps_batch(deferred))
         self.deferred = []
+
+    def _append(self, data: bytes) -> None:
+        if not self.stream:
+            self.stream = data          # the commonest stream, one pickle: no copy of it here
+        elif type(self.stream) is bytes:
+            self.stream = bytearray(self.stream) + data
+        else:
+            self.stream += data
 
     def add_bulk(self, padded: memoryview, nbytes: int) -> None:
         """A buffer captured into send space, with its padding."""
@@ -111,10 +122,15 @@ class Outbox:
                 section.flush()
         if len(self.sections) == 1:
             ((channel, section),) = self.sections.items()
-            if not section.sizes and len(section.stream) <= JOIN_BYTES:      # the common small case
-                used = _ONE_SECTION.size + len(section.stream)
-                return [b"".join((_ONE_SECTION.pack(5, 1, channel, section.count, len(section.stream), 0),
-                                  section.stream, _PADDING[:padding(used)]))]     # one copy of the stream
+            stream = section.stream
+            if not section.sizes and len(stream) <= JOIN_BYTES:      # the common small case
+                used = _ONE_SECTION.size + len(stream)
+                return [b"".join((_ONE_SECTION.pack(5, 1, channel, section.count, len(stream), 0),
+                                  stream, _PADDING[:padding(used)]))]     # one copy of the stream
+            if len(section.bulk) == 1 and len(stream) <= JOIN_BYTES:     # one array, say: as below, made faster
+                used = _ONE_BULK.size + len(stream)
+                return [b"".join((_ONE_BULK.pack(6, 1, channel, section.count, len(stream), 1, section.sizes[0]),
+                                  stream, _PADDING[:padding(used)])), section.bulk[0]]
         header = [len(self.sections)]
         for channel, section in self.sections.items():
             header += (channel, section.count, len(section.stream), len(section.sizes), *section.sizes)
@@ -140,10 +156,14 @@ def unpack(source: int, pieces: list[memoryview]) -> list[tuple[int, Arrival]]:
     """Split a block received from `source`, in pieces, into (channel,
     Arrival) pairs.  The views share the pieces' memory."""
     head = pieces[0]
-    if len(pieces) == 1 and len(head) >= _ONE_SECTION.size:
+    if len(pieces) <= 2 and len(head) >= _ONE_SECTION.size:
         nwords, _, channel, count, nbytes, _ = _ONE_SECTION.unpack_from(head)
-        if nwords == 5:                     # one section, no bulk buffers
+        if nwords == 5 and len(pieces) == 1:        # one section, no bulk buffers
             return [(channel, Arrival(source, count, head[_ONE_SECTION.size:_ONE_SECTION.size + nbytes], []))]
+        if nwords == 6:                             # one section, one bulk buffer
+            found = _one_bulk(source, pieces)
+            if found is not None:
+                return [found]
     reader = _Reader(pieces)
     (nwords,) = _WORD.unpack_from(head, 0)
     header = struct.unpack_from(f"<{nwords}q", head, _WORD.size)
@@ -164,6 +184,24 @@ def unpack(source: int, pieces: list[memoryview]) -> list[tuple[int, Arrival]]:
             reader.skip(padding(size))
         arrivals.append((channel, Arrival(source, count, stream, bulk)))
     return arrivals
+
+
+def _one_bulk(source: int, pieces: list[memoryview]) -> tuple[int, Arrival] | None:
+    """`unpack` of a block of one section with one bulk buffer, in one
+    piece or in two (the header and stream, then the buffer); None if the
+    pieces are cut otherwise."""
+    head = pieces[0]
+    _, _, channel, count, nbytes, _, size = _ONE_BULK.unpack_from(head)
+    start = aligned(_ONE_BULK.size + nbytes)
+    if len(pieces) == 1:
+        bulk = head[start:start + size]
+    elif len(head) == start:
+        bulk = pieces[1][:size]
+    else:
+        return None
+    if len(bulk) != size:
+        raise ValueError("a block is shorter than its header says (a transport bug)")
+    return channel, Arrival(source, count, head[_ONE_BULK.size:_ONE_BULK.size + nbytes], [bulk])
 
 
 class _Reader:

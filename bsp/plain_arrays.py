@@ -46,8 +46,17 @@ _BYTES8 = struct.Struct("<BQ")
 _INT8 = b"\x8a\x08"                                           # LONG1 of 8 bytes
 _TUPLE, _REDUCE_STOP = b"t", b"tR."                           # TUPLE of the shape; TUPLE, REDUCE, STOP
 _FORTRAN = {False: b"\x89", True: b"\x88"}                    # NEWFALSE, NEWTRUE
-_OUT_OF_BAND = b"\x97"                                        # NEXT_BUFFER (writable, as numpy's)
 _BYTEARRAY8 = 0x96
+_OUT_OF_BAND_END = b"\x97" + _REDUCE_STOP                    # NEXT_BUFFER (writable, as numpy's), then the end
+
+
+# The pickle's head (up to the data), per (id of the dtype, shape, Fortran
+# order), with the dtype itself, which keeps its id from being reused; the
+# head is None for a dtype this module does not take.  Keyed by identity:
+# dtypes that differ in metadata compare (and hash) equal.
+_HEADS: dict[tuple[int, tuple[int, ...], bool], tuple[np.dtype[Any], bytes | None]] = {}
+_DTYPES: dict[str, np.dtype[Any]] = {}      # the receiver's, by the dtype's str
+_CACHED = 1024                              # entries of each, at most
 
 
 def dumps(obj: Any, inband_limit: int) -> tuple[bytes, list[memoryview]] | None:
@@ -57,33 +66,56 @@ def dumps(obj: Any, inband_limit: int) -> tuple[bytes, list[memoryview]] | None:
     contiguous array (see the module's docstring); None otherwise."""
     if type(obj) is not np.ndarray:
         return None
-    dtype = obj.dtype
-    if (dtype.kind not in _KINDS or dtype.names is not None or dtype.subdtype is not None
-            or dtype.metadata is not None or not dtype.itemsize):
-        return None
     flags = obj.flags
     if flags.c_contiguous:
         fortran = False
-        data = obj.reshape(-1).view(np.uint8)
     elif flags.f_contiguous:
         fortran = True
-        data = obj.T.reshape(-1).view(np.uint8)
     else:
         return None
+    dtype = obj.dtype
+    key = (id(dtype), obj.shape, fortran)
+    cached = _HEADS.get(key)
+    if cached is None or cached[0] is not dtype:
+        if len(_HEADS) >= _CACHED:
+            _HEADS.clear()
+        cached = _HEADS[key] = (dtype, _head(dtype, obj.shape, fortran))
+    head = cached[1]
+    if head is None:
+        return None
+    data = obj.T if fortran else obj            # C-contiguous: its bytes in order
+    if obj.nbytes >= inband_limit:
+        return head + _OUT_OF_BAND_END, [data.reshape(-1).view(np.uint8).data]
+    # one copy, by join, which takes the array's bytes through the buffer
+    # protocol (even a datetime64's, which memoryview() refuses)
+    frame: tuple[Any, ...] = (head, _BYTES8.pack(_BYTEARRAY8, obj.nbytes), data, _REDUCE_STOP)
+    return b"".join(frame), []
+
+
+def _head(dtype: np.dtype[Any], shape: tuple[int, ...], fortran: bool) -> bytes | None:
+    """The pickle up to the data, for an array of `dtype` and `shape`; None
+    for a dtype its str does not describe completely."""
+    if (dtype.kind not in _KINDS or dtype.names is not None or dtype.subdtype is not None
+            or dtype.metadata is not None or not dtype.itemsize):
+        return None
     name = dtype.str.encode()
-    head: list[bytes | memoryview] = [_GLOBAL, b"\x8c", bytes((len(name),)), name, b"("]
-    for dim in obj.shape:
+    head = [_GLOBAL, b"\x8c", bytes((len(name),)), name, b"("]
+    for dim in shape:
         head += (_INT8, _DIM.pack(dim))
     head += (_TUPLE, _FORTRAN[fortran])
-    if data.nbytes >= inband_limit:
-        head += (_OUT_OF_BAND, _REDUCE_STOP)
-        return b"".join(head), [data.data]
-    head += (_BYTES8.pack(_BYTEARRAY8, data.nbytes), data.data, _REDUCE_STOP)     # one copy, by join
-    return b"".join(head), []
+    return b"".join(head)
 
 
 def _rebuild(dtype: str, shape: tuple[int, ...], fortran: bool, data: Any) -> np.ndarray:
     """The array a pickle made by `dumps` describes, on `data` (no copy:
     the receiver's own memory)."""
-    flat: np.ndarray = np.frombuffer(data, dtype)
-    return flat.reshape(shape[::-1]).T if fortran else flat.reshape(shape)
+    kind = _DTYPES.get(dtype)
+    if kind is None:
+        if len(_DTYPES) >= _CACHED:
+            _DTYPES.clear()
+        kind = _DTYPES[dtype] = np.dtype(dtype)
+    flat: np.ndarray = np.frombuffer(data, kind)
+    if fortran:
+        rebuilt: np.ndarray = flat.reshape(shape[::-1]).T
+        return rebuilt
+    return flat if len(shape) == 1 else flat.reshape(shape)

@@ -13,11 +13,13 @@ A frame goes out in one of two ways:
   the barrier, into a pooled buffer of its own.
 
 A sender announces how many bytes it has for each rank, and where they are:
-a block that is one small frame (the common small superstep) by its offset
-in the scratch arena, any other in an extent table, (offset, length, kind)
-per piece in block order; then every rank waits at the barrier; then each
-receiver copies the small blocks it was sent and reads the tables of the
-ranks that sent it others.
+a block that is one run of bytes by its offset (one small frame, the common
+small superstep; or a header written into the room left before a send
+buffer, one array sent: in the scratch arena, or a handover region), any
+other in an extent table, (offset, length, kind) per piece in block order;
+then every rank waits at the barrier; then each receiver copies the small
+blocks it was sent, takes the handed-over runs as they are, and reads the
+tables of the ranks that sent it others.
 """
 
 from __future__ import annotations
@@ -37,6 +39,13 @@ from .shared import SharedRegion
 
 HANDOVER_MIN = 1 << 16      # smaller frames are cheaper to copy than to hand over
 COPY, HANDOVER = 0, 1
+# Room left free before each send buffer and each handover region's data,
+# where the header and stream of a block made of them and that buffer alone
+# (one array sent, the commonest bulk message) are written at the exchange:
+# the block is then one run of bytes, announced by its offset like a small
+# one, with no extent table (a handover region's as -2 - (offset + the
+# head's length in units of ALIGN: offsets are multiples of ALIGN)).
+HEAD_ROOM = 256
 
 
 class ForkTransport(Transport):
@@ -58,6 +67,7 @@ class ForkTransport(Transport):
         # send_buffer views of this superstep by id, with offset and kind;
         # the views are kept so that their ids cannot be reused meanwhile.
         self._placed: dict[int, tuple[int, int, memoryview]] = {}
+        self._headed: set[int] = set()      # send buffers whose head room holds a block's head
         self._exchanges = 0
         # Where this rank's control fields are, per half of the exchanges.
         p = self.nprocs
@@ -76,12 +86,22 @@ class ForkTransport(Transport):
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         if exclusive and nbytes >= HANDOVER_MIN:
-            offset, kind = self._heap.allocate(nbytes), HANDOVER
+            offset, kind = self._heap_region(nbytes), HANDOVER
         else:
-            offset, kind = self._allocate(nbytes), COPY
+            offset, kind = self._allocate(HEAD_ROOM + nbytes) + HEAD_ROOM, COPY
         view = self._bytes[offset:offset + nbytes]
         self._placed[id(view)] = (offset, kind, view)
         return view
+
+    def _heap_region(self, nbytes: int) -> int:
+        """A region of the handover heap for `nbytes`, with HEAD_ROOM before
+        them; returns where they start (see `_region_of`)."""
+        return self._heap.allocate(HEAD_ROOM + nbytes) + HEAD_ROOM
+
+    @staticmethod
+    def _region_of(data: int) -> int:
+        """The heap's offset of the region whose data starts at `data`."""
+        return data - HEAD_ROOM
 
     def _allocate(self, nbytes: int) -> int:
         start = self._used
@@ -138,6 +158,8 @@ class ForkTransport(Transport):
                 total = len(frame)
                 direct = self._allocate(total)
                 self._bytes[direct:direct + total] = frame
+            elif len(frames) == 2 and (direct := self._in_head_room(frames, handed_over)) != -1:
+                total = len(frames[0]) + len(frames[1])
             else:
                 total = self._place(frames, extents, handed_over)
             starts.append(len(extents) // 3)
@@ -151,6 +173,24 @@ class ForkTransport(Transport):
             words[where], words[where + 1] = offset // 8, len(table)
         self._sizes_written[half] = True
         return handed_over
+
+    def _in_head_room(self, frames: Sequence[Buffer], handed_over: set[int]) -> int:
+        """For a block of two frames, a small one and then a send buffer:
+        write the first into the head room of the second, and return where
+        the block starts (a handover region's encoded as HEAD_ROOM's comment
+        says); else -1."""
+        head, placed = frames[0], self._placed.get(id(frames[1]))
+        if placed is None or len(head) > HEAD_ROOM or id(head) in self._placed:
+            return -1
+        end, kind = placed[0], placed[1]
+        if end in self._headed:         # a buffer sent to several ranks: its room is taken
+            return -1
+        self._headed.add(end)
+        self._bytes[end - len(head):end] = head
+        if kind == HANDOVER:
+            handed_over.add(end)
+            return -2 - (end - len(head) + len(head) // ALIGN)
+        return end - len(head)
 
     def _place(self, frames: Sequence[Buffer], extents: list[int], handed_over: set[int]) -> int:
         """Place one destination's frames, adding their extents; returns its bytes."""
@@ -168,7 +208,7 @@ class ForkTransport(Transport):
             elif size >= HANDOVER_MIN:
                 # the caller's own memory (an unbuffered send): this
                 # write into the heap is its transfer
-                offset, kind = self._heap.allocate(size), HANDOVER
+                offset, kind = self._heap_region(size), HANDOVER
                 self._bytes[offset:offset + size] = frame
                 handed_over.add(offset)
             else:
@@ -198,6 +238,10 @@ class ForkTransport(Transport):
                 space = self._space.take(size)
                 space[:] = self._bytes[offset:offset + size]
                 incoming[source] = [space]
+                continue
+            if offset < -1:             # a handover region with its head: the block as it lies
+                start, head = divmod(-2 - offset, ALIGN)
+                incoming[source] = [self._receive_handover(start * ALIGN, size, start * ALIGN + head * ALIGN)]
                 continue
             where = region.table(self._half, source)
             table = words[words[where]:words[where] + words[where + 1]]
@@ -230,15 +274,18 @@ class ForkTransport(Transport):
             incoming[source] = pieces
         return incoming
 
-    def _receive_handover(self, offset: int, length: int) -> memoryview:
+    def _receive_handover(self, offset: int, length: int, data: int | None = None) -> memoryview:
         """A region of another rank's heap, as memory of ours: it goes back
-        to its owner when the last object built on it is gone."""
+        to its owner when the last object built on it is gone.  `data`:
+        where the buffer starts, when the block's head lies before it."""
         region = self._mapping[offset:offset + length]
-        weakref.finalize(region, mark_free, self._words, offset)
+        data = offset if data is None else data
+        weakref.finalize(region, mark_free, self._words, self._region_of(data))
         return region.data
 
     def _drop_placed(self, handed_over: set[int]) -> None:
         for offset, kind, _ in self._placed.values():
             if kind == HANDOVER and offset not in handed_over:
-                self._heap.free(offset)     # captured, but its message was dropped
+                self._heap.free(self._region_of(offset))     # captured, but its message was dropped
         self._placed.clear()
+        self._headed.clear()

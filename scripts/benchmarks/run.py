@@ -273,7 +273,7 @@ def _phases_tables(get, nprocs: int, keys: int) -> list[str]:
               "per superstep: w_max (the slowest rank's compute), the time in the sync, h_max; next to np.sort "
               f"of all the keys and of one rank's share ({keys // nprocs:,} keys) in one process:", "",
               "| system | superstep | w_max | sync | h_max |", "|---|---|---|---|---|"]
-    names = ["keys made", "allgather of samples (w: sampling)", "alltoall of buckets (w: bucketing)",
+    names = ["keys made", "allgather of samples (w: sampling)", "total exchange of buckets (w: bucketing)",
              "exit (w: concatenate and sort)"]
     for system in ("fork", "mpi"):
         for step, (w, sync, h) in enumerate(get(system, "sort_profile")):
