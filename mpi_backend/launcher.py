@@ -197,6 +197,11 @@ def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: 
             outcome = run_rank(transport, program, args, kwargs, profile)
         finally:
             end_descendants()       # what the program started ends with its run
+        if outcome.error is not None:
+            # Drop the program's frames (and what they hold, arrays in the
+            # node's window among it: see shared_window), as on fork, where
+            # the error reaches the launching process without them.
+            outcome.error.__traceback__ = None
         if isinstance(outcome.error, SyncTimeoutError):
             _lost = outcome.error           # the late ranks will not hand in outcomes
             return [outcome] if rank == 0 else None
