@@ -43,7 +43,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from bsp.align import padding
+from bsp.align import ALIGN, padding
 from bsp.buffers import BufferPool
 from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.transport import Buffer
@@ -149,25 +149,32 @@ class NodeWindow:
 
     def adopt(self, source: int, table: list[int], receive: Any) -> list[memoryview]:
         """The pieces of a block `source` sent as a table of pieces: its
-        regions as memory of this rank, the inline pieces received (by
-        `receive(view)`, in order) into one buffer, each at an address
+        regions as memory of this rank; the inline pieces received (by
+        `receive(view)`, in order) into one buffer, each run of them one
+        piece (a frame cut into chunks is whole again), at an address
         congruent to its offset in the block."""
         inline = [table[i + 2] for i in range(0, len(table), 3) if table[i] == _INLINE]
-        buffer = self._pool.take(sum(inline) + 64 * len(inline)) if inline else None
+        buffer = self._pool.take(sum(inline) + ALIGN * len(inline)) if inline else None
         pieces: list[memoryview] = []
         logical = position = 0
+        run_start: int | None = None
         for i in range(0, len(table), 3):
             kind, offset, size = table[i:i + 3]
             if kind == _SHARED:
+                if run_start is not None:
+                    pieces.append(buffer[run_start:position])     # type: ignore[index]
+                    run_start = None
                 pieces.append(self._region(source, offset, size))
             else:
                 assert buffer is not None
-                position += padding(position - logical)
-                piece = buffer[position:position + size]
-                receive(piece)
-                pieces.append(piece)
+                if run_start is None:
+                    position += padding(position - logical)
+                    run_start = position
+                receive(buffer[position:position + size])
                 position += size
             logical += size
+        if run_start is not None:
+            pieces.append(buffer[run_start:position])     # type: ignore[index]
         return pieces
 
     def _region(self, source: int, offset: int, size: int) -> memoryview:
