@@ -39,7 +39,7 @@ from __future__ import annotations
 import gc
 import os
 import weakref
-from typing import Any, Sequence
+from typing import Any, Sequence, cast
 
 import numpy as np
 
@@ -84,7 +84,7 @@ class NodeWindow:
         self.pid = comm.Get_rank()
         if os.environ.get("BSP_MPI_SHARED_WINDOW", "1") == "0" or os.environ.get("MPIR_CVAR_NOLOCAL") == "1":
             return
-        node = comm.Split_type(MPI.COMM_TYPE_SHARED)
+        node = cast(MPI.Intracomm, comm.Split_type(MPI.COMM_TYPE_SHARED))
         size = node.Get_size()
         reserve = node.allreduce(_reservation(size), op=MPI.MIN) if size > 1 else 0
         if reserve < (1 << 24):
