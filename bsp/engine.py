@@ -47,6 +47,9 @@ from .mailbox import Arrival, Outbox, unpack
 from .record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from .transport import Buffer, Transport
 
+_IMMUTABLE = wire.IMMUTABLE
+_thread = threading.get_ident
+
 # Channel 0 carries the collectives and the protocol's own messages (call
 # sites, tracebacks), channel 1 the messages of world.send; data objects get
 # channels from FIRST_OBJECT_CHANNEL on, in creation order.
@@ -165,17 +168,26 @@ class Engine:
         once, now; its bulk buffers are captured once and shared.  With
         `copy` False they are not captured: they go out from where they lie
         at the next exchange (the caller must not change them before)."""
-        if self._defer and (type(obj) in wire.IMMUTABLE or wire.deferrable(obj)):
+        if self._defer and (type(obj) in _IMMUTABLE or wire.deferrable(obj)):
             # Immutable: its pickle may wait until the sync, one for all such
-            # messages.  (The commonest send: the calls are inlined.)
-            if threading.get_ident() != self._owner:
-                self.check_caller()
+            # messages.
+            self.check_caller()
             for dest in dests:
                 outbox = self._outboxes[dest] or self.outbox(dest)
                 (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
             return
         data, buffers = wire.dumps(obj)
         self._post(channel, dests, data, buffers if copy else [], [] if copy else buffers)
+
+    def post_one(self, channel: int, dest: int, obj: Any) -> None:
+        """`post_object` for one destination, a valid pid: the commonest
+        send, a small immutable object (a number, a short tuple), is queued
+        here with no call it can do without."""
+        if type(obj) in _IMMUTABLE and self._defer and _thread() == self._owner:
+            outbox = self._outboxes[dest] or self.outbox(dest)
+            (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
+        else:
+            self.post_object(channel, (dest,), obj)
 
     def post_raw(self, channel: int, dests: Sequence[int], header: Any, frames: Sequence[memoryview] = (),
                  copy: bool = True) -> None:

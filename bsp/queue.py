@@ -44,9 +44,10 @@ class Queue(Channel):
         not a buffer.
         """
         engine = self._engine
-        dest = check_pid(dest, engine.nprocs)
+        if type(dest) is not int or not 0 <= dest < engine.nprocs:
+            dest = check_pid(dest, engine.nprocs)
         if copy:
-            engine.post_object(self._channel, (dest,), obj)
+            engine.post_one(self._channel, dest, obj)
         else:
             engine.post_object(self._channel, (dest,), unbuffered(obj), copy=False)
 

@@ -288,13 +288,16 @@ class SyncWatch:
         """Call `test` until it says the exchange is complete, or the
         timeout has passed and the late ranks are found (SyncTimeoutError)."""
         self._exchange += 1
-        polls, waited = 0, RunningClock()
+        polls, waited = 0, None
         while not test():
             polls += 1
-            if polls > self.POLLS_BEFORE_YIELD:
-                # Let a rank that shares this core run: with more ranks than
-                # cores, spinning on Test starves the ranks being waited for.
-                os.sched_yield()
+            if polls <= self.POLLS_BEFORE_YIELD:
+                continue        # spinning: microseconds in all, not worth a clock
+            if waited is None:
+                waited = RunningClock()
+            # Let a rank that shares this core run: with more ranks than
+            # cores, spinning on Test starves the ranks being waited for.
+            os.sched_yield()
             seconds = waited.seconds()      # every poll, so that a gap means a stop
             if polls % self.POLLS_PER_LOOK:
                 continue
