@@ -12,7 +12,9 @@ the bytes of the other frames, which travel as before); the receiver uses
 the region as the memory of the array it receives, and gives it back (a
 word in the region's header, which the sender reads when it next
 allocates) once its last reference is gone.  So 64 MiB cost one copy, at
-`send`, instead of the copy and MPI's transfer.
+`send`, instead of the copy and MPI's transfer.  A large frame of the
+caller's own memory (an unbuffered send) is written into a region at the
+exchange, and handed over the same way.
 
 Where the window is not used, and the MPI path of `transport` carries
 everything: a rank alone on its node (every destination is remote);
@@ -79,7 +81,7 @@ class NodeWindow:
         self._node: Any = None
         self._segments: dict[int, np.ndarray] = {}       # comm rank -> its segment, as bytes
         self._words: dict[int, memoryview] = {}          # comm rank -> its segment, as int64 words
-        self._placed: dict[int, tuple[int, memoryview]] = {}   # id(view) -> (offset, view) of this superstep
+        self._placed: dict[int, tuple[int, memoryview | None]] = {}   # id(view) -> (offset, view) of this superstep
         self.held = 0                                    # regions of the others' segments in use here
         self.pid = comm.Get_rank()
         if os.environ.get("BSP_MPI_SHARED_WINDOW", "1") == "0" or os.environ.get("MPIR_CVAR_NOLOCAL") == "1":
@@ -116,8 +118,23 @@ class NodeWindow:
         self._placed[id(view)] = (offset, view)
         return view
 
-    def has_placed(self, frames: Sequence[Buffer]) -> bool:
-        return bool(self._placed) and any(id(frame) in self._placed for frame in frames)
+    def worth_handing(self, frames: Sequence[Buffer]) -> bool:
+        """Whether `frames` hold a buffer to hand over: one captured here,
+        or a large one of the caller's (an unbuffered send)."""
+        return any(id(frame) in self._placed or len(frame) >= HANDOVER_MIN for frame in frames)
+
+    def _written(self, frame: Buffer) -> tuple[int, None] | None:
+        """A large frame of the caller's own memory (an unbuffered send)
+        written into a region now: this write is its transfer, as on fork."""
+        nbytes = memoryview(frame).nbytes
+        if nbytes < HANDOVER_MIN:
+            return None
+        try:
+            offset = self._heap.allocate(nbytes)
+        except MemoryError:
+            return None
+        self._segments[self.pid][offset:offset + nbytes] = np.frombuffer(frame, np.uint8)
+        return offset, None
 
     def plan(self, frames: Sequence[Buffer], split: Any) -> tuple[np.ndarray, list[memoryview]]:
         """How `frames` go to a rank of this node: the table of pieces
@@ -128,7 +145,7 @@ class NodeWindow:
         inline: list[memoryview] = []
         run: list[Buffer] = []
         for frame in (*frames, None):
-            found = None if frame is None else self._placed.pop(id(frame), None)
+            found = None if frame is None else self._placed.pop(id(frame), None) or self._written(frame)
             if frame is not None and found is None:
                 run.append(frame)
                 continue

@@ -148,15 +148,14 @@ class _Round:
         for dest, frames in enumerate(outgoing):
             if not frames:
                 continue
-            window = self.t._window
-            if window.shares_memory_with(dest) and window.has_placed(frames):
-                table, inline = window.plan(frames, lambda run: _Plan(run).pieces)
-                self.sends.append(comm.Issend([table, MPI.INT64_T], dest, _TAG_SHARED[parity]))
-                self.sends += [self.t._pieces.Issend([piece, MPI.BYTE], dest, parity) for piece in inline]
-                continue
             if len(frames) == 1 and len(frames[0]) < BIG_FRAME:       # the common small block
                 pieces: list[Any] = [frames[0]]
                 plan = None
+            elif self.t._window.shares_memory_with(dest) and self.t._window.worth_handing(frames):
+                table, inline = self.t._window.plan(frames, lambda run: _Plan(run).pieces)
+                self.sends.append(comm.Issend([table, MPI.INT64_T], dest, _TAG_SHARED[parity]))
+                self.sends += [self.t._pieces.Issend([piece, MPI.BYTE], dest, parity) for piece in inline]
+                continue
             else:
                 plan = _Plan(frames)
                 pieces = plan.pieces

@@ -109,7 +109,7 @@ def test_large_and_small_messages_mixed_arrive_in_send_order(world):
 
 
 @spmd(nprocs=[2])
-def test_unbuffered_and_chunked_sends_still_arrive(world):
+def test_unbuffered_sends_are_handed_over_too(world):
     payload = _payload(world.pid, 1 - world.pid, 4, 3 * BIG)
     world.send(payload, 1 - world.pid, copy=False)
     world.send(payload, 1 - world.pid)
@@ -117,6 +117,9 @@ def test_unbuffered_and_chunked_sends_still_arrive(world):
     (_, first), (_, second) = world.messages()
     assert (first == _payload(1 - world.pid, world.pid, 4, 3 * BIG)).all()
     assert (second == first).all()
+    window = _window(world)
+    if window.shares_memory_with(1 - world.pid):     # written into the window at the sync, handed over
+        assert _in_segment(window, 1 - world.pid, first) and _in_segment(window, 1 - world.pid, second)
 
 
 _mapped: dict[str, str] = {}
