@@ -81,7 +81,7 @@ class NodeWindow:
         self._node: Any = None
         self._segments: dict[int, np.ndarray] = {}       # comm rank -> its segment, as bytes
         self._words: dict[int, memoryview] = {}          # comm rank -> its segment, as int64 words
-        self._placed: dict[int, tuple[int, memoryview | None]] = {}   # id(view) -> (offset, view) of this superstep
+        self.placed: dict[int, tuple[int, memoryview | None]] = {}   # id(view) -> (offset, view) of this superstep
         self.held = 0                                    # regions of the others' segments in use here
         self.pid = comm.Get_rank()
         if os.environ.get("BSP_MPI_SHARED_WINDOW", "1") == "0" or os.environ.get("MPIR_CVAR_NOLOCAL") == "1":
@@ -115,13 +115,13 @@ class NodeWindow:
         except MemoryError:         # held by the receivers: this one goes by MPI
             return None
         view = self._segments[self.pid][offset:offset + nbytes].data
-        self._placed[id(view)] = (offset, view)
+        self.placed[id(view)] = (offset, view)
         return view
 
     def worth_handing(self, frames: Sequence[Buffer]) -> bool:
         """Whether `frames` hold a buffer to hand over: one captured here,
         or a large one of the caller's (an unbuffered send)."""
-        return any(id(frame) in self._placed or len(frame) >= HANDOVER_MIN for frame in frames)
+        return any(id(frame) in self.placed or len(frame) >= HANDOVER_MIN for frame in frames)
 
     def _written(self, frame: Buffer) -> tuple[int, None] | None:
         """A large frame of the caller's own memory (an unbuffered send)
@@ -145,7 +145,7 @@ class NodeWindow:
         inline: list[memoryview] = []
         run: list[Buffer] = []
         for frame in (*frames, None):
-            found = None if frame is None else self._placed.pop(id(frame), None) or self._written(frame)
+            found = None if frame is None else self.placed.pop(id(frame), None) or self._written(frame)
             if frame is not None and found is None:
                 run.append(frame)
                 continue
@@ -160,9 +160,9 @@ class NodeWindow:
     def settle(self) -> None:
         """After an exchange: take back the regions captured but not handed
         over (sent by MPI, or never sent)."""
-        for offset, _ in self._placed.values():
+        for offset, _ in self.placed.values():
             self._heap.free(offset)
-        self._placed.clear()
+        self.placed.clear()
 
     def adopt(self, source: int, table: list[int], receive: Any) -> list[memoryview]:
         """The pieces of a block `source` sent as a table of pieces: its
@@ -210,7 +210,7 @@ class NodeWindow:
         where the late ranks will not come: keep it, the job is ending."""
         if self._win is None:
             return
-        self._placed.clear()
+        self.placed.clear()
         if lost:
             _kept.append(self._win)
             return

@@ -94,12 +94,6 @@ class MPITransport(Transport):
 
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
                  ) -> tuple[bytes, list[list[memoryview] | None]]:
-        records, incoming = self._exchange(outgoing, record)
-        self._window.settle()           # the sends are complete: regions not handed over come back
-        return records, incoming
-
-    def _exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                  ) -> tuple[bytes, list[list[memoryview] | None]]:
         parity, self._parity = self._parity, self._parity ^ 1
         round_ = _Round(self, parity, record)
         if any(outgoing):
@@ -239,6 +233,8 @@ class _Round:
             MPI.Request.Waitall(self.receives)
         if self.sends:
             MPI.Request.Waitall(self.sends)     # complete already, but for p = 1
+        if self.t._window.placed:
+            self.t._window.settle()     # the sends are complete: regions not handed over come back
         return self.t._nothing if self.incoming is None else self.incoming
 
 
