@@ -194,3 +194,19 @@ def test_arrays_kept_past_the_run_stay_valid():
     assert bsp.run(_check_kept, nprocs=2) == [True, True]
     _kept_past_the_run.clear()
     bsp.run(lambda world: _kept_past_the_run.clear(), nprocs=2)
+
+
+@spmd(nprocs=[2])
+def test_a_large_pickle_stream_and_arrays_in_one_block(world):
+    dest = 1 - world.pid
+    records = [(i, float(i), str(i)) for i in range(50_000)]        # a stream of over 256 KiB
+    world.send(records, dest)
+    world.send(_payload(world.pid, dest, 8, 100_000), dest)
+    world.send(bytearray(b"b" * 70_000), dest, copy=False)
+    world.send(_payload(world.pid, dest, 9), dest, copy=False)
+    world.sync()
+    got = [obj for _, obj in world.messages()]
+    assert got[0] == records and bytes(got[2]) == b"b" * 70_000
+    assert (got[1] == _payload(dest, world.pid, 8, 100_000)).all()
+    assert (got[3] == _payload(dest, world.pid, 9)).all()
+    assert all(array.__array_interface__["data"][0] % 64 == 0 for array in (got[1], got[3]))
