@@ -211,7 +211,15 @@ def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: 
         stdio.wait_until_read(_OUTPUT_SECONDS)
         outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
-        return [wire.from_block(block) for [block] in incoming] if rank == 0 else None  # type: ignore[misc]  # each rank sent rank 0 one block
+        if rank != 0:
+            return None
+        # each rank sent rank 0 one block: in one piece, or in several when
+        # parts of it were handed over through the node's shared window
+        outcomes = []
+        for pieces in incoming:
+            assert pieces is not None       # every rank sent rank 0 its outcome
+            outcomes.append(wire.from_block(pieces[0] if len(pieces) == 1 else _joined(pieces).data))
+        return outcomes
     finally:
         transport.close()
         comm.Free()
