@@ -97,6 +97,7 @@ class Engine:
         self._nothing = ((),) * self.nprocs     # what an exchange with nothing to send sends
         self._arrivals: dict[int, list[Arrival]] = {}
         self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
+        self._ever_delivering = False           # whether _delivering ever held one (its len() is Python code)
         self._owner: int | None = threading.get_ident()     # the thread that runs the program
         self._defer = True                      # pickle immutable messages at the sync (see post_object)
 
@@ -128,6 +129,7 @@ class Engine:
         self.created.append(description)
         if delivering is not None:
             self._delivering[channel] = delivering
+            self._ever_delivering = True
         return channel
 
     def request_replies(self) -> None:
@@ -260,7 +262,8 @@ class Engine:
         messages; by default, the user's call site.  `group`: for a group
         collective, (the split's identity, the group's leader) for the
         record.  Costs one barrier, two if any rank got data with a get."""
-        self.check_caller()
+        if _thread() != self._owner:
+            self.check_caller()
         if self.before_exchange:
             flushes, self.before_exchange = self.before_exchange, []
             for flush in flushes:
@@ -268,7 +271,7 @@ class Engine:
         flags = self._round(kind, arg, status, Flags.GETS if self.getting else 0, site, group)
         self.getting = False
         try:
-            if self._delivering:
+            if self._ever_delivering:
                 self._act(flags & Flags.GETS)
         finally:
             self.superstep += 1

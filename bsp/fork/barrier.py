@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from .shared import SharedRegion
 
 _POLLS_PER_CLOCK_READ = 64
+_SPIN_WITHOUT_YIELDING = 50e-6
 _PARENT_CHECK_SECONDS = 1.0
 
 
@@ -53,11 +54,20 @@ class Barrier:
     def _sleep(self, semaphore: Any) -> None:
         acquire = semaphore.acquire
         if self._spin_seconds > 0:
-            deadline = time.perf_counter() + self._spin_seconds
-            while time.perf_counter() < deadline:
+            start = time.perf_counter()
+            deadline, yielding = start + self._spin_seconds, start + _SPIN_WITHOUT_YIELDING
+            while True:
                 for _ in range(_POLLS_PER_CLOCK_READ):
                     if acquire(False):
                         return
+                now = time.perf_counter()
+                if now > deadline:
+                    break
+                if now > yielding:
+                    # The rank awaited has no core (another program took
+                    # it): give it ours, rather than sleep, which costs a
+                    # scheduler's time slice to wake from when cores are busy.
+                    os.sched_yield()
         while not acquire(True, _PARENT_CHECK_SECONDS):
             if os.getppid() != self._launcher:
                 # The launching process is gone (only possible where the
@@ -70,12 +80,19 @@ class DisseminationBarrier(Barrier):
         super().__init__(nprocs, spin_seconds)
         self._rounds = [1 << k for k in range((nprocs - 1).bit_length())]
         self._signals = [[self._context.Semaphore(0) for _ in self._rounds] for _ in range(nprocs)]
+        # each rank's rounds: what it signals, what it waits on (made on first use)
+        self._steps: list[list[tuple[Any, Any]] | None] = [None] * nprocs
 
     def wait(self, pid: int) -> None:
         """Return once every rank has called wait (each once per barrier)."""
-        for k, distance in enumerate(self._rounds):
-            self._signals[(pid + distance) % self._nprocs][k].release()
-            self._sleep(self._signals[pid][k])
+        steps = self._steps[pid]
+        if steps is None:
+            steps = self._steps[pid] = [(self._signals[(pid + distance) % self._nprocs][k].release,
+                                         self._signals[pid][k]) for k, distance in enumerate(self._rounds)]
+        for signal, semaphore in steps:
+            signal()
+            if not semaphore.acquire(False):
+                self._sleep(semaphore)
 
 
 class CentralBarrier(Barrier):
