@@ -28,7 +28,7 @@ from there by MPI; their region is freed when the exchange is over.
 Lifetimes.  The segment is reserved, not filled: pages exist once
 written, in the node's /dev/shm (tmpfs), whose free space bounds the
 reservation (a write beyond what tmpfs can hold would kill the rank).  The
-window's file has no name once every rank has mapped it, so nothing is left
+window's file has no name (MPICH) once every rank has mapped it, so nothing is left
 in /dev/shm whichever way a run ends.  At the end of a run (`close`) the
 window is freed, collectively, unless a rank of the node still refers to
 memory it received through it (arrays kept past the run: in a global, in a
