@@ -197,6 +197,11 @@ def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: 
             outcome = run_rank(transport, program, args, kwargs, profile)
         finally:
             end_descendants()       # what the program started ends with its run
+        if outcome.error is not None:
+            # Drop the program's frames (and what they hold, arrays in the
+            # node's window among it: see shared_window), as on fork, where
+            # the error reaches the launching process without them.
+            outcome.error.__traceback__ = None
         if isinstance(outcome.error, SyncTimeoutError):
             _lost = outcome.error           # the late ranks will not hand in outcomes
             return [outcome] if rank == 0 else None
@@ -206,7 +211,15 @@ def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: 
         stdio.wait_until_read(_OUTPUT_SECONDS)
         outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
-        return [wire.from_block(block) for [block] in incoming] if rank == 0 else None  # type: ignore[misc]  # each rank sent rank 0 one block
+        if rank != 0:
+            return None
+        # each rank sent rank 0 one block: in one piece, or in several when
+        # parts of it were handed over through the node's shared window
+        outcomes = []
+        for pieces in incoming:
+            assert pieces is not None       # every rank sent rank 0 its outcome
+            outcomes.append(wire.from_block(pieces[0] if len(pieces) == 1 else _joined(pieces).data))
+        return outcomes
     finally:
         transport.close()
         comm.Free()

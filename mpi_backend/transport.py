@@ -48,12 +48,14 @@ from bsp.align import padding
 from .abort import abort_job
 from .agreement import Agreement
 from .clock import RunningClock
+from .shared_window import NodeWindow
 from bsp.transport import RECORD_SIZE, Buffer, Transport, superstep_of
 
 BIG_FRAME = 1 << 16
 CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))
 # Tags of a block's first message, by exchange parity: the block, or its table.
 _TAG_BLOCK, _TAG_TABLE = (0, 1), (2, 3)
+_TAG_SHARED = (6, 7)                # a table of pieces, some of them handed over (see shared_window)
 _TAG_QUERY, _TAG_ANSWER = 4, 5
 _SPIN_POLLS = 64                    # polls that spin before each further one yields the core
 
@@ -76,15 +78,19 @@ class MPITransport(Transport):
         self._parity = 0
         self._early: list[tuple[int, int, int, Any]] = []    # (source, tag, count, message) of the next exchange
         self._watch = SyncWatch(comm, sync_timeout) if sync_timeout else None
+        self._window = NodeWindow(comm, self._pool)
+        self._lost = False                  # a sync timed out: the late ranks will not come
 
     def close(self) -> None:
+        self._window.close(self._lost)
         if self._watch is not None:
             self._watch.close()
         self._agreement.close()
         self._pieces.Free()
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
-        return self._pool.take(nbytes)
+        shared = self._window.send_buffer(nbytes) if exclusive else None
+        return self._pool.take(nbytes) if shared is None else shared
 
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
                  ) -> tuple[bytes, list[list[memoryview] | None]]:
@@ -105,7 +111,11 @@ class MPITransport(Transport):
         if self._watch is None:
             round_.wait()
         else:
-            self._watch.wait(round_.step, record)
+            try:
+                self._watch.wait(round_.step, record)
+            except SyncTimeoutError:
+                self._lost = True
+                raise
         incoming = round_.finish()
         return self._agreement.records(record, self.nprocs), incoming
 
@@ -135,6 +145,11 @@ class _Round:
             if len(frames) == 1 and len(frames[0]) < BIG_FRAME:       # the common small block
                 pieces: list[Any] = [frames[0]]
                 plan = None
+            elif self.t._window.shares_memory_with(dest) and self.t._window.worth_handing(frames):
+                table, inline = self.t._window.plan(frames, lambda run: _Plan(run).pieces)
+                self.sends.append(comm.Issend([table, MPI.INT64_T], dest, _TAG_SHARED[parity]))
+                self.sends += [self.t._pieces.Issend([piece, MPI.BYTE], dest, parity) for piece in inline]
+                continue
             else:
                 plan = _Plan(frames)
                 pieces = plan.pieces
@@ -157,6 +172,13 @@ class _Round:
             block = self.t._space.take(count)
             message.Recv([block, MPI.BYTE])
             self._incoming()[source] = [block]
+            return
+        if tag in _TAG_SHARED:
+            shared = np.empty(count // 8, np.int64)
+            message.Recv([shared, MPI.INT64_T])
+            pieces, parity = self.t._pieces, tag - _TAG_SHARED[0]
+            self._incoming()[source] = self.t._window.adopt(
+                source, shared.tolist(), lambda view: self.receives.append(pieces.Irecv([view, MPI.BYTE], source, parity)))
             return
         table = np.empty(count // 8, np.int64)
         message.Recv([table, MPI.INT64_T])
@@ -211,6 +233,8 @@ class _Round:
             MPI.Request.Waitall(self.receives)
         if self.sends:
             MPI.Request.Waitall(self.sends)     # complete already, but for p = 1
+        if self.t._window.placed:
+            self.t._window.settle()     # the sends are complete: regions not handed over come back
         return self.t._nothing if self.incoming is None else self.incoming
 
 

@@ -1,0 +1,227 @@
+"""Shared memory between the ranks of one node: the capture at `send` is
+the transfer, as on the fork backend.
+
+Every rank of a run allocates a segment of one MPI-3 shared-memory window
+(`Win.Allocate_shared` on `Split_type(COMM_TYPE_SHARED)`) and maps the
+segments of the other ranks of its node.  A large buffer captured for one
+destination (`Transport.send_buffer(..., exclusive=True)`) is a region of
+the sender's segment, managed as the fork backend's handover heap
+(`bsp.fork.heap`).  When it goes to a rank of the same node, the exchange
+sends only where it lies (a table of pieces: regions of the segment, and
+the bytes of the other frames, which travel as before); the receiver uses
+the region as the memory of the array it receives, and gives it back (a
+word in the region's header, which the sender reads when it next
+allocates) once its last reference is gone.  So 64 MiB cost one copy, at
+`send`, instead of the copy and MPI's transfer.  A large frame of the
+caller's own memory (an unbuffered send) is written into a region at the
+exchange, and handed over the same way.
+
+Where the window is not used, and the MPI path of `transport` carries
+everything: a rank alone on its node (every destination is remote);
+BSP_MPI_SHARED_WINDOW=0; MPICH told to use no shared memory
+(MPIR_CVAR_NOLOCAL=1, which also makes each rank a node of its own); a
+window that cannot be allocated.  Large buffers for several destinations,
+for the rank itself or for a rank of another node are captured into the
+segment too (it was asked for before the destination was known) and sent
+from there by MPI; their region is freed when the exchange is over.
+
+Lifetimes.  The segment is reserved, not filled: pages exist once
+written, in the node's /dev/shm (tmpfs), whose free space bounds the
+reservation (a write beyond what tmpfs can hold would kill the rank).  The
+window's file has no name (MPICH) once every rank has mapped it, so nothing is left
+in /dev/shm whichever way a run ends.  At the end of a run (`close`) the
+window is freed, collectively, unless a rank of the node still refers to
+memory it received through it (arrays kept past the run: in a global, in a
+traceback): then every rank keeps its mapping until the job ends, instead
+of leaving that rank with arrays on memory that is gone.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import weakref
+from typing import Any, Sequence, cast
+
+import numpy as np
+
+from bsp.align import ALIGN, padding
+from bsp.buffers import BufferPool
+from bsp.fork.heap import HandoverHeap, mark_free
+from bsp.transport import Buffer
+
+from mpi4py import MPI    # imported after mpi_backend.transport has set the thread level
+
+HANDOVER_MIN = 1 << 16          # smaller buffers are cheaper to send than to hand over
+SEGMENT_BYTES = 1 << 36         # the most one rank reserves (64 GiB of address space)
+_SHM = "/dev/shm"
+_INLINE, _SHARED = 0, 1         # kinds of a piece in a table of pieces
+_kept: list[Any] = []           # windows whose memory a rank still used at the end of its run
+
+
+def _reservation(ranks_here: int) -> int:
+    """Bytes each of `ranks_here` ranks may reserve: a quarter of the free
+    space of /dev/shm shared between them, at most SEGMENT_BYTES."""
+    try:
+        stat = os.statvfs(_SHM)
+        free = stat.f_bavail * stat.f_frsize
+    except OSError:
+        return 0
+    share = min(SEGMENT_BYTES, free // (4 * ranks_here))
+    return share - share % (1 << 21)
+
+
+class NodeWindow:
+    """One rank's view of the window of its node (see the module's docstring)."""
+
+    def __init__(self, comm: MPI.Comm, pool: BufferPool):
+        """Collective over `comm`."""
+        self._pool = pool
+        self._win: Any = None
+        self._node: Any = None
+        self._segments: dict[int, np.ndarray] = {}       # comm rank -> its segment, as bytes
+        self._words: dict[int, memoryview] = {}          # comm rank -> its segment, as int64 words
+        self.placed: dict[int, tuple[int, memoryview | None]] = {}   # id(view) -> (offset, view) of this superstep
+        self.held = 0                                    # regions of the others' segments in use here
+        self.pid = comm.Get_rank()
+        if os.environ.get("BSP_MPI_SHARED_WINDOW", "1") == "0" or os.environ.get("MPIR_CVAR_NOLOCAL") == "1":
+            return
+        node = cast(MPI.Intracomm, comm.Split_type(MPI.COMM_TYPE_SHARED))
+        size = node.Get_size()
+        reserve = node.allreduce(_reservation(size), op=MPI.MIN) if size > 1 else 0
+        if reserve < (1 << 24):
+            node.Free()
+            return
+        self._node = node
+        self._win = MPI.Win.Allocate_shared(reserve, 1, comm=node)
+        ranks = MPI.Group.Translate_ranks(node.Get_group(), list(range(size)), comm.Get_group())
+        for node_rank, rank in enumerate(ranks):
+            memory, _ = self._win.Shared_query(node_rank)
+            self._segments[rank] = np.frombuffer(memory, np.uint8, count=reserve)
+            self._words[rank] = memoryview(self._segments[rank]).cast("q")   # type: ignore[arg-type]
+        self._heap = HandoverHeap(self._words[self.pid], 0, reserve)
+
+    def shares_memory_with(self, rank: int) -> bool:
+        """Whether a buffer placed here can be handed over to `rank`."""
+        return rank in self._segments and rank != self.pid
+
+    def send_buffer(self, nbytes: int) -> memoryview | None:
+        """A region of this rank's segment for a buffer sent to one rank, or
+        None (no window, too small, or the segment is full)."""
+        if self._win is None or nbytes < HANDOVER_MIN:
+            return None
+        try:
+            offset = self._heap.allocate(nbytes)
+        except MemoryError:         # held by the receivers: this one goes by MPI
+            return None
+        view = self._segments[self.pid][offset:offset + nbytes].data
+        self.placed[id(view)] = (offset, view)
+        return view
+
+    def worth_handing(self, frames: Sequence[Buffer]) -> bool:
+        """Whether `frames` hold a buffer to hand over: one captured here,
+        or a large one of the caller's (an unbuffered send)."""
+        return any(id(frame) in self.placed or len(frame) >= HANDOVER_MIN for frame in frames)
+
+    def _written(self, frame: Buffer) -> tuple[int, None] | None:
+        """A large frame of the caller's own memory (an unbuffered send)
+        written into a region now: this write is its transfer, as on fork."""
+        nbytes = memoryview(frame).nbytes
+        if nbytes < HANDOVER_MIN:
+            return None
+        try:
+            offset = self._heap.allocate(nbytes)
+        except MemoryError:
+            return None
+        self._segments[self.pid][offset:offset + nbytes] = np.frombuffer(frame, np.uint8)
+        return offset, None
+
+    def plan(self, frames: Sequence[Buffer], split: Any) -> tuple[np.ndarray, list[memoryview]]:
+        """How `frames` go to a rank of this node: the table of pieces
+        (kind, offset, size) and the inline pieces, which MPI carries (as
+        `split(run)` cuts a run of other frames); the regions among the
+        frames are handed over."""
+        table: list[int] = []
+        inline: list[memoryview] = []
+        run: list[Buffer] = []
+        for frame in (*frames, None):
+            found = None if frame is None else self.placed.pop(id(frame), None) or self._written(frame)
+            if frame is not None and found is None:
+                run.append(frame)
+                continue
+            for piece in split(run) if run else ():
+                table += (_INLINE, 0, piece.nbytes)
+                inline.append(piece)
+            run = []
+            if found is not None:
+                table += (_SHARED, found[0], len(frame))    # type: ignore[arg-type]
+        return np.array(table, np.int64), inline
+
+    def settle(self) -> None:
+        """After an exchange: take back the regions captured but not handed
+        over (sent by MPI, or never sent)."""
+        for offset, _ in self.placed.values():
+            self._heap.free(offset)
+        self.placed.clear()
+
+    def adopt(self, source: int, table: list[int], receive: Any) -> list[memoryview]:
+        """The pieces of a block `source` sent as a table of pieces: its
+        regions as memory of this rank; the inline pieces received (by
+        `receive(view)`, in order) into one buffer, each run of them one
+        piece (a frame cut into chunks is whole again), at an address
+        congruent to its offset in the block."""
+        inline = [table[i + 2] for i in range(0, len(table), 3) if table[i] == _INLINE]
+        buffer = self._pool.take(sum(inline) + ALIGN * len(inline)) if inline else None
+        pieces: list[memoryview] = []
+        logical = position = 0
+        run_start: int | None = None
+        for i in range(0, len(table), 3):
+            kind, offset, size = table[i:i + 3]
+            if kind == _SHARED:
+                if run_start is not None:
+                    pieces.append(buffer[run_start:position])     # type: ignore[index]
+                    run_start = None
+                pieces.append(self._region(source, offset, size))
+            else:
+                assert buffer is not None
+                if run_start is None:
+                    position += padding(position - logical)
+                    run_start = position
+                receive(buffer[position:position + size])
+                position += size
+            logical += size
+        if run_start is not None:
+            pieces.append(buffer[run_start:position])     # type: ignore[index]
+        return pieces
+
+    def _region(self, source: int, offset: int, size: int) -> memoryview:
+        region = self._segments[source][offset:offset + size]
+        self.held += 1
+        weakref.finalize(region, self._release, self._words[source], offset)
+        return region.data
+
+    def _release(self, words: memoryview, offset: int) -> None:
+        mark_free(words, offset)
+        self.held -= 1
+
+    def close(self, lost: bool) -> None:
+        """Free the window (collective over the node) unless a rank still
+        uses memory it received; `lost`: the run ended in a sync timeout,
+        where the late ranks will not come: keep it, the job is ending."""
+        if self._win is None:
+            return
+        self.placed.clear()
+        if lost:
+            _kept.append(self._win)
+            return
+        if self.held:
+            gc.collect()        # what is held may be garbage in a cycle
+        if self._node.allreduce(self.held, op=MPI.MAX):
+            _kept.append(self._win)
+        else:
+            self._segments.clear()
+            self._words.clear()
+            del self._heap
+            self._win.Free()
+        self._node.Free()
+        self._win = None
