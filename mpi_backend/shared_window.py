@@ -19,8 +19,9 @@ exchange, and handed over the same way.
 Where the window is not used, and the MPI path of `transport` carries
 everything: a rank alone on its node (every destination is remote);
 BSP_MPI_SHARED_WINDOW=0; MPICH told to use no shared memory
-(MPIR_CVAR_NOLOCAL=1, which also makes each rank a node of its own); a
-window that cannot be allocated.  Large buffers for several destinations,
+(MPIR_CVAR_NOLOCAL=1, which also makes each rank a node of its own); Open
+MPI unless BSP_MPI_SHARED_WINDOW=1 (see `_wanted`); a window that cannot
+be allocated.  Large buffers for several destinations,
 for the rank itself or for a rank of another node are captured into the
 segment too (it was asked for before the destination was known) and sent
 from there by MPI; their region is freed when the exchange is over.
@@ -84,7 +85,7 @@ class NodeWindow:
         self.placed: dict[int, tuple[int, memoryview | None]] = {}   # id(view) -> (offset, view) of this superstep
         self.held = 0                                    # regions of the others' segments in use here
         self.pid = comm.Get_rank()
-        if os.environ.get("BSP_MPI_SHARED_WINDOW", "1") == "0" or os.environ.get("MPIR_CVAR_NOLOCAL") == "1":
+        if not _wanted():
             return
         node = cast(MPI.Intracomm, comm.Split_type(MPI.COMM_TYPE_SHARED))
         size = node.Get_size()
@@ -225,3 +226,17 @@ class NodeWindow:
             self._win.Free()
         self._node.Free()
         self._win = None
+
+
+def _wanted() -> bool:
+    """Whether to make the window.  Not where MPICH uses no shared memory
+    (MPIR_CVAR_NOLOCAL=1).  BSP_MPI_SHARED_WINDOW=0 or 1 decides; by default
+    yes, but under Open MPI, whose UCX one-sided component prints an error
+    for every window made on a machine without UCX devices (its pip wheel on
+    a laptop, for one): a run must not print errors that are not its own."""
+    if os.environ.get("MPIR_CVAR_NOLOCAL") == "1":
+        return False
+    chosen = os.environ.get("BSP_MPI_SHARED_WINDOW")
+    if chosen is not None:
+        return chosen != "0"
+    return MPI.get_vendor()[0] != "Open MPI"
