@@ -116,13 +116,19 @@ class Outbox:
         return section
 
     def frames(self) -> list[Buffer]:
-        """The frames of this destination's block, in wire order."""
-        for section in self.sections.values():
-            if section.deferred:
-                section.flush()
+        """The frames of this destination's block, in wire order.  (Once:
+        the outbox is spent.)"""
         if len(self.sections) == 1:
             ((channel, section),) = self.sections.items()
-            stream = section.stream
+            if section.deferred and not section.stream:
+                # immutable messages only, the commonest block: one pickle, one join
+                deferred = section.deferred
+                stream = section.stream = pickle.dumps(deferred[0], 5) if len(deferred) == 1 else dumps_batch(deferred)
+                section.deferred = []
+            else:
+                if section.deferred:
+                    section.flush()
+                stream = section.stream
             if not section.sizes and len(stream) <= JOIN_BYTES:      # the common small case
                 used = _ONE_SECTION.size + len(stream)
                 return [b"".join((_ONE_SECTION.pack(5, 1, channel, section.count, len(stream), 0),
@@ -131,6 +137,9 @@ class Outbox:
                 used = _ONE_BULK.size + len(stream)
                 return [b"".join((_ONE_BULK.pack(6, 1, channel, section.count, len(stream), 1, section.sizes[0]),
                                   stream, _PADDING[:padding(used)])), section.bulk[0]]
+        for section in self.sections.values():
+            if section.deferred:
+                section.flush()
         header = [len(self.sections)]
         for channel, section in self.sections.items():
             header += (channel, section.count, len(section.stream), len(section.sizes), *section.sizes)

@@ -153,7 +153,9 @@ class ForkTransport(Transport):
         starts, extents, handed_over = [0], list[int](), set[int]()
         for frames, size_slot, direct_slot in zip(outgoing, self._size_slots[half], self._direct_slots[half]):
             direct = -1
-            if len(frames) == 1 and len(frames[0]) < HANDOVER_MIN and id(frames[0]) not in placed:
+            if not frames:
+                total = 0
+            elif len(frames) == 1 and len(frames[0]) < HANDOVER_MIN and id(frames[0]) not in placed:
                 frame = frames[0]
                 total = len(frame)
                 direct = self._allocate(total)
