@@ -120,6 +120,7 @@ class Outbox:
         the outbox is spent.)"""
         if len(self.sections) == 1:
             ((channel, section),) = self.sections.items()
+            stream: bytes | bytearray
             if section.deferred and not section.stream:
                 # immutable messages only, the commonest block: one pickle, one join
                 deferred = section.deferred

@@ -220,6 +220,12 @@ def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: 
             assert pieces is not None       # every rank sent rank 0 its outcome
             outcomes.append(wire.from_block(pieces[0] if len(pieces) == 1 else _joined(pieces).data))
         return outcomes
+    except BaseException:
+        # Ctrl-C on rank 0 (Interrupted), SIGTERM: the job is ending, and the
+        # other ranks are where they were; a collective clean-up would wait
+        # for them forever.
+        transport.abandon()
+        raise
     finally:
         transport.close()
         comm.Free()

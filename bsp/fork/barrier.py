@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from .shared import SharedRegion
 
 _POLLS_PER_CLOCK_READ = 64
-_SPIN_WITHOUT_YIELDING = 50e-6
 _PARENT_CHECK_SECONDS = 1.0
 
 
@@ -54,20 +53,11 @@ class Barrier:
     def _sleep(self, semaphore: Any) -> None:
         acquire = semaphore.acquire
         if self._spin_seconds > 0:
-            start = time.perf_counter()
-            deadline, yielding = start + self._spin_seconds, start + _SPIN_WITHOUT_YIELDING
-            while True:
+            deadline = time.perf_counter() + self._spin_seconds
+            while time.perf_counter() < deadline:
                 for _ in range(_POLLS_PER_CLOCK_READ):
                     if acquire(False):
                         return
-                now = time.perf_counter()
-                if now > deadline:
-                    break
-                if now > yielding:
-                    # The rank awaited has no core (another program took
-                    # it): give it ours, rather than sleep, which costs a
-                    # scheduler's time slice to wake from when cores are busy.
-                    os.sched_yield()
         while not acquire(True, _PARENT_CHECK_SECONDS):
             if os.getppid() != self._launcher:
                 # The launching process is gone (only possible where the

@@ -39,7 +39,13 @@ from .shared import SharedRegion
 from .transport import ForkTransport
 
 # Ranks spin this long at a barrier before they sleep, when each has a core.
-SPIN_SECONDS = 1e-3
+# Long enough to ride out the rank awaited losing its core for a while to
+# another program (a busy laptop, a shared node): a sleeping rank takes a
+# scheduler's time slice to wake, while one that spins (as MPI libraries'
+# ranks do) is there the moment the other arrives.  With a CPU-bound
+# process beside 2 ranks on 2 cores, a one-message superstep took 96-189 us
+# spinning 1 ms (or yielding the core after 50 us), 44-121 us spinning 20 ms.
+SPIN_SECONDS = 20e-3
 
 _forking = threading.Lock()         # one run forks at a time, so that it knows every other run's descriptors
 _descriptors: set[int] = set()      # the launching process's descriptors of the runs in progress
