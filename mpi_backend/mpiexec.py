@@ -153,8 +153,7 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
         remove_orphaned_shared_memory(before, ranks.shared_files)
     if status != 0 and ranks.first_to_end and ranks.died:
         named = ", ".join(f"rank {rank} (pid {pid})" for rank, pid in ranks.first_to_end)
-        together = " (at once, within a millisecond)" if len(ranks.first_to_end) > 1 else ""
-        print(f"pybsp: the job failed; the first of its processes to end: {named}{together}",
+        print(f"pybsp: the job failed; the first of its processes to end: {named}",
               file=sys.stderr, flush=True)
     if terminated:
         return 128 + signal.SIGTERM
@@ -203,7 +202,7 @@ class _RankWatch(threading.Thread):
         super().__init__(daemon=True)
         self._process = process
         self.of_pid: dict[int, int] = {}
-        self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of each seen beginning to end at once
+        self.first_to_end: list[tuple[int, int]] = []     # [(rank, pid)] of the first to end, once known
         self.died = False                                   # whether a rank was seen ending by a signal
         self.shared_files: set[str] = set()                 # MPI shared memory files the ranks were seen to map
         self._ends = select.epoll()                         # the ranks' pidfds: ready in the order they end
@@ -214,23 +213,27 @@ class _RankWatch(threading.Thread):
         try:
             self._find_ranks()
             threading.Thread(target=self._note_shared_files, daemon=True).start()
-            while self._process.poll() is None and not self.died:
+            while self._process.poll() is None and not (self.died and self.first_to_end):
                 self._note_finished(self.WATCH_SECONDS)
-                if not self.first_to_end:
-                    self.first_to_end = self._first_ending()
-                if self.first_to_end:
+                ending = [pid for pid in self.of_pid if _ending(pid)]
+                if ending and not self.first_to_end:
+                    self.first_to_end = self._first_of(ending)
+                if ending and not self.died:
                     self.died = any(_killed(pid) for pid in self.of_pid)
+            if not self.first_to_end:       # the job ended first: by the kernel's order alone
+                self._note_finished(0)
+                self.first_to_end = [(self.of_pid[pid], pid) for pid in self._finished[:1]]
         finally:
             self._ends.close()
             for fd in self._pid_of_fd:
                 os.close(fd)
 
-    def _first_ending(self) -> list[tuple[int, int]]:
-        """The rank seen beginning to end, or of those seen at once, the
-        first to finish; all of them if none has finished."""
-        ending = [pid for pid in self.of_pid if _ending(pid)]
-        finished = [pid for pid in self._finished if pid in ending]
-        return [(self.of_pid[pid], pid) for pid in (finished[:1] if len(ending) > 1 and finished else ending)]
+    def _first_of(self, ending: list[int]) -> list[tuple[int, int]]:
+        """Of the ranks seen beginning to end, the first: the one alone, or
+        of several seen at once, the first to finish (none yet: wait)."""
+        if len(ending) > 1:
+            ending = [pid for pid in self._finished if pid in ending][:1]
+        return [(self.of_pid[pid], pid) for pid in ending]
 
     def _find_ranks(self) -> None:
         """Until every local rank is known; each is watched from the moment
@@ -258,6 +261,8 @@ class _RankWatch(threading.Thread):
         for fd, _ in self._ends.poll(seconds):
             self._ends.unregister(fd)
             self._finished.append(self._pid_of_fd[fd])
+            # a zombie's exit status is there only until the launcher reaps it: look now
+            self.died = self.died or _killed(self._pid_of_fd[fd])
 
     def _note_shared_files(self) -> None:
         """Until the job ends, note the MPI library files the ranks map
