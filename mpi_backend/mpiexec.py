@@ -153,7 +153,8 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
         remove_orphaned_shared_memory(before, ranks.shared_files)
     if status != 0 and ranks.first_to_end and ranks.died:
         named = ", ".join(f"rank {rank} (pid {pid})" for rank, pid in ranks.first_to_end)
-        print(f"pybsp: the job failed; the first of its processes to end: {named}",
+        together = " (seen beginning at once; in the order they finished)" if len(ranks.first_to_end) > 1 else ""
+        print(f"pybsp: the job failed; the first of its processes to end: {named}{together}",
               file=sys.stderr, flush=True)
     if terminated:
         return 128 + signal.SIGTERM
@@ -202,7 +203,7 @@ class _RankWatch(threading.Thread):
         super().__init__(daemon=True)
         self._process = process
         self.of_pid: dict[int, int] = {}
-        self.first_to_end: list[tuple[int, int]] = []     # [(rank, pid)] of the first to end, once known
+        self.first_to_end: list[tuple[int, int]] = []     # (rank, pid) of the first to end, or of those seen at once
         self.died = False                                   # whether a rank was seen ending by a signal
         self.shared_files: set[str] = set()                 # MPI shared memory files the ranks were seen to map
         self._ends = select.epoll()                         # the ranks' pidfds: ready in the order they end
@@ -229,10 +230,11 @@ class _RankWatch(threading.Thread):
                 os.close(fd)
 
     def _first_of(self, ending: list[int]) -> list[tuple[int, int]]:
-        """Of the ranks seen beginning to end, the first: the one alone, or
-        of several seen at once, the first to finish (none yet: wait)."""
+        """The ranks seen beginning to end: the one alone, or several seen
+        at once, in the order they finished (none finished yet: wait)."""
         if len(ending) > 1:
-            ending = [pid for pid in self._finished if pid in ending][:1]
+            finished = [pid for pid in self._finished if pid in ending]
+            ending = finished + [pid for pid in ending if pid not in finished] if finished else []
         return [(self.of_pid[pid], pid) for pid in ending]
 
     def _find_ranks(self) -> None:
