@@ -120,16 +120,9 @@ class Outbox:
         the outbox is spent.)"""
         if len(self.sections) == 1:
             ((channel, section),) = self.sections.items()
-            stream: bytes | bytearray
-            if section.deferred and not section.stream:
-                # immutable messages only, the commonest block: one pickle, one join
-                deferred = section.deferred
-                stream = section.stream = pickle.dumps(deferred[0], 5) if len(deferred) == 1 else dumps_batch(deferred)
-                section.deferred = []
-            else:
-                if section.deferred:
-                    section.flush()
-                stream = section.stream
+            if section.deferred:
+                section.flush()         # onto an empty stream (the commonest block): no copy
+            stream = section.stream
             if not section.sizes and len(stream) <= JOIN_BYTES:      # the common small case
                 used = _ONE_SECTION.size + len(stream)
                 return [b"".join((_ONE_SECTION.pack(5, 1, channel, section.count, len(stream), 0),
