@@ -46,6 +46,7 @@ from . import checkpoint_files as files
 from .callsite import user_call_site
 from .engine import SYSTEM_CHANNEL
 from .errors import CheckpointError
+from .files import temporary_names
 from .record import Kind
 
 if TYPE_CHECKING:
@@ -54,7 +55,8 @@ if TYPE_CHECKING:
 FORMAT = 1
 LATEST = "LATEST"
 MANIFEST = "manifest.json"
-_OURS = re.compile(r"^(LATEST(\.tmp-[0-9a-f]+)?|ck-[0-9a-f]+-\d+)$")
+# LATEST, a LATEST that rank 0 died writing, and the checkpoints
+_OURS = re.compile(rf"^({LATEST}|{temporary_names(LATEST)}|ck-[0-9a-f]+-\d+)$")
 
 
 # -- in the launching process -------------------------------------------------

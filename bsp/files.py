@@ -13,6 +13,7 @@ replaced, not written through, so a link planted in a shared directory
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from typing import BinaryIO, Callable
 
@@ -29,7 +30,7 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], o
     temporary file is gone either way."""
     folder = os.open(os.path.dirname(os.path.abspath(path)), _DIRECTORY) if dir_fd is None else dir_fd
     name = os.path.basename(path) if dir_fd is None else os.fspath(path)
-    temporary = f".{name}.{secrets.token_hex(6)}.tmp"
+    temporary = f".{name}.{secrets.token_hex(6)}.tmp"    # matched by temporary_names(name)
     try:
         fd = os.open(temporary, _CREATE, mode, dir_fd=folder)
         try:
@@ -47,6 +48,13 @@ def write_atomically(path: str | os.PathLike[str], write: Callable[[BinaryIO], o
     finally:
         if dir_fd is None:
             os.close(folder)
+
+
+def temporary_names(name: str) -> str:
+    """A regular expression that matches the temporary names under which
+    `name` is written: a directory that must hold only pybsp's files can
+    hold one of these, left by a writer that died before its rename."""
+    return rf"\.{re.escape(name)}\.[0-9a-f]{{12}}\.tmp"
 
 
 def write_bytes_atomically(path: str | os.PathLike[str], data: bytes, *, dir_fd: int | None = None,

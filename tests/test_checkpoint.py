@@ -248,15 +248,21 @@ def twice(world, restore_only=False):
     return 2
 
 
-def killing(original, pid, superstep, when=lambda *args: True):
-    """`original`, but rank `pid` dies by SIGKILL after calling it from
-    `superstep` on, when `when` says so."""
+def killing(original, pid, superstep, when=lambda *args: True, before=False):
+    """`original`, but rank `pid` dies by SIGKILL when it calls it (after
+    the call, or before it with `before`) from `superstep` on, when `when`
+    says so."""
     from bsp.rank import current_engine
 
-    def call(*args, **kwargs):
-        result = original(*args, **kwargs)
+    def dies(args):
         engine = current_engine()
-        if engine.pid == pid and engine.superstep >= superstep and when(*args):
+        return engine is not None and engine.pid == pid and engine.superstep >= superstep and when(*args)
+
+    def call(*args, **kwargs):
+        if before and dies(args):
+            os.kill(os.getpid(), 9)
+        result = original(*args, **kwargs)
+        if not before and dies(args):
             os.kill(os.getpid(), 9)
         return result
     return call
@@ -266,6 +272,7 @@ def killing(original, pid, superstep, when=lambda *args: True):
 @pytest.mark.parametrize("where, pid, restored", [
     ("rank 2 has written its part", 2, 1),
     ("rank 0 has written the manifest, not LATEST", 0, 1),
+    ("rank 0 has written its new LATEST, not renamed it into place", 0, 1),
     ("rank 0 has replaced LATEST", 0, 2),
 ])
 def test_a_rank_killed_during_save_leaves_a_complete_checkpoint(tmp_path, monkeypatch, where, pid, restored):
@@ -276,11 +283,16 @@ def test_a_rank_killed_during_save_leaves_a_complete_checkpoint(tmp_path, monkey
     elif "not LATEST" in where:
         monkeypatch.setattr(checkpoint_files, "write_atomically", killing(
             checkpoint_files.write_atomically, pid, 3, lambda fd, name, data: name != "LATEST"))
+    elif "not renamed" in where:
+        monkeypatch.setattr(os, "rename", killing(
+            os.rename, pid, 3, lambda source, target: source.startswith(".LATEST."), before=True))
     else:
         monkeypatch.setattr(checkpoint, "_prune", killing(checkpoint._prune, pid, 3))
     with pytest.raises(bsp.RankDiedError, match=f"rank {pid} died: killed by signal 9"):
         bsp.run(twice, nprocs=3, checkpoint=tmp_path)
     monkeypatch.undo()
+    left_writing = [name for name in os.listdir(tmp_path) if name.startswith(".LATEST.")]
+    assert len(left_writing) == ("not renamed" in where)      # the next run takes it for pybsp's, and removes it
     assert bsp.run(twice, True, nprocs=2, checkpoint=tmp_path) == [restored, restored]
     assert bsp.run(twice, nprocs=2, checkpoint=tmp_path) == [2, 2]
     assert len(os.listdir(tmp_path)) == 2       # LATEST and the last checkpoint: the rest was removed
