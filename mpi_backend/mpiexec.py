@@ -27,6 +27,7 @@ from mpi4py import MPI  # noqa: E402  (rc must be set first)
 
 from bsp.mpienv import rank_on_node  # noqa: E402
 
+from . import endings  # noqa: E402
 from .procmaps import mapped_files  # noqa: E402
 
 _VENDORS = (("Open MPI", "openmpi"), ("MPICH", "mpich"), ("Intel", "intel"), ("MVAPICH", "mpich"))
@@ -195,7 +196,9 @@ class _RankWatch(threading.Thread):
     once are told apart by the order they finished ending, which is the
     kernel's: their pidfds sit in one epoll set, whose ready list keeps
     events in the order they happened.  A rank killed outright has finished
-    before the launcher can learn of it and end the others."""
+    before the launcher can learn of it and end the others.  How each ended
+    is read from its zombie, or, when its parent has reaped it before this
+    thread could look, from its pidfd (see `endings`)."""
 
     FIND_SECONDS, WATCH_SECONDS = 0.05, 0.001
 
@@ -216,11 +219,11 @@ class _RankWatch(threading.Thread):
             threading.Thread(target=self._note_shared_files, daemon=True).start()
             while self._process.poll() is None and not (self.died and self.first_to_end):
                 self._note_finished(self.WATCH_SECONDS)
-                ending = [pid for pid in self.of_pid if _ending(pid)]
+                ending = [pid for pid in self.of_pid if endings.ending(pid)]
                 if ending and not self.first_to_end:
                     self.first_to_end = self._first_of(ending)
                 if ending and not self.died:
-                    self.died = any(_killed(pid) for pid in self.of_pid)
+                    self.died = any(endings.killed(pid) for pid in self.of_pid)
             if not self.first_to_end:       # the job ended first: by the kernel's order alone
                 self._note_finished(0)
                 self.first_to_end = [(self.of_pid[pid], pid) for pid in self._finished[:1]]
@@ -263,8 +266,8 @@ class _RankWatch(threading.Thread):
         for fd, _ in self._ends.poll(seconds):
             self._ends.unregister(fd)
             self._finished.append(self._pid_of_fd[fd])
-            # a zombie's exit status is there only until the launcher reaps it: look now
-            self.died = self.died or _killed(self._pid_of_fd[fd])
+            # a zombie's exit status is in /proc until the launcher reaps it; then in its pidfd
+            self.died = self.died or endings.killed(self._pid_of_fd[fd]) or endings.reaped_by_signal(fd)
 
     def _note_shared_files(self) -> None:
         """Until the job ends, note the MPI library files the ranks map
@@ -279,52 +282,15 @@ class _RankWatch(threading.Thread):
         """Give the ranks the launcher killed a moment to finish dying, so
         that their shared memory counts as unmapped."""
         deadline = time.monotonic() + seconds
-        while any(_alive(pid) for pid in self.of_pid) and time.monotonic() < deadline:
+        while any(endings.alive(pid) for pid in self.of_pid) and time.monotonic() < deadline:
             time.sleep(self.FIND_SECONDS)
-
-
-_EXITING = 0x4      # PF_EXITING, in a process's flags from the moment its end begins
-_SIGNALED = 0x400   # PF_SIGNALED: that end is a fatal signal's
-
-
-def _ending(pid: int) -> bool:
-    """Whether `pid` has begun to end, or is gone."""
-    fields = _stat(pid)
-    return fields is None or fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
-
-
-def _killed(pid: int) -> bool:
-    """Whether `pid` is ending, or ended, by a signal, as far as /proc still
-    shows it (its flags while it ends; its exit status while a zombie)."""
-    fields = _stat(pid)
-    if fields is None:
-        return False
-    if fields[0] == "Z" and len(fields) > 49:
-        return int(fields[49]) & 0x7F != 0       # exit_code (field 52), as waitpid reports it
-    return bool(int(fields[6]) & _SIGNALED)
-
-
-def _alive(pid: int) -> bool:
-    """Whether `pid` runs (a zombie, which has ended, does not)."""
-    fields = _stat(pid)
-    return fields is not None and fields[0] != "Z"
-
-
-def _stat(pid: int) -> list[str] | None:
-    """The fields of /proc/PID/stat after the command name (state first),
-    or None when the process is gone."""
-    try:
-        with open(f"/proc/{pid}/stat") as text:
-            return text.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return None
 
 
 def _descendants(root: int) -> list[int]:
     children: dict[int, list[int]] = {}
     for entry in glob.glob("/proc/[0-9]*"):
         pid = int(os.path.basename(entry))
-        fields = _stat(pid)
+        fields = endings.stat_fields(pid)
         if fields is not None:
             children.setdefault(int(fields[1]), []).append(pid)
     found, todo = [], [root]
@@ -338,7 +304,7 @@ def _descendants(root: int) -> list[int]:
 def _started_by_a_rank(pid: int) -> bool:
     """Whether `pid`'s parent is a rank: a process the program started,
     which inherited the rank's environment, but is no rank."""
-    fields = _stat(pid)
+    fields = endings.stat_fields(pid)
     return fields is not None and _rank_in_environment(int(fields[1])) is not None
 
 

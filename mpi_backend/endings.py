@@ -1,0 +1,65 @@
+"""How a process is ending, or how it ended, as Linux tells another
+process that is not its parent: its flags and state in /proc/PID/stat
+while it ends and while it is a zombie, then its pidfd's exit status once
+its parent has reaped it (Linux 6.15 on).  Used to tell which rank of an
+MPI job died, and how (see mpiexec._RankWatch)."""
+
+from __future__ import annotations
+
+import fcntl
+import sys
+
+_EXITING = 0x4      # PF_EXITING, in a process's flags from the moment its end begins
+_SIGNALED = 0x400   # PF_SIGNALED: that end is a fatal signal's
+
+
+def ending(pid: int) -> bool:
+    """Whether `pid` has begun to end, or is gone."""
+    fields = stat_fields(pid)
+    return fields is None or fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
+
+
+def killed(pid: int) -> bool:
+    """Whether `pid` is ending, or ended, by a signal, as far as /proc still
+    shows it (its flags while it ends; its exit status while a zombie)."""
+    fields = stat_fields(pid)
+    if fields is None:
+        return False
+    if fields[0] == "Z" and len(fields) > 49:
+        return int(fields[49]) & 0x7F != 0       # exit_code (field 52), as waitpid reports it
+    return bool(int(fields[6]) & _SIGNALED)
+
+
+_PIDFD_GET_INFO = 0xC040FF0B   # _IOWR(0xFF, 11, struct pidfd_info): 64 bytes, Linux 6.13 on
+_PIDFD_INFO_EXIT = 0x8          # the exit status of a reaped process, Linux 6.15 on
+
+
+def reaped_by_signal(pidfd: int) -> bool:
+    """Whether the process of `pidfd`, reaped by its parent (the gone
+    zombie that `killed` can no longer read), was ended by a signal; False
+    where the kernel keeps no exit status with a pidfd."""
+    info = bytearray(64)
+    info[:8] = _PIDFD_INFO_EXIT.to_bytes(8, sys.byteorder)
+    try:
+        fcntl.ioctl(pidfd, _PIDFD_GET_INFO, info)
+    except OSError:
+        return False
+    mask = int.from_bytes(info[:8], sys.byteorder)
+    status = int.from_bytes(info[60:64], sys.byteorder, signed=True)    # exit_code, as waitpid reports it
+    return bool(mask & _PIDFD_INFO_EXIT) and status & 0x7F != 0
+
+
+def alive(pid: int) -> bool:
+    """Whether `pid` runs (a zombie, which has ended, does not)."""
+    fields = stat_fields(pid)
+    return fields is not None and fields[0] != "Z"
+
+
+def stat_fields(pid: int) -> list[str] | None:
+    """The fields of /proc/PID/stat after the command name (state first),
+    or None when the process is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as text:
+            return text.read().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
