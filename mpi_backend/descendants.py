@@ -16,6 +16,8 @@ import os
 import signal
 import time
 
+from . import endings
+
 GRACE_SECONDS = 2.0
 _POLL_SECONDS = 0.01
 
@@ -27,10 +29,10 @@ def end_descendants(grace: float = GRACE_SECONDS) -> list[int]:
         return []
     _send(found, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while time.monotonic() < deadline and any(_running(pid) for pid in found):
+    while time.monotonic() < deadline and any(endings.alive(pid) for pid in found):
         _reap_children()
         time.sleep(_POLL_SECONDS)
-    _send([pid for pid in found if _running(pid)], signal.SIGKILL)
+    _send([pid for pid in found if endings.alive(pid)], signal.SIGKILL)
     _reap_children()
     return found
 
@@ -59,15 +61,6 @@ def _children(pid: int) -> list[int]:
         except (OSError, ValueError):
             continue
     return children
-
-
-def _running(pid: int) -> bool:
-    """Whether `pid` exists and is no zombie."""
-    try:
-        with open(f"/proc/{pid}/stat") as text:
-            return text.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
 
 
 def _send(pids: list[int], sig: int) -> None:

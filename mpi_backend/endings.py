@@ -2,7 +2,8 @@
 process that is not its parent: its flags and state in /proc/PID/stat
 while it ends and while it is a zombie, then its pidfd's exit status once
 its parent has reaped it (Linux 6.15 on).  Used to tell which rank of an
-MPI job died, and how (see mpiexec._RankWatch)."""
+MPI job died, and how (mpiexec._RankWatch), and whether the processes a
+rank's program started are gone (descendants)."""
 
 from __future__ import annotations
 
@@ -52,7 +53,7 @@ def reaped_by_signal(pidfd: int) -> bool:
 def alive(pid: int) -> bool:
     """Whether `pid` runs (a zombie, which has ended, does not)."""
     fields = stat_fields(pid)
-    return fields is not None and fields[0] != "Z"
+    return fields is not None and fields[0] not in "ZX"
 
 
 def stat_fields(pid: int) -> list[str] | None:

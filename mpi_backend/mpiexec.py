@@ -28,6 +28,7 @@ from mpi4py import MPI  # noqa: E402  (rc must be set first)
 from bsp.mpienv import rank_on_node  # noqa: E402
 
 from . import endings  # noqa: E402
+from .descendants import descendants  # noqa: E402
 from .procmaps import mapped_files  # noqa: E402
 
 _VENDORS = (("Open MPI", "openmpi"), ("MPICH", "mpich"), ("Intel", "intel"), ("MVAPICH", "mpich"))
@@ -245,7 +246,7 @@ class _RankWatch(threading.Thread):
         it is found, so that none ends unseen while the others are sought."""
         expected = None
         while self._process.poll() is None and (expected is None or len(self.of_pid) < expected):
-            for pid in _descendants(self._process.pid):
+            for pid in descendants(self._process.pid):
                 if pid not in self.of_pid and (found := _rank_in_environment(pid)) is not None \
                         and not _started_by_a_rank(pid):
                     self.of_pid[pid], expected = found
@@ -284,21 +285,6 @@ class _RankWatch(threading.Thread):
         deadline = time.monotonic() + seconds
         while any(endings.alive(pid) for pid in self.of_pid) and time.monotonic() < deadline:
             time.sleep(self.FIND_SECONDS)
-
-
-def _descendants(root: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for entry in glob.glob("/proc/[0-9]*"):
-        pid = int(os.path.basename(entry))
-        fields = endings.stat_fields(pid)
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append(pid)
-    found, todo = [], [root]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def _started_by_a_rank(pid: int) -> bool:
