@@ -286,7 +286,6 @@ class SyncWatch:
     """
 
     POLLS_PER_LOOK = 256            # polls of the exchange between looks for queries and the timeout
-    POLLS_BEFORE_YIELD = 64         # polls that spin before each further poll yields the core
     GRACE_SECONDS = 2.0             # how long answers may take to come
 
     def __init__(self, comm: MPI.Comm, timeout: float, yields: bool = True):
@@ -307,7 +306,7 @@ class SyncWatch:
         polls, waited = 0, None
         while not test():
             polls += 1
-            if polls <= self.POLLS_BEFORE_YIELD:
+            if polls <= _SPIN_POLLS:
                 continue        # spinning: microseconds in all, not worth a clock
             if waited is None:
                 waited = RunningClock()
