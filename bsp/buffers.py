@@ -11,6 +11,7 @@ the next superstep writes into memory that is already mapped.
 from __future__ import annotations
 
 import weakref
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -96,3 +97,40 @@ def byte_view(array: np.ndarray) -> memoryview:
     C-contiguous).  Through numpy, not memoryview.cast, which refuses empty
     arrays and dtypes the buffer protocol cannot describe (datetime64)."""
     return np.ascontiguousarray(array).reshape(-1).view(np.uint8).data
+
+
+COPIED, HANDED_OVER = 0, 1      # kinds of a piece in `lay_out`'s extents
+
+
+def lay_out(extents: Sequence[int], buffer: memoryview | None, position: int,
+            fill: Callable[[memoryview, int], None], handed: Callable[[int, int], memoryview]
+            ) -> tuple[list[memoryview], int]:
+    """The pieces of a received block, from its extents, (offset, length,
+    kind) each, in block order: each run of copied pieces is one view of
+    `buffer`, from `position` on, at an address congruent to its offset in
+    the block (numpy data in it stays aligned; a frame cut into chunks is
+    whole again), `fill(view, offset)` copying each piece in; a piece
+    handed over is `handed(offset, length)`, as it lies.  Returns the views
+    and the position after them.  `buffer` needs, per copied piece, its
+    length and ALIGN bytes."""
+    pieces: list[memoryview] = []
+    logical = 0
+    run_start: int | None = None
+    for i in range(0, len(extents), 3):
+        offset, length, kind = extents[i:i + 3]
+        if kind == COPIED:
+            assert buffer is not None
+            if run_start is None:
+                position += padding(position - logical)
+                run_start = position
+            fill(buffer[position:position + length], offset)
+            position += length
+        else:
+            if run_start is not None:
+                pieces.append(buffer[run_start:position])     # type: ignore[index]
+                run_start = None
+            pieces.append(handed(offset, length))
+        logical += length
+    if run_start is not None:
+        pieces.append(buffer[run_start:position])     # type: ignore[index]
+    return pieces, position

@@ -46,8 +46,8 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 
-from bsp.align import ALIGN, padding
-from bsp.buffers import BufferPool
+from bsp.align import ALIGN
+from bsp.buffers import COPIED, HANDED_OVER, BufferPool, lay_out
 from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.transport import Buffer
 
@@ -56,7 +56,6 @@ from mpi4py import MPI    # imported after mpi_backend.transport has set the thr
 HANDOVER_MIN = 1 << 16          # smaller buffers are cheaper to send than to hand over
 SEGMENT_BYTES = 1 << 36         # the most one rank reserves (64 GiB of address space)
 _SHM = "/dev/shm"
-_INLINE, _SHARED = 0, 1         # kinds of a piece in a table of pieces
 _kept: list[Any] = []           # windows whose memory a rank still used at the end of its run
 
 
@@ -138,10 +137,10 @@ class NodeWindow:
         return offset, None
 
     def plan(self, frames: Sequence[Buffer], split: Any) -> tuple[np.ndarray, list[memoryview]]:
-        """How `frames` go to a rank of this node: the table of pieces
-        (kind, offset, size) and the inline pieces, which MPI carries (as
-        `split(run)` cuts a run of other frames); the regions among the
-        frames are handed over."""
+        """How `frames` go to a rank of this node: the table of pieces,
+        (offset, size, kind) each as `bsp.buffers.lay_out` reads them, and
+        the inline pieces (COPIED: MPI carries them, as `split(run)` cuts a
+        run of other frames); the regions among the frames are HANDED_OVER."""
         table: list[int] = []
         inline: list[memoryview] = []
         run: list[Buffer] = []
@@ -151,11 +150,11 @@ class NodeWindow:
                 run.append(frame)
                 continue
             for piece in split(run) if run else ():
-                table += (_INLINE, 0, piece.nbytes)
+                table += (0, piece.nbytes, COPIED)
                 inline.append(piece)
             run = []
             if found is not None:
-                table += (_SHARED, found[0], len(frame))    # type: ignore[arg-type]
+                table += (found[0], len(frame), HANDED_OVER)    # type: ignore[arg-type]
         return np.array(table, np.int64), inline
 
     def settle(self) -> None:
@@ -171,28 +170,10 @@ class NodeWindow:
         `receive(view)`, in order) into one buffer, each run of them one
         piece (a frame cut into chunks is whole again), at an address
         congruent to its offset in the block."""
-        inline = [table[i + 2] for i in range(0, len(table), 3) if table[i] == _INLINE]
+        inline = [table[i + 1] for i in range(0, len(table), 3) if table[i + 2] == COPIED]
         buffer = self._pool.take(sum(inline) + ALIGN * len(inline)) if inline else None
-        pieces: list[memoryview] = []
-        logical = position = 0
-        run_start: int | None = None
-        for i in range(0, len(table), 3):
-            kind, offset, size = table[i:i + 3]
-            if kind == _SHARED:
-                if run_start is not None:
-                    pieces.append(buffer[run_start:position])     # type: ignore[index]
-                    run_start = None
-                pieces.append(self._region(source, offset, size))
-            else:
-                assert buffer is not None
-                if run_start is None:
-                    position += padding(position - logical)
-                    run_start = position
-                receive(buffer[position:position + size])
-                position += size
-            logical += size
-        if run_start is not None:
-            pieces.append(buffer[run_start:position])     # type: ignore[index]
+        pieces, _ = lay_out(table, buffer, 0, lambda view, _: receive(view),
+                            lambda offset, size: self._region(source, offset, size))
         return pieces
 
     def _region(self, source: int, offset: int, size: int) -> memoryview:

@@ -30,15 +30,15 @@ from typing import Sequence
 
 import numpy as np
 
-from ..align import ALIGN, aligned, padding
-from ..buffers import BufferPool, ReceiveSpace
+from ..align import ALIGN, aligned
+from ..buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out
 from ..transport import RECORD_SIZE, Buffer, Transport
 from .heap import HandoverHeap, mark_free
 from .barrier import Barrier
 from .shared import SharedRegion
 
 HANDOVER_MIN = 1 << 16      # smaller frames are cheaper to copy than to hand over
-COPY, HANDOVER = 0, 1
+COPY, HANDOVER = COPIED, HANDED_OVER      # kinds of the pieces in an extent table
 # Room left free before each send buffer and each handover region's data,
 # where the header and stream of a block made of them and that buffer alone
 # (one array sent, the commonest bulk message) are written at the exchange:
@@ -255,26 +255,12 @@ class ForkTransport(Transport):
         buffer = self._space.take(copy_bytes)
         position = 0
         for source, found in extents.items():
-            pieces, logical, run_start = [], 0, None
-            for i in range(0, len(found), 3):
-                offset, length, kind = found[i:i + 3]
-                if kind == COPY:
-                    if run_start is None:
-                        # keep the block's alignment: numpy data in it stays aligned
-                        position += padding(position - logical)
-                        run_start = position
-                    buffer[position:position + length] = self._bytes[offset:offset + length]
-                    position += length
-                else:
-                    if run_start is not None:
-                        pieces.append(buffer[run_start:position])
-                        run_start = None
-                    pieces.append(self._receive_handover(offset, length))
-                logical += length
-            if run_start is not None:
-                pieces.append(buffer[run_start:position])
-            incoming[source] = pieces
+            incoming[source], position = lay_out(found, buffer, position, self._fill, self._receive_handover)
         return incoming
+
+    def _fill(self, view: memoryview, offset: int) -> None:
+        """Copy the piece at `offset` of the shared region into `view`."""
+        view[:] = self._bytes[offset:offset + len(view)]
 
     def _receive_handover(self, offset: int, length: int, data: int | None = None) -> memoryview:
         """A region of another rank's heap, as memory of ours: it goes back
