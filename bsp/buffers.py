@@ -111,8 +111,8 @@ def lay_out(extents: Sequence[int], buffer: memoryview | None, position: int,
     the block (numpy data in it stays aligned; a frame cut into chunks is
     whole again), `fill(view, offset)` copying each piece in; a piece
     handed over is `handed(offset, length)`, as it lies.  Returns the views
-    and the position after them.  `buffer` needs, per copied piece, its
-    length and ALIGN bytes."""
+    and the position after them.  `buffer` needs `room_for(extents)` bytes
+    from `position` on."""
     pieces: list[memoryview] = []
     logical = 0
     run_start: int | None = None
@@ -134,3 +134,9 @@ def lay_out(extents: Sequence[int], buffer: memoryview | None, position: int,
     if run_start is not None:
         pieces.append(buffer[run_start:position])     # type: ignore[index]
     return pieces, position
+
+
+def room_for(extents: Sequence[int]) -> int:
+    """The bytes `lay_out` may use for the copied pieces of `extents`: each
+    one's length and, at most, ALIGN bytes of padding before it."""
+    return sum(extents[i + 1] + ALIGN for i in range(0, len(extents), 3) if extents[i + 2] == COPIED)

@@ -46,8 +46,7 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 
-from bsp.align import ALIGN
-from bsp.buffers import COPIED, HANDED_OVER, BufferPool, lay_out
+from bsp.buffers import COPIED, HANDED_OVER, BufferPool, lay_out, room_for
 from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.transport import Buffer
 
@@ -170,8 +169,8 @@ class NodeWindow:
         `receive(view)`, in order) into one buffer, each run of them one
         piece (a frame cut into chunks is whole again), at an address
         congruent to its offset in the block."""
-        inline = [table[i + 1] for i in range(0, len(table), 3) if table[i + 2] == COPIED]
-        buffer = self._pool.take(sum(inline) + ALIGN * len(inline)) if inline else None
+        room = room_for(table)
+        buffer = self._pool.take(room) if room else None
         pieces, _ = lay_out(table, buffer, 0, lambda view, _: receive(view),
                             lambda offset, size: self._region(source, offset, size))
         return pieces

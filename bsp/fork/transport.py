@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 
 from ..align import ALIGN, aligned
-from ..buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out
+from ..buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, room_for
 from ..transport import RECORD_SIZE, Buffer, Transport
 from .heap import HandoverHeap, mark_free
 from .barrier import Barrier
@@ -249,7 +249,7 @@ class ForkTransport(Transport):
             table = words[words[where]:words[where] + words[where + 1]]
             found = table[p + 1 + 3 * table[self.pid]:p + 1 + 3 * table[self.pid + 1]].tolist()
             extents[source] = found
-            copy_bytes += sum(found[i + 1] + ALIGN for i in range(0, len(found), 3) if found[i + 2] == COPY)
+            copy_bytes += room_for(found)
         if not extents:
             return incoming
         buffer = self._space.take(copy_bytes)
