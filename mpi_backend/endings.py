@@ -26,28 +26,47 @@ def killed(pid: int) -> bool:
     fields = stat_fields(pid)
     if fields is None:
         return False
-    if fields[0] == "Z" and len(fields) > 49:
-        return int(fields[49]) & 0x7F != 0       # exit_code (field 52), as waitpid reports it
-    return bool(int(fields[6]) & _SIGNALED)
+    status = _zombie_status(fields)
+    return by_signal(status) if status is not None else bool(int(fields[6]) & _SIGNALED)
+
+
+def exit_status(pid: int) -> int | None:
+    """The wait status (as waitpid reports it) of `pid`, a zombie; None
+    while it runs, or once its parent has reaped it."""
+    fields = stat_fields(pid)
+    return None if fields is None else _zombie_status(fields)
+
+
+def by_signal(status: int) -> bool:
+    """Whether a wait status is that of a process ended by a signal."""
+    return status & 0x7F != 0
+
+
+def shell_status(status: int) -> int:
+    """A wait status as shells report it: the exit code, or 128 + the signal."""
+    return 128 + (status & 0x7F) if by_signal(status) else status >> 8
+
+
+def _zombie_status(fields: list[str]) -> int | None:
+    return int(fields[49]) if fields[0] == "Z" and len(fields) > 49 else None     # exit_code, field 52
 
 
 _PIDFD_GET_INFO = 0xC040FF0B   # _IOWR(0xFF, 11, struct pidfd_info): 64 bytes, Linux 6.13 on
 _PIDFD_INFO_EXIT = 0x8          # the exit status of a reaped process, Linux 6.15 on
 
 
-def reaped_by_signal(pidfd: int) -> bool:
-    """Whether the process of `pidfd`, reaped by its parent (the gone
-    zombie that `killed` can no longer read), was ended by a signal; False
-    where the kernel keeps no exit status with a pidfd."""
+def reaped_status(pidfd: int) -> int | None:
+    """The wait status of the process of `pidfd`, reaped by its parent (the
+    gone zombie that `exit_status` can no longer read); None where the
+    kernel keeps no exit status with a pidfd, or the process has not ended."""
     info = bytearray(64)
     info[:8] = _PIDFD_INFO_EXIT.to_bytes(8, sys.byteorder)
     try:
         fcntl.ioctl(pidfd, _PIDFD_GET_INFO, info)
     except OSError:
-        return False
+        return None
     mask = int.from_bytes(info[:8], sys.byteorder)
-    status = int.from_bytes(info[60:64], sys.byteorder, signed=True)    # exit_code, as waitpid reports it
-    return bool(mask & _PIDFD_INFO_EXIT) and status & 0x7F != 0
+    return int.from_bytes(info[60:64], sys.byteorder, signed=True) if mask & _PIDFD_INFO_EXIT else None
 
 
 def alive(pid: int) -> bool:

@@ -124,8 +124,12 @@ _PR_SET_PDEATHSIG = 1
 
 
 def run_job(command: list[str], env: dict[str, str]) -> int:
-    """Run an MPI job to its end and return its exit status (128 + the
-    signal, for a job ended by a signal, as shells report it).
+    """Run an MPI job to its end and return its exit status, as shells
+    report one (128 + the signal, for a process ended by a signal).  A job
+    that fails has the status of its first rank to end, when this node saw
+    that rank end with a failure (`os._exit(3)`: 3; killed by SIGKILL: 137),
+    as Open MPI's launcher reports it; MPICH's would report the statuses of
+    the ranks it ended after it, merged.  Otherwise it is the launcher's.
 
     Ctrl-C and SIGTERM go to the launcher, which passes them to the ranks;
     after SIGTERM the status is 143, as for any process SIGTERM ends.  The
@@ -160,6 +164,9 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
               file=sys.stderr, flush=True)
     if terminated:
         return 128 + signal.SIGTERM
+    first = ranks.first_status()
+    if status != 0 and first:       # the job's failure is its first rank's, whatever the launcher made of the rest
+        return endings.shell_status(first)
     return 128 - status if status < 0 else status
 
 
@@ -213,20 +220,21 @@ class _RankWatch(threading.Thread):
         self._ends = select.epoll()                         # the ranks' pidfds: ready in the order they end
         self._pid_of_fd: dict[int, int] = {}
         self._finished: list[int] = []                      # pids, in the order they finished ending
+        self.status_of: dict[int, int] = {}                 # pid: wait status, of those that finished
 
     def run(self) -> None:
         try:
             self._find_ranks()
             threading.Thread(target=self._note_shared_files, daemon=True).start()
-            while self._process.poll() is None and not (self.died and self.first_to_end):
+            while self._process.poll() is None and not (self.died and self.first_status() is not None):
                 self._note_finished(self.WATCH_SECONDS)
                 ending = [pid for pid in self.of_pid if endings.ending(pid)]
                 if ending and not self.first_to_end:
                     self.first_to_end = self._first_of(ending)
                 if ending and not self.died:
                     self.died = any(endings.killed(pid) for pid in self.of_pid)
+            self._note_finished(0)
             if not self.first_to_end:       # the job ended first: by the kernel's order alone
-                self._note_finished(0)
                 self.first_to_end = [(self.of_pid[pid], pid) for pid in self._finished[:1]]
         finally:
             self._ends.close()
@@ -266,9 +274,19 @@ class _RankWatch(threading.Thread):
         """Wait up to `seconds` for ranks to finish ending; note them in order."""
         for fd, _ in self._ends.poll(seconds):
             self._ends.unregister(fd)
-            self._finished.append(self._pid_of_fd[fd])
+            pid = self._pid_of_fd[fd]
+            self._finished.append(pid)
             # a zombie's exit status is in /proc until the launcher reaps it; then in its pidfd
-            self.died = self.died or endings.killed(self._pid_of_fd[fd]) or endings.reaped_by_signal(fd)
+            status = endings.exit_status(pid)
+            if status is None:
+                status = endings.reaped_status(fd)
+            if status is not None:
+                self.status_of[pid] = status
+                self.died = self.died or endings.by_signal(status)
+
+    def first_status(self) -> int | None:
+        """The wait status of the first rank to end, once it is known."""
+        return self.status_of.get(self.first_to_end[0][1]) if self.first_to_end else None
 
     def _note_shared_files(self) -> None:
         """Until the job ends, note the MPI library files the ranks map
