@@ -124,12 +124,14 @@ _PR_SET_PDEATHSIG = 1
 
 
 def run_job(command: list[str], env: dict[str, str]) -> int:
-    """Run an MPI job to its end and return its exit status, as shells
-    report one (128 + the signal, for a process ended by a signal).  A job
-    that fails has the status of its first rank to end, when this node saw
-    that rank end with a failure (`os._exit(3)`: 3; killed by SIGKILL: 137),
-    as Open MPI's launcher reports it; MPICH's would report the statuses of
-    the ranks it ended after it, merged.  Otherwise it is the launcher's.
+    """Run an MPI job to its end and return its exit status: the
+    launcher's (128 + the signal, for a launcher ended by a signal, as
+    shells report it), except when this node saw the job's first rank to
+    end exit with a failing status (`os._exit(3)`): then that status, as
+    Open MPI's launcher reports it, where MPICH's merges in the statuses of
+    the ranks it killed after it (9, for SIGKILL).  A rank ended by a
+    signal leaves the status to the launcher, which knows why the job
+    ended (MPI_Abort's code, after Ctrl-C: 130).
 
     Ctrl-C and SIGTERM go to the launcher, which passes them to the ranks;
     after SIGTERM the status is 143, as for any process SIGTERM ends.  The
@@ -165,8 +167,8 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
     if terminated:
         return 128 + signal.SIGTERM
     first = ranks.first_status()
-    if status != 0 and first:       # the job's failure is its first rank's, whatever the launcher made of the rest
-        return endings.shell_status(first)
+    if status != 0 and first and not endings.by_signal(first):
+        return endings.shell_status(first)      # its failure, whatever the launcher made of the ranks it ended
     return 128 - status if status < 0 else status
 
 

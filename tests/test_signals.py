@@ -38,8 +38,10 @@ def start(tmp_path):
         script = tmp_path / "forever.py"
         script.write_text(SCRIPT)
         env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
+        # SIGINT's default back: a suite started in the background of a shell inherits it ignored
         process = subprocess.Popen([*map(str, command), str(script)], stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True, env=env)
+                                   stderr=subprocess.PIPE, text=True, env=env,
+                                   preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
         started.append(process)
         ranks = 3
         for _ in range(ranks):
