@@ -38,7 +38,6 @@ from .barrier import Barrier
 from .shared import SharedRegion
 
 HANDOVER_MIN = 1 << 16      # smaller frames are cheaper to copy than to hand over
-COPY, HANDOVER = COPIED, HANDED_OVER      # kinds of the pieces in an extent table
 # Room left free before each send buffer and each handover region's data,
 # where the header and stream of a block made of them and that buffer alone
 # (one array sent, the commonest bulk message) are written at the exchange:
@@ -86,9 +85,9 @@ class ForkTransport(Transport):
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         if exclusive and nbytes >= HANDOVER_MIN:
-            offset, kind = self._heap_region(nbytes), HANDOVER
+            offset, kind = self._heap_region(nbytes), HANDED_OVER
         else:
-            offset, kind = self._allocate(HEAD_ROOM + nbytes) + HEAD_ROOM, COPY
+            offset, kind = self._allocate(HEAD_ROOM + nbytes) + HEAD_ROOM, COPIED
         view = self._bytes[offset:offset + nbytes]
         self._placed[id(view)] = (offset, kind, view)
         return view
@@ -189,7 +188,7 @@ class ForkTransport(Transport):
             return -1
         self._headed.add(end)
         self._bytes[end - len(head):end] = head
-        if kind == HANDOVER:
+        if kind == HANDED_OVER:
             handed_over.add(end)
             return -2 - (end - len(head) + len(head) // ALIGN)
         return end - len(head)
@@ -205,18 +204,18 @@ class ForkTransport(Transport):
             placed = self._placed.get(id(frame))
             if placed is not None:
                 offset, kind = placed[0], placed[1]
-                if kind == HANDOVER:
+                if kind == HANDED_OVER:
                     handed_over.add(offset)
             elif size >= HANDOVER_MIN:
                 # the caller's own memory (an unbuffered send): this
                 # write into the heap is its transfer
-                offset, kind = self._heap_region(size), HANDOVER
+                offset, kind = self._heap_region(size), HANDED_OVER
                 self._bytes[offset:offset + size] = frame
                 handed_over.add(offset)
             else:
-                offset, kind = self._allocate(size), COPY
+                offset, kind = self._allocate(size), COPIED
                 self._bytes[offset:offset + size] = frame
-            if (kind == COPY and len(extents) > first and extents[-1] == COPY
+            if (kind == COPIED and len(extents) > first and extents[-1] == COPIED
                     and extents[-3] + extents[-2] == offset):
                 extents[-2] += size         # continues the previous piece
             else:
@@ -273,7 +272,7 @@ class ForkTransport(Transport):
 
     def _drop_placed(self, handed_over: set[int]) -> None:
         for offset, kind, _ in self._placed.values():
-            if kind == HANDOVER and offset not in handed_over:
+            if kind == HANDED_OVER and offset not in handed_over:
                 self._heap.free(self._region_of(offset))     # captured, but its message was dropped
         self._placed.clear()
         self._headed.clear()
