@@ -7,6 +7,7 @@ left alone, so that the process can go on to exec the launcher.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import glob
 import os
@@ -208,9 +209,11 @@ class _RankWatch(threading.Thread):
     events in the order they happened.  A rank killed outright has finished
     before the launcher can learn of it and end the others.  How each ended
     is read from its zombie, or, when its parent has reaped it before this
-    thread could look, from its pidfd (see `endings`)."""
+    thread could look, from its pidfd (see `endings`).  Ranks that the
+    launcher fails to end after one failed are ended here
+    (`_end_abandoned_ranks`)."""
 
-    FIND_SECONDS, WATCH_SECONDS = 0.05, 0.001
+    FIND_SECONDS, WATCH_SECONDS, ABANDONED_SECONDS = 0.05, 0.001, 10.0
 
     def __init__(self, process: subprocess.Popen[bytes]):
         super().__init__(daemon=True)
@@ -223,18 +226,22 @@ class _RankWatch(threading.Thread):
         self._pid_of_fd: dict[int, int] = {}
         self._finished: list[int] = []                      # pids, in the order they finished ending
         self.status_of: dict[int, int] = {}                 # pid: wait status, of those that finished
+        self._failed_at: tuple[float, int] | None = None     # when the first rank to fail finished, and its pid
+        self._ended_abandoned = False
 
     def run(self) -> None:
         try:
             self._find_ranks()
             threading.Thread(target=self._note_shared_files, daemon=True).start()
-            while self._process.poll() is None and not (self.died and self.first_status() is not None):
-                self._note_finished(self.WATCH_SECONDS)
-                ending = [pid for pid in self.of_pid if endings.ending(pid)]
+            while self._process.poll() is None:
+                settled = self.died and self.first_status() is not None
+                self._note_finished(self.FIND_SECONDS if settled else self.WATCH_SECONDS)
+                ending = [] if settled else [pid for pid in self.of_pid if endings.ending(pid)]
                 if ending and not self.first_to_end:
                     self.first_to_end = self._first_of(ending)
                 if ending and not self.died:
                     self.died = any(endings.killed(pid) for pid in self.of_pid)
+                self._end_abandoned_ranks()
             self._note_finished(0)
             if not self.first_to_end:       # the job ended first: by the kernel's order alone
                 self.first_to_end = [(self.of_pid[pid], pid) for pid in self._finished[:1]]
@@ -285,6 +292,34 @@ class _RankWatch(threading.Thread):
             if status is not None:
                 self.status_of[pid] = status
                 self.died = self.died or endings.by_signal(status)
+            if status != 0 and self._failed_at is None:
+                self._failed_at = time.monotonic(), pid
+
+    def _end_abandoned_ranks(self) -> None:
+        """Kill the ranks still running `ABANDONED_SECONDS` after one ended
+        with a failing status (or one unknown): MPICH's launcher, which ends
+        the others at once when one ends without MPI_Finalize, has been seen
+        to miss it, about once in a hundred jobs, and leave them waiting for
+        the dead one forever.  The servers leave as rank 0 exits, with its
+        status (1 after an uncaught exception): the wait is long enough for
+        rank 0 to finish exiting; a rank that ends with status 0 is left
+        alone."""
+        if self._failed_at is None or self._ended_abandoned \
+                or time.monotonic() - self._failed_at[0] < self.ABANDONED_SECONDS:
+            return
+        self._ended_abandoned = True
+        failed = self._failed_at[1]
+        running = [fd for fd, pid in self._pid_of_fd.items() if pid not in self._finished and not endings.ending(pid)]
+        if not running:
+            return
+        status = self.status_of.get(failed)
+        how = f"with status {endings.shell_status(status)}" if status is not None else "unexpectedly"
+        print(f"pybsp: rank {self.of_pid[failed]} (pid {failed}) ended {how}, and the launcher left "
+              f"the job's other ranks running {self.ABANDONED_SECONDS:g} s after it: ending them",
+              file=sys.stderr, flush=True)
+        for fd in running:      # by pidfd: never another process that took a finished rank's pid
+            with contextlib.suppress(ProcessLookupError):
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
 
     def first_status(self) -> int | None:
         """The wait status of the first rank to end, once it is known."""
