@@ -225,7 +225,7 @@ class _RankWatch(threading.Thread):
         self._ends = select.epoll()                         # the ranks' pidfds: ready in the order they end
         self._pid_of_fd: dict[int, int] = {}
         self._finished: list[int] = []                      # pids, in the order they finished ending
-        self.status_of: dict[int, int] = {}                 # pid: wait status, of those that finished
+        self._status_of: dict[int, int] = {}                # pid: wait status, of those that finished
         self._failed_at: tuple[float, int] | None = None     # when the first rank to fail finished, and its pid
         self._ended_abandoned = False
 
@@ -290,7 +290,7 @@ class _RankWatch(threading.Thread):
             if status is None:
                 status = endings.reaped_status(fd)
             if status is not None:
-                self.status_of[pid] = status
+                self._status_of[pid] = status
                 self.died = self.died or endings.by_signal(status)
             if status != 0 and self._failed_at is None:
                 self._failed_at = time.monotonic(), pid
@@ -312,7 +312,7 @@ class _RankWatch(threading.Thread):
         running = [fd for fd, pid in self._pid_of_fd.items() if pid not in self._finished and not endings.ending(pid)]
         if not running:
             return
-        status = self.status_of.get(failed)
+        status = self._status_of.get(failed)
         how = f"with status {endings.shell_status(status)}" if status is not None else "unexpectedly"
         print(f"pybsp: rank {self.of_pid[failed]} (pid {failed}) ended {how}, and the launcher left "
               f"the job's other ranks running {self.ABANDONED_SECONDS:g} s after it: ending them",
@@ -323,7 +323,7 @@ class _RankWatch(threading.Thread):
 
     def first_status(self) -> int | None:
         """The wait status of the first rank to end, once it is known."""
-        return self.status_of.get(self.first_to_end[0][1]) if self.first_to_end else None
+        return self._status_of.get(self.first_to_end[0][1]) if self.first_to_end else None
 
     def _note_shared_files(self) -> None:
         """Until the job ends, note the MPI library files the ranks map
