@@ -1,3 +1,3 @@
-from .cli import main
+from bsp.cli import main
 
 raise SystemExit(main())

@@ -20,13 +20,13 @@ import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
 
-from . import script_hook
-from .backend import mpiexec as mpi_tools
-from .checks import check_nprocs
-from .cores import usable_cores
+from bsp import script_hook
+from bsp.launch.backends import mpiexec as mpi_tools
+from bsp.base.argument_checks import check_nprocs
+from bsp.launch.cores import usable_cores
 
 if TYPE_CHECKING:
-    from .backend import JobLauncher as Launcher
+    from bsp.launch.backends import JobLauncher as Launcher
 
 
 def _positive_int(text: str) -> int:
@@ -44,8 +44,8 @@ def _add_ranks(command: argparse.ArgumentParser, mpi_help: str) -> None:
 
 
 def _parser() -> argparse.ArgumentParser:
-    from .replaycli import add_command
-    from .version import __version__
+    from bsp.replay_cli import add_command
+    from bsp.version import __version__
 
     parser = argparse.ArgumentParser(prog="bsp", description="pybsp: bulk-synchronous parallel Python")
     parser.add_argument("--version", action="version", version=f"pybsp {__version__}")
@@ -134,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "profile":
         return _plot(options)
     if options.command == "replay":
-        from .replaycli import replay_command
+        from bsp.replay_cli import replay_command
         return replay_command(options)
     return _run_script(options)
 
@@ -233,8 +233,8 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
     --machine, --trace, --no-progress and --checkpoint ask; raises ValueError for a
     machine file that holds no parameters or a trace in a missing
     directory."""
-    from .paths import check_path
-    from .profiling import load_machine
+    from bsp.observe.output_paths import check_path
+    from bsp.launch.profile_request import load_machine
     env = {}
     if options.machine:
         load_machine(options.machine, "--machine")
@@ -248,7 +248,7 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
     if options.checkpoint:
         env["BSP_CHECKPOINT"] = os.path.abspath(options.checkpoint)
     if options.record:
-        from .replaycli import record_settings
+        from bsp.replay_cli import record_settings
         env.update(record_settings(options.record, options.checkpoint or False))
     return env
 
@@ -256,7 +256,7 @@ def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
 def _bench(options: argparse.Namespace) -> int:
     """`bsp bench`: measure r, g and l, print them, and save them with --out."""
     if options.out:
-        from .paths import check_path
+        from bsp.observe.output_paths import check_path
         try:
             check_path(options.out, "--out")
         except ValueError as error:
@@ -267,7 +267,7 @@ def _bench(options: argparse.Namespace) -> int:
         argv += ["-n", str(options.nprocs)] if options.nprocs else []
         argv += ["--out", os.path.abspath(options.out)] if options.out else []
         return _under_mpiexec(options.nprocs, argv, _clean_env())
-    from .machine import measure
+    from bsp.machine import measure
     parameters = measure(options.nprocs)
     if options.out:
         parameters.save(options.out)
@@ -282,7 +282,7 @@ def _bench(options: argparse.Namespace) -> int:
 
 def _plot(options: argparse.Namespace) -> int:
     """`bsp profile plot`: a trace as a PNG timeline."""
-    from .timeline import plot
+    from bsp.observe.timeline import plot
     output = options.output or os.path.splitext(options.trace)[0] + ".png"
     try:
         plot(options.trace, output, options.title)
@@ -308,7 +308,7 @@ def _mpi_launcher_or_none() -> Launcher | None:
 def _doctor(launcher_path: str | None) -> int:
     import numpy
 
-    from .version import __version__
+    from bsp.version import __version__
 
     print(f"pybsp {__version__}, Python {platform.python_version()} ({sys.executable}), numpy {numpy.__version__}")
     print(f"fork backend: {usable_cores()} usable cores")

@@ -113,7 +113,7 @@ class SyncTimeoutError(BSPError, TimeoutError):
 
 
 class ReplayDivergence(BSPError):
-    """A replayed rank (`bsp.replay`) did otherwise than the recorded run:
+    """A replayed rank (`bsp.recordings.replay`) did otherwise than the recorded run:
     it called another sync or collective, created other data objects, sent
     other messages, or went on past the end of the record.  `rank`, the
     `superstep` and the `site` (file:line in function) of the call say

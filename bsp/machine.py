@@ -1,5 +1,5 @@
 """The BSP machine parameters r, g and l, measured as Bisseling's bspbench
-measures them, and saved as JSON for the cost model (see `bsp.bspbench`,
+measures them, and saved as JSON for the cost model (see `bsp.observe.bspbench`,
 where the benchmark and the fit live).
 
     from bsp.machine import measure
@@ -12,8 +12,8 @@ T = sum over supersteps of (w_max + g*h_max + l), w in seconds (flops / r).
 
 from __future__ import annotations
 
-from .bspbench import DEFAULT_SIZES, MachineParameters, fit, measure_with
-from .launch import choose_backend, run
+from bsp.observe.bspbench import DEFAULT_SIZES, MachineParameters, fit, measure_with
+from bsp.launch.bsp_run import choose_backend, run
 
 __all__ = ["DEFAULT_SIZES", "MachineParameters", "fit", "measure"]
 

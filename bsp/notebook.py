@@ -28,9 +28,9 @@ import ast
 import shlex
 from typing import Any, Callable
 
-from .errors import BSPError, RemoteError
-from .launch import run_with_timeout
-from .relay import tagged
+from bsp.errors import BSPError, RemoteError
+from bsp.launch.bsp_run import run_with_timeout
+from bsp.launch.output_relay import tagged
 
 TAG = "[rank {pid}] "
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import numpy as np
 
-from .distribution import owner_of, rows_of
-from .world import World
+from bsp.arrays.distribution import owner_of, rows_of
+from bsp.world import World
 
 
 class Graph:

@@ -46,11 +46,11 @@ import signal
 import threading
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, TypeVar
 
-from .backend import launcher as backend_launcher
-from .checks import check_nprocs
-from .errors import BSPError, RemoteError
-from .launch import max_nprocs, run_with_timeout
-from .mpienv import launched_by_mpi
+from bsp.launch.backends import launcher as backend_launcher
+from bsp.base.argument_checks import check_nprocs
+from bsp.errors import BSPError, RemoteError
+from bsp.launch.bsp_run import max_nprocs, run_with_timeout
+from bsp.launch.mpi_environment import launched_by_mpi
 
 if TYPE_CHECKING:
     import pytest

@@ -6,20 +6,20 @@ from typing import Any, NoReturn, Protocol
 
 import numpy as np
 
-from . import group
-from .coarray import Coarray
-from .collectives import Collectives, world_team
-from .engine import DEFAULT_QUEUE_CHANNEL, Engine
-from .grid import Grid
-from .group import Group
-from .queue import Queue
-from .record import Kind
-from .var import Var
+from bsp.objects import group
+from bsp.objects.coarray import Coarray
+from bsp.objects.collectives import Collectives, world_team
+from bsp.core.engine import DEFAULT_QUEUE_CHANNEL, Engine
+from bsp.objects.grid import Grid
+from bsp.objects.group import Group
+from bsp.objects.queue import Queue
+from bsp.core.sync_record import Kind
+from bsp.objects.var import Var
 
 
 class Checkpointing(Protocol):
     """What `World.save` and `World.restore` do, given to the World by
-    whoever makes it (bsp.checkpointing: files in the run's checkpoint
+    whoever makes it (bsp.checkpoint.world_checkpoints: files in the run's checkpoint
     directory), so that World, below the checkpoints, imports none of them."""
 
     def save(self, world: "World", state: dict[str, Any]) -> None: ...
@@ -39,8 +39,8 @@ class World(Collectives):
     objects: a rank that diverges raises SyncMismatchError on every rank.
 
     The collectives (broadcast, reduce, allreduce, gather, allgather,
-    scatter, alltoall, scan; see bsp.collectives.Collectives) are one
-    superstep each, which every rank must call.
+    scatter, alltoall, scan: [`broadcast`][bsp.World.broadcast] and the
+    others below) are one superstep each, which every rank must call.
     """
 
     def __init__(self, engine: Engine, checkpointing: Checkpointing):
@@ -48,7 +48,7 @@ class World(Collectives):
         self._checkpointing = checkpointing
         self._team = world_team(engine)
         self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
-        self._checkpoints: Any = None   # set by bsp.checkpoint in a run with a checkpoint directory
+        self._checkpoints: Any = None   # set by bsp.checkpoint.save in a run with a checkpoint directory
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a World cannot be sent or pickled: it is one rank's handle on the run")
@@ -75,8 +75,8 @@ class World(Collectives):
     def engine(self) -> Engine:
         """The superstep engine under this World, for data objects built on
         World (DistArray, checkpoints): they queue traffic and end supersteps
-        through its public calls (see bsp.engine.Engine and
-        bsp.collectives.superstep)."""
+        through its public calls (see bsp.core.engine.Engine and
+        bsp.objects.collectives.superstep)."""
         return self._engine
 
     # -- messages -----------------------------------------------------------
@@ -104,16 +104,22 @@ class World(Collectives):
         return self._default_queue.messages()
 
     def var(self, value: Any = None) -> Var:
-        """A value on every rank, starting as `value` here (see bsp.Var).
+        """A value on every rank, starting as `value` here (see [`bsp.Var`][]).
         Collective: every rank creates the same data objects in the same
         order."""
         return Var(self._engine, value)
 
     def coarray(self, shape_or_array: Any, dtype: Any = float) -> Coarray:
-        """A numpy array on every rank, of the same shape and dtype (see
-        bsp.Coarray): `coarray(n, dtype)` or `coarray(shape, dtype)` starts
-        as zeros; `coarray(array)` makes `array` this rank's image (no copy).
-        Collective."""
+        """A numpy array on every rank (see [`bsp.Coarray`][]), of one dtype
+        and number of dimensions on every rank; its shape may differ from
+        rank to rank (`shape_of(pid)`, known from the sync after the
+        creation on; an empty image is fine).  `coarray(n, dtype)` or
+        `coarray(shape, dtype)` starts as zeros; `coarray(array)` makes
+        `array` this rank's image (no copy).  Collective, but no superstep
+        of its own: every rank creates the same data objects, of the same
+        dtype and ndim, in the same order (SyncMismatchError at the next
+        sync otherwise); the shapes travel with that sync (h = p-1 small
+        messages).  Raises TypeError for a dtype of Python objects."""
         if isinstance(shape_or_array, np.ndarray):
             local = shape_or_array
         else:
@@ -138,13 +144,13 @@ class World(Collectives):
 
     def grid(self, shape: Any) -> Grid:
         """The ranks as a processor grid of `shape` (a tuple of positive
-        ints that multiply to nprocs), row-major in pid: see bsp.Grid.
+        ints that multiply to nprocs), row-major in pid: see [`bsp.Grid`][].
         No superstep: every rank computes the grid from the shape, but must
         make the same grids in the same order, as with other data objects.
         Raises ValueError naming the shape and nprocs when they disagree."""
         return Grid(self._engine, shape)
 
-    # -- checkpoints (bsp.checkpoint) ----------------------------------------
+    # -- checkpoints (bsp.checkpoint.save) ----------------------------------------
 
     def save(self, **state: Any) -> None:
         """Save `state` as the run's checkpoint, if it has a directory

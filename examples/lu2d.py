@@ -49,7 +49,7 @@ import sys
 import numpy as np
 
 import bsp
-from bsp.grid import dims_create
+from bsp.objects.grid import dims_create
 from lu import matrix_rows, serial       # the matrix and the serial elimination of examples/lu.py
 
 

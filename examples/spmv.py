@@ -27,7 +27,7 @@ import numpy as np
 
 import bsp
 from bsp import DistArray
-from bsp.distarray import owner_of
+from bsp.arrays.distarray import owner_of
 
 BAND = 2                                        # nonzeros at distance up to BAND from the diagonal
 LINKS = np.array([7919, 104729, 1299709])       # long links: row i reaches i * LINK + 17 (mod n)

@@ -1,6 +1,6 @@
 """The MPI backend of pybsp: ranks are the processes of an MPI job, on a
 duplicated communicator (mpi4py).  `bsp` reaches it through
-`bsp.backend.launcher("mpi")` alone: `backend` (the Launcher), `launcher`
+`bsp.launch.backends.launcher("mpi")` alone: `backend` (the Launcher), `launcher`
 (rank 0's runs, the other ranks serving them), `transport` (the Transport),
 `abort` (an orderly end of the job), `mpiexec` (finding and probing the MPI
 library's launcher)."""

@@ -22,9 +22,9 @@ from typing import NoReturn
 
 from mpi4py import MPI
 
-from bsp import stdio
+from bsp.launch import stdio
 
-from .procmaps import mapped_files
+from mpi_backend.procmaps import mapped_files
 
 _LAUNCHER_TOPOLOGY_FILE = "hydra_hwloc_xmlfile_"
 _OUTPUT_SECONDS = 2.0       # the most an abort waits for the launcher to read what was printed

@@ -13,7 +13,7 @@ received any: each is the agreed one, with the flags of all ranks or-ed
 (the leader aside, which only matters to the sync rules when roots differ,
 and they do not).  When they do not, which only happens when a program fails
 or diverges, one Allgather of the records follows, so that the sync rules
-(`bsp.record.judge`) see every rank's own record, as before.  Every rank
+(`bsp.core.sync_record.judge`) see every rank's own record, as before.  Every rank
 takes the same branch: they all see the same allreduce result.
 
 Costs per superstep: one allreduce of 80 bytes (ceil(log2 p) rounds with
@@ -25,11 +25,11 @@ from __future__ import annotations
 import struct
 from typing import Any
 
-from bsp.transport import RECORD_SIZE
+from bsp.core.transport import RECORD_SIZE
 
 from mpi4py import MPI    # imported after mpi_backend.transport has set the thread level
 
-# Byte offsets of the fields left out of the test (see bsp.record's layout:
+# Byte offsets of the fields left out of the test (see bsp.core.sync_record's layout:
 # superstep q, kind, arg, objects, signature, status, flags, group, leader).
 _FLAGS = struct.calcsize("<qiiiIi")
 _LEADER = struct.calcsize("<qiiiIiii")
@@ -72,7 +72,7 @@ class Agreement:
 
     def records(self, record: bytes, nprocs: int) -> bytes:
         """After completion: the records of all ranks in pid order, or the
-        one record they all share (see `bsp.transport.Transport.exchange`
+        one record they all share (see `bsp.core.transport.Transport.exchange`
         and the module's docstring)."""
         if self._result[:RECORD_SIZE] == self._result[RECORD_SIZE:].translate(_INVERT):
             return record               # AND == OR: every record the same, flags too (the common case)

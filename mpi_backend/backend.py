@@ -1,20 +1,28 @@
-"""The MPI backend's `bsp.launcher.Launcher`: the ranks of the MPI job this
+"""The MPI backend's `bsp.launch.launcher.Launcher`: the ranks of the MPI job this
 process belongs to, rank 0 launching, the others serving (see `launcher`)."""
 
 from __future__ import annotations
 
+import os
 from typing import Any, Callable
 
-from bsp.launcher import Launcher
-from bsp.outcome import Outcome
+from bsp.errors import BSPError
+from bsp.launch.mpi_environment import not_in_the_job
 
-from . import launcher
+from bsp.launch.launcher import Launcher
+from bsp.launch.outcome import Outcome
+
+from mpi_backend import launcher
 
 
 class MPILauncher(Launcher):
     """Runs on ranks 0..nprocs-1 of the job; the job's size bounds nprocs."""
 
     name = "mpi"
+
+    def __init__(self) -> None:
+        if os.getpid() != launcher.PID:         # MPI's state does not survive a fork
+            raise BSPError(not_in_the_job(f"forked from pid {launcher.PID}, a process of the job"))
 
     def launch(self, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
                sync_timeout: float | None, profile: bool) -> list[Outcome]:

@@ -16,7 +16,7 @@ import os
 import signal
 import time
 
-from . import endings
+from mpi_backend import endings
 
 GRACE_SECONDS = 2.0
 _POLL_SECONDS = 0.01

@@ -10,10 +10,13 @@ same way: processes other than 0 only run the SPMD part).
 Each `bsp.run` on rank 0:
 
 1. broadcasts the call (program, arguments, nprocs) to the servers, pickled
-   (dill for what pickle refuses).  Functions and classes of `__main__`
-   travel by name, and a server's `__main__` stopped at its first `bsp.run`
-   call: what a program uses must be defined before that call.  A server
-   that cannot rebuild the call fails the run with a RemoteError that says so;
+   (dill for what pickle refuses), after rank 0's module state: a server's
+   `__main__` stopped at its first `bsp.run` call, and it takes over rank
+   0's functions, classes and the globals they use (see
+   bsp.core.main_namespace), so that every rank sees one `__main__`, with
+   what rank 0 defined since.  The call's functions and classes of
+   `__main__` then travel by name.  A server that cannot rebuild the call
+   fails the run with a RemoteError that says so;
 2. every rank below nprocs runs the program on a communicator of its own,
    split from a duplicate of COMM_WORLD;
 3. the outcomes travel to rank 0, which returns the results or raises (each
@@ -39,23 +42,24 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, NoReturn, Sequence
 
 import numpy as np
 
-from bsp import stdio, wire
-from bsp.cores import cores_shared, share_cores, usable_cores
+from bsp.launch import stdio
+from bsp.core import main_namespace, wire
+from bsp.launch.cores import cores_shared, share_cores, usable_cores
 from bsp.errors import BSPError, SyncTimeoutError
-from bsp.launcher import ONE_RUN_AT_A_TIME
-from bsp.mpienv import job_size
-from bsp.outcome import Outcome
-from bsp.rank import Interrupted
-from bsp.signals import replaced
-from bsp.transport import RECORD_SIZE
-from bsp.watching import run_rank
+from bsp.launch.launcher import ONE_RUN_AT_A_TIME
+from bsp.launch.mpi_environment import job_size
+from bsp.launch.outcome import Outcome
+from bsp.launch.rank_runner import Interrupted
+from bsp.launch.signals import replaced
+from bsp.core.transport import RECORD_SIZE
+from bsp.launch.observers import run_rank
 
-from .abort import abort_job, mapped_shared_memory_files
-from .descendants import end_descendants
-from .transport import MPI, MPITransport
+from mpi_backend.abort import abort_job, mapped_shared_memory_files
+from mpi_backend.descendants import end_descendants
+from mpi_backend.transport import MPI, MPITransport
 
 if TYPE_CHECKING:
-    from bsp.transport import Buffer
+    from bsp.core.transport import Buffer
     from bsp.world import World
 
 _RUN, _SHUTDOWN = 1, 2
@@ -63,6 +67,7 @@ _IDLE_POLL_SECONDS = (1e-5, 5e-3)
 _UNLINKED_EARLY = "mpich_shm_"           # MPICH's intra-node shared memory (see _unlink_shared_memory_names)
 _OUTPUT_SECONDS = 2.0                  # the most a rank waits for the launcher to read its output      # a server waiting for rank 0 backs off to this
 
+PID = os.getpid()                   # the process that initialized MPI (importing mpi4py's MPI)
 _control: MPI.Comm | None = None
 _exit_status = 0
 _shut_down = False
@@ -102,15 +107,11 @@ def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     control = _control_comm()
     if nprocs > control.Get_size():
         raise ValueError(f"nprocs={nprocs}, but this MPI job has only {control.Get_size()} ranks")
-    block = _joined(wire.to_frames((program, args, kwargs), main_by_value=True))
+    block = _joined(wire.to_frames((main_namespace.snapshot(), wire.Serialized.of((program, args, kwargs)))))
     _broadcast(control, _RUN, nprocs, block, sync_timeout, profile)
-    # Rank 0 runs on its own copy of the call, as every other rank does (and
-    # every rank of the fork backend): what the program changes in its
-    # arguments stays in the run, and never reaches the caller's objects.
-    program, args, kwargs = _rebuild(block)
     try:
         with cores_shared(*_node_share), _ctrl_c_interrupts():
-            outcomes = _execute(control, nprocs, program, args, kwargs, sync_timeout, profile)
+            outcomes = _execute(control, nprocs, block, sync_timeout, profile)
     except Interrupted:
         # The other ranks are in the middle of the run: only ending the job stops them.
         print("KeyboardInterrupt: ending the MPI job", file=sys.stderr, flush=True)
@@ -141,8 +142,7 @@ def serve() -> None:
         kind, number, sync_timeout, profile, block = _receive(control)
         if kind == _SHUTDOWN:
             _leave(number)
-        program, args, kwargs = _rebuild(block)
-        _execute(control, number, program, args, kwargs, sync_timeout, profile)
+        _execute(control, number, block, sync_timeout, profile)
 
 
 def join_servers() -> None:
@@ -163,11 +163,31 @@ def shutdown(status: int = 0) -> None:
     _broadcast(_control, _SHUTDOWN, status, _joined([]))
 
 
-def _rebuild(block: memoryview | np.ndarray) -> Any:
-    """The call (program, args, kwargs) rank 0 broadcast, or a program that
-    fails the run saying why it could not be rebuilt."""
+@contextlib.contextmanager
+def _call_of_the_run(block: memoryview | np.ndarray, rank: int) -> Iterator[tuple[Any, ...]]:
+    """The call (program, args, kwargs) rank 0 broadcast, in the `__main__`
+    of the run: the servers adopt rank 0's module state, which came with
+    the call (see bsp.core.main_namespace), and rank 0 runs on a copy of
+    it, as every other rank does (and every rank of the fork backend):
+    what the program changes, in its arguments or in module globals, stays
+    in the run.  Then the call's functions and classes of `__main__`, sent
+    by name, resolve alike on every rank.  A call that cannot be rebuilt
+    is a program that fails the run saying why."""
+    state, call = wire.from_block(block.data if isinstance(block, np.ndarray) else block)
+    if rank != 0:
+        yield _load_call(state, call)
+        return
+    with main_namespace.apart(state):
+        yield _load_call(None, call)
+
+
+def _load_call(state: bytes | None, call: wire.Serialized) -> tuple[Any, ...]:
+    """The call, after adopting rank 0's module `state` (when given)."""
     try:
-        return wire.from_block(block.data if isinstance(block, np.ndarray) else block)
+        if state is not None:
+            main_namespace.adopt(state)
+        loaded: tuple[Any, ...] = call.load()
+        return loaded
     except Exception as error:
         return _unloadable(error), (), {}
 
@@ -178,38 +198,29 @@ def _unloadable(error: Exception) -> Callable[..., Any]:
     def program(world: World) -> NoReturn:
         raise BSPError(
             f"rank {world.pid} could not rebuild the program sent by rank 0: "
-            f"{type(error).__name__}: {error}.  Under MPI the other ranks stop reading the script "
-            f"at its first bsp.run call: define the program, and all it uses, before that call.")
+            f"{type(error).__name__}: {error}.  Under MPI the other ranks stop reading the script at "
+            f"its first bsp.run call, and rank 0 brings over at each run the script's functions, "
+            f"classes and the names they use, as far as they can be pickled (see "
+            f"bsp.core.main_namespace).")
     return program
 
 
-def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: tuple[Any, ...],
-             kwargs: dict[str, Any],
+def _execute(control: MPI.Comm, nprocs: int, block: memoryview | np.ndarray,
              sync_timeout: float | None, profile: bool) -> list[Outcome] | None:
-    global _lost
+    """Run the call in `block` on ranks 0..nprocs-1 of `control`; on rank
+    0, return their Outcomes."""
     rank = control.Get_rank()
     comm = control.Split(0 if rank < nprocs else MPI.UNDEFINED, rank)
     if comm == MPI.COMM_NULL:
         return None
     transport = MPITransport(comm, sync_timeout)
     try:
-        try:
-            outcome = run_rank(transport, program, args, kwargs, profile)
-        finally:
-            end_descendants()       # what the program started ends with its run
-        if outcome.error is not None:
-            # Drop the program's frames (and what they hold, arrays in the
-            # node's window among it: see shared_window), as on fork, where
-            # the error reaches the launching process without them.
-            outcome.error.__traceback__ = None
-        if isinstance(outcome.error, SyncTimeoutError):
-            _lost = outcome.error           # the late ranks will not hand in outcomes
-            return [outcome] if rank == 0 else None
-        # What the ranks printed reaches the launcher before rank 0 has the
-        # results, so it comes out before anything rank 0 prints after the run.
-        stdio.flush()
-        stdio.wait_until_read(_OUTPUT_SECONDS)
-        outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
+        with _call_of_the_run(block, rank) as (program, args, kwargs):
+            outcome = _run(transport, program, args, kwargs, profile)
+            if isinstance(outcome.error, SyncTimeoutError):
+                return [outcome] if rank == 0 else None
+            # pickled in the run's __main__: its classes travel by name (see _call_of_the_run)
+            outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
         if rank != 0:
             return None
@@ -229,6 +240,30 @@ def _execute(control: MPI.Comm, nprocs: int, program: Callable[..., Any], args: 
     finally:
         transport.close()
         comm.Free()
+
+
+def _run(transport: MPITransport, program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+         profile: bool) -> Outcome:
+    """This rank's Outcome of the program, with what it printed passed on
+    to the launcher."""
+    global _lost
+    try:
+        outcome = run_rank(transport, program, args, kwargs, profile)
+    finally:
+        end_descendants()       # what the program started ends with its run
+    if outcome.error is not None:
+        # Drop the program's frames (and what they hold, arrays in the
+        # node's window among it: see shared_window), as on fork, where
+        # the error reaches the launching process without them.
+        outcome.error.__traceback__ = None
+    if isinstance(outcome.error, SyncTimeoutError):
+        _lost = outcome.error           # the late ranks will not hand in outcomes
+        return outcome
+    # What the ranks printed reaches the launcher before rank 0 has the
+    # results, so it comes out before anything rank 0 prints after the run.
+    stdio.flush()
+    stdio.wait_until_read(_OUTPUT_SECONDS)
+    return outcome
 
 
 def _control_comm() -> MPI.Comm:
@@ -266,7 +301,7 @@ def _unlink_shared_memory_names() -> None:
 
 def _share_the_node() -> None:
     """Limit this rank's thread pools to its share of the node's cores
-    (see bsp.cores): the node's cores over the ranks on it, unless the
+    (see bsp.launch.cores): the node's cores over the ranks on it, unless the
     launcher bound this rank to cores of its own (its affinity is less than
     the node), which are then its share.  Rank 0 runs the script's code
     outside runs too, which must see the thread pools the fork backend's

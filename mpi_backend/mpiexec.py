@@ -26,11 +26,11 @@ import mpi4py
 mpi4py.rc.initialize = False
 from mpi4py import MPI  # noqa: E402  (rc must be set first)
 
-from bsp.mpienv import rank_on_node  # noqa: E402
+from bsp.launch.mpi_environment import rank_on_node
 
-from . import endings  # noqa: E402
-from .descendants import descendants  # noqa: E402
-from .procmaps import mapped_files  # noqa: E402
+from mpi_backend import endings
+from mpi_backend.descendants import descendants
+from mpi_backend.procmaps import mapped_files
 
 _VENDORS = (("Open MPI", "openmpi"), ("MPICH", "mpich"), ("Intel", "intel"), ("MVAPICH", "mpich"))
 # One write per process, so that the lines of two processes cannot mix.

@@ -46,9 +46,9 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 
-from bsp.buffers import COPIED, HANDED_OVER, BufferPool, lay_out, room_for
+from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, lay_out, room_for
 from bsp.fork.heap import HandoverHeap, mark_free
-from bsp.transport import Buffer
+from bsp.core.transport import Buffer
 
 from mpi4py import MPI    # imported after mpi_backend.transport has set the thread level
 
@@ -137,7 +137,7 @@ class NodeWindow:
 
     def plan(self, frames: Sequence[Buffer], split: Any) -> tuple[np.ndarray, list[memoryview]]:
         """How `frames` go to a rank of this node: the table of pieces,
-        (offset, size, kind) each as `bsp.buffers.lay_out` reads them, and
+        (offset, size, kind) each as `bsp.core.buffers.lay_out` reads them, and
         the inline pieces (COPIED: MPI carries them, as `split(run)` cuts a
         run of other frames); the regions among the frames are HANDED_OVER."""
         table: list[int] = []

@@ -41,16 +41,16 @@ if "mpi4py.MPI" not in sys.modules:     # the thread level is fixed when MPI sta
 import numpy as np
 from mpi4py import MPI as MPI     # re-exported: the rest of mpi_backend imports it from here
 
-from bsp.buffers import BufferPool, ReceiveSpace
-from bsp.cores import usable_cores
+from bsp.core.buffers import BufferPool, ReceiveSpace
+from bsp.launch.cores import usable_cores
 from bsp.errors import SyncTimeoutError
-from bsp.align import padding
+from bsp.core.align import padding
 
-from .abort import abort_job
-from .agreement import Agreement
-from .clock import RunningClock
-from .shared_window import NodeWindow
-from bsp.transport import RECORD_SIZE, Buffer, Transport, superstep_of
+from mpi_backend.abort import abort_job
+from mpi_backend.agreement import Agreement
+from mpi_backend.clock import RunningClock
+from mpi_backend.shared_window import NodeWindow
+from bsp.core.transport import RECORD_SIZE, Buffer, Transport, superstep_of
 
 BIG_FRAME = 1 << 16
 CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import bsp  # noqa: E402
-from bsp.recordfile import EXCHANGE, RecordFile  # noqa: E402
+from bsp.recordings.record_file import EXCHANGE, RecordFile
 
 CASES = [("sample_sort.py", "sample_sort", (1 << 20,)), ("stencil.py", "heat", (400, 200))]
 
@@ -49,7 +49,7 @@ def received_in_record(path: str) -> tuple[int, int, int]:
     bytes of the results the record keeps."""
     exchanges = nbytes = 0
     with RecordFile(path) as record:
-        results = sum(len(blob) for blob in record.manifest["results"].values())
+        results = sum(record.result_sizes().values())
         for pid in record.ranks():
             for entry in record.entries(pid):
                 if entry.tag == EXCHANGE:

@@ -25,7 +25,7 @@ import time
 from hypothesis import HealthCheck, Phase, given, settings
 
 import bsp
-from bsp.mpienv import launched_by_mpi
+from bsp.launch.mpi_environment import launched_by_mpi
 from channels import count_sequences, plans, run_plan
 
 RUNS_PER_BATCH = 200

@@ -1,6 +1,6 @@
 """The catalogue of bad inputs: every public call made with wrong types and
 values, the error it must raise, at the call, and the message that says
-what was wrong.  tests/test_bad_inputs.py checks every case on both
+what was wrong.  tests/launch/test_bad_inputs.py checks every case on both
 backends; tests/error_catalogue.py writes docs/errors.md from it.
 
 `InRank` cases run inside a BSP program on 2 ranks: `setup` on every rank
@@ -20,7 +20,7 @@ import numpy as np
 
 import bsp
 from bsp import DistArray
-from bsp.grid import dims_create
+from bsp.objects.grid import dims_create
 from bsp.notebook import parse_options
 from bsp.testing import spmd
 
@@ -79,7 +79,7 @@ def _after_return(world: bsp.World) -> None:
     from bsp.fork.barrier import make_barrier
     from bsp.fork.shared import SharedRegion
     from bsp.fork.transport import ForkTransport
-    from bsp.rank import run_program
+    from bsp.launch.rank_runner import run_program
 
     region = SharedRegion(1)
     kept: list[bsp.World] = []
@@ -313,7 +313,7 @@ def _without_world(n):
 
 
 def _replay_rank(rank: Any) -> Any:
-    """bsp.replay of `rank` of a one-rank run recorded for it."""
+    """bsp.recordings.replay of `rank` of a one-rank run recorded for it."""
     import tempfile
     with tempfile.TemporaryDirectory() as folder:
         path = os.path.join(folder, "run.bsprec")

@@ -26,7 +26,7 @@ import numpy as np
 from hypothesis import strategies as st
 
 import bsp
-from bsp.launch import max_nprocs as most_nprocs
+from bsp.launch.bsp_run import max_nprocs as most_nprocs
 from payloads import STRUCTURED, make_array, pair, payload_sequences, payloads
 from structure import assert_private, assert_same, mutable_objects, round_trip
 

@@ -19,7 +19,7 @@ HEADER = """# Errors and bad inputs
 Every public call checks its arguments where it is made, on the rank that
 made it, and raises with a message that says what was wrong.  This page is
 generated from the test catalogue (`tests/bad_inputs.py`, checked on both
-backends by `tests/test_bad_inputs.py`) by `tests/error_catalogue.py`;
+backends by `tests/launch/test_bad_inputs.py`) by `tests/error_catalogue.py`;
 the messages are the ones the calls raise, with {nprocs} ranks.
 
 Errors of a run as a whole (a rank that raises, ranks that disagree, a rank

@@ -52,7 +52,7 @@ import leftovers      # beside this file: tests/ is on sys.path, run as a script
 import psutil
 
 import bsp
-from bsp.rank import running_a_rank
+from bsp.launch.rank_runner import running_a_rank
 
 KINDS = ("raise", "kill", "exit", "return", "collective", "object", "loop",
          "interrupt", "child", "orphan", "unloadable", "suspend", "launcher")

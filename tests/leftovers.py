@@ -33,7 +33,7 @@ import time
 
 import psutil
 
-from bsp.mpienv import job_rank, launched_by_mpi
+from bsp.launch.mpi_environment import job_rank, launched_by_mpi
 
 # Temp files that Python's tempfile, multiprocessing and MPI launchers make
 # outside TMPDIR; shared memory of semaphores and of MPI libraries.

@@ -8,10 +8,10 @@ from __future__ import annotations
 import threading
 from typing import Any, Callable, Sequence
 
-from bsp.buffers import aligned_empty
-from bsp.outcome import Outcome, resolve
-from bsp.rank import run_program
-from bsp.transport import Buffer, Transport
+from bsp.core.buffers import aligned_empty
+from bsp.launch.outcome import Outcome, resolve
+from bsp.launch.rank_runner import run_program
+from bsp.core.transport import Buffer, Transport
 
 BARRIER_SECONDS = 60        # a test that leaves a rank waiting fails with BrokenBarrierError, not a hang
 

@@ -8,7 +8,7 @@
   equal but distinct strings);
 - numpy arrays of every kind of dtype (bool, ints, floats, complex,
   datetime64, timedelta64, strings, structured; both byte orders), small
-  (pickled in-band) and large (over `bsp.wire.INBAND_LIMIT`, sent
+  (pickled in-band) and large (over `bsp.core.wire.INBAND_LIMIT`, sent
   out-of-band), 0-d, views, non-contiguous and Fortran-ordered, object arrays;
 - bytes, bytearray, numpy scalars, sets, named tuples;
 - objects with `__reduce__` (constructor arguments, state, list items, dict
@@ -32,7 +32,7 @@ import operator
 import numpy as np
 from hypothesis import strategies as st
 
-from bsp.wire import INBAND_LIMIT
+from bsp.core.wire import INBAND_LIMIT
 
 # The same key objects recur in many dicts of one payload (pickle memoizes
 # them: a later occurrence is a back-reference to the first).

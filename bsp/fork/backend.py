@@ -1,13 +1,13 @@
-"""The fork backend's `bsp.launcher.Launcher`: ranks forked from the
+"""The fork backend's `bsp.launch.launcher.Launcher`: ranks forked from the
 launching process for each run (see `launcher`)."""
 
 from __future__ import annotations
 
 from typing import Any, Callable
 
-from ..launcher import Launcher
-from ..outcome import Outcome
-from . import launcher
+from bsp.launch.launcher import Launcher
+from bsp.launch.outcome import Outcome
+from bsp.fork import launcher
 
 
 class ForkLauncher(Launcher):

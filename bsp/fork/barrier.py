@@ -23,10 +23,10 @@ import os
 import time
 from typing import TYPE_CHECKING, Any
 
-from .semaphores import Context
+from bsp.fork.semaphores import Context
 
 if TYPE_CHECKING:
-    from .shared import SharedRegion
+    from bsp.fork.shared import SharedRegion
 
 _POLLS_PER_CLOCK_READ = 64
 _PARENT_CHECK_SECONDS = 1.0

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import bisect
 
-from ..align import ALIGN
+from bsp.core.align import ALIGN
 
 HEADER = ALIGN
 FREE, IN_USE = 0, 1

@@ -24,19 +24,20 @@ import traceback
 from types import FrameType
 from typing import Any, Callable, Iterator, NoReturn, Sequence
 
-from ..errors import BSPError
-from ..outcome import Outcome
-from .. import relay, stdio
-from ..signals import replaced
-from ..cores import share_cores, usable_cores
-from ..rank import Stopped
-from ..watching import run_rank
-from ..wire import to_frames
-from ..transport import Buffer
-from . import processes, supervisor
-from .barrier import Barrier, make_barrier
-from .shared import SharedRegion
-from .transport import ForkTransport
+from bsp.errors import BSPError
+from bsp.launch.outcome import Outcome
+from bsp.launch import output_relay
+from bsp.launch import stdio
+from bsp.launch.signals import replaced
+from bsp.launch.cores import share_cores, usable_cores
+from bsp.launch.rank_runner import Stopped
+from bsp.launch.observers import run_rank
+from bsp.core.wire import to_frames
+from bsp.core.transport import Buffer
+from bsp.fork import processes, supervisor
+from bsp.fork.barrier import Barrier, make_barrier
+from bsp.fork.shared import SharedRegion
+from bsp.fork.transport import ForkTransport
 
 # Ranks spin this long at a barrier before they sleep, when each has a core.
 # Long enough to ride out the rank awaited losing its core for a while to
@@ -69,7 +70,7 @@ def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
 
 def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], nprocs: int,
             timeout: float | None, sync_timeout: float | None, profile: bool) -> list[Outcome]:
-    processes.check_descriptors(nprocs, relay.needed())
+    processes.check_descriptors(nprocs, output_relay.needed())
     children: dict[int, int] = {}
     mine: list[int] = []        # this run's descriptors in the launching process
     shared = barrier = output = None
@@ -78,7 +79,7 @@ def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     try:
         shared = _made(lambda: SharedRegion(nprocs), nprocs, "the run's shared memory")
         barrier = _made(lambda: make_barrier(shared, usable_cores(), SPIN_SECONDS), nprocs, "the run's semaphores")
-        output = relay.prepare(nprocs)
+        output = output_relay.prepare(nprocs)
         with _forking:
             pipes = _pipes(nprocs, mine)
             for rank in range(nprocs):
@@ -225,7 +226,7 @@ def _become_rank(rank: int, launcher: int, pipes: list[tuple[int, int]], shared:
         signal.signal(signal.SIGTERM, _stop)
         for stop in (signal.SIGTSTP, signal.SIGCONT):
             signal.signal(stop, signal.SIG_DFL)
-        relay.become_rank(rank)
+        output_relay.become_rank(rank)
         stdio.write_whole_lines()
         share_cores(shared.nprocs, usable_cores())
         writer = pipes[rank][1]

@@ -18,7 +18,7 @@ import sys
 import time
 from typing import Callable, Iterable
 
-from ..errors import BSPError
+from bsp.errors import BSPError
 
 GRACE_SECONDS = 2.0     # a surviving rank's time to clean up (finally blocks) after SIGTERM
 _PR_SET_PDEATHSIG = 1

@@ -26,7 +26,7 @@ from __future__ import annotations
 import mmap
 import sys
 
-from ..transport import RECORD_SIZE, superstep_of
+from bsp.core.transport import RECORD_SIZE, superstep_of
 
 # Upper bounds of the reservation: per arena or heap, and for the mapping.
 AREA_BYTES = 1 << 36            # 64 GiB: the most one rank can send in one superstep

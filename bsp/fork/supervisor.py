@@ -22,11 +22,11 @@ import selectors
 import time
 from typing import cast
 
-from ..errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
-from ..outcome import Outcome
-from ..wire import from_block
-from .processes import describe_exit, has_ended, is_stopped, reap, signal_group, watch_exit
-from .shared import SharedRegion
+from bsp.errors import BSPError, RankDiedError, RunTimeoutError, SyncTimeoutError
+from bsp.launch.outcome import Outcome
+from bsp.core.wire import from_block
+from bsp.fork.processes import describe_exit, has_ended, is_stopped, reap, signal_group, watch_exit
+from bsp.fork.shared import SharedRegion
 
 _READ_CHUNK = 1 << 20
 _STRANDED_POLL_SECONDS = 0.2

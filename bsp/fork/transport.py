@@ -30,12 +30,12 @@ from typing import Sequence
 
 import numpy as np
 
-from ..align import ALIGN, aligned
-from ..buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, room_for
-from ..transport import RECORD_SIZE, Buffer, Transport
-from .heap import HandoverHeap, mark_free
-from .barrier import Barrier
-from .shared import SharedRegion
+from bsp.core.align import ALIGN, aligned
+from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, room_for
+from bsp.core.transport import RECORD_SIZE, Buffer, Transport
+from bsp.fork.heap import HandoverHeap, mark_free
+from bsp.fork.barrier import Barrier
+from bsp.fork.shared import SharedRegion
 
 HANDOVER_MIN = 1 << 16      # smaller frames are cheaper to copy than to hand over
 # Room left free before each send buffer and each handover region's data,

@@ -49,7 +49,7 @@ def _note_failure(kind: type[BaseException], value: BaseException, traceback: Tr
 
 
 def _warn_if_unused(option: str, target: str) -> None:
-    launch = sys.modules.get("bsp.launch")
+    launch = sys.modules.get("bsp.launch.bsp_run")
     if not _failed and getattr(launch, "runs_started", 0) == 0:
         sys.stdout.flush()
         print(f"bsp run: {option} had nothing to act on: {target} never called bsp.run", file=sys.stderr)

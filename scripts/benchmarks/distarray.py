@@ -36,7 +36,7 @@ from matmul import product as matmul_example_product    # examples/matmul.py
 
 import bsp
 from bsp import DistArray
-from bsp.grid import dims_create
+from bsp.objects.grid import dims_create
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent

@@ -20,7 +20,7 @@ import statistics
 import struct
 import time
 
-from bsp import wire
+from bsp.core import wire
 
 COUNTS = (1, 10, 100, 10_000)
 MESSAGES = {

@@ -1,0 +1,281 @@
+"""Serialization of Python objects for sending: pickle protocol 5 with
+out-of-band buffers, and dill as the fallback for what pickle refuses.
+
+`dumps` returns the in-band pickle and the large buffers it refers to
+(numpy array data, `pickle.PickleBuffer`s) *without copying them*: the caller
+decides where their bytes go (shared memory, an MPI buffer).  Buffers below
+`INBAND_LIMIT` bytes are copied into the pickle itself, where a separate
+buffer would cost more than it saves.  Plain numpy arrays get a pickle
+written by hand, with a higher limit (`bsp.core.plain_arrays`).
+
+dill is many times slower than pickle on plain data, so it is only tried when
+pickle fails.  Its output is wrapped in a plain pickle (`_undill` rebuilds it),
+so every receiver reads every message with the standard unpickler.  dill
+pickles numpy arrays in-band, so a message that needs dill (a lambda, a
+closure) carries any arrays inside it as a copy in the pickle.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import pickle
+import struct
+import sys
+import types
+from typing import Any, Callable, Iterable, Iterator, cast
+
+from bsp.core import plain_arrays
+
+INBAND_LIMIT = 4096
+
+# What pickle raises when it refuses an object (lambdas, closures, local
+# classes, objects with no reduce support).
+_REFUSALS = (pickle.PicklingError, TypeError, AttributeError)
+
+
+def dumps(obj: Any) -> tuple[bytes, list[memoryview]]:
+    """Serialize `obj`; return the pickle and its out-of-band buffers.
+
+    The buffers are views of the object's own memory: capture (copy) them
+    before the object can change.  Raises TypeError naming the type that
+    neither pickle nor dill can serialize, and ValueError for structures
+    nested too deeply to serialize.
+    """
+    fast = plain_arrays.dumps(obj, plain_arrays.INBAND_LIMIT)     # a plain array: its pickle written by hand
+    if fast is not None:
+        return fast
+    buffers: list[memoryview] = []
+    try:
+        return pickle.dumps(obj, 5, buffer_callback=_collector(buffers)), buffers
+    except RecursionError:
+        raise ValueError(f"cannot serialize {_name(obj)}: it is nested too deeply "
+                         "(Python's recursion limit was reached while pickling it)") from None
+    except _REFUSALS as refusal:
+        buffers.clear()
+        return _dumps_with_dill(obj, refusal, buffers), buffers
+
+
+def dill_dumps(obj: Any, main_by_name: bool = True) -> bytes:
+    """`obj` as a dill pickle (read it back with `dill_loads`).  A function
+    sent by value has the `__main__` of the process that loads it as its
+    globals (dill's default, not its recurse setting), so that functions
+    keep sharing one module namespace (see bsp.core.main_namespace).
+    `main_by_name`: functions and classes that `__main__` holds travel by
+    name (False: by value, for bsp.core.main_namespace, which sends them).
+    Costs a dill pickle: many times pickle's.  Raises what dill raises for
+    what it cannot carry."""
+    file = io.BytesIO()
+    _dill_pickler(main_by_name)(file, 5).dump(obj)
+    return file.getvalue()
+
+
+def dill_loads(data: bytes | memoryview) -> Any:
+    """Rebuild an object pickled by `dill_dumps`."""
+    return _undill(bytes(data))
+
+
+def loads(data: bytes | memoryview, buffers: Iterable[memoryview] = ()) -> Any:
+    """Rebuild one object serialized by `dumps`."""
+    return pickle.loads(data, buffers=buffers)
+
+
+def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memoryview] = ()) -> Iterator[Any]:
+    """Rebuild the `count` objects serialized one after another into
+    `stream` (by `dumps`, or several at once by `dumps_batch`); `buffers`
+    are all their out-of-band buffers, in order.
+
+    Each pickle gets an unpickler of its own: an unpickler's memo outlives
+    `load`, and since protocol 4 a pickle numbers its memo entries from the
+    memo's current length, so a shared unpickler would resolve the second
+    object's back-references (repeated keys, shared sublists) to the first
+    object's entries.  All of them read the same file and buffer iterator,
+    each from where the previous one stopped.
+    """
+    if count == 1:                          # the common case: one pickle (a batch, or one message)
+        return iter(_expanded(pickle.loads(stream, buffers=buffers)))
+    return _load_all(stream, buffers)
+
+
+def _load_all(stream: bytes | memoryview, buffers: Iterable[memoryview]) -> Iterator[Any]:
+    file, pending, end = io.BytesIO(stream), iter(buffers), len(stream)
+    while file.tell() < end:
+        obj = pickle.Unpickler(file, buffers=pending).load()
+        if type(obj) is Batch:
+            yield from obj
+        else:
+            yield obj
+
+
+def _expanded(obj: Any) -> list[Any] | tuple[Any]:
+    return obj if type(obj) is Batch else (obj,)
+
+
+# Objects that cannot change once made, so that their pickling may wait
+# until the sync and be shared by every such message of a superstep
+# (`dumps_batch`): a message is a copy whether it is pickled at the send
+# or later.  Exact types only: a subclass may be mutable.
+IMMUTABLE = frozenset({int, float, complex, bool, str, bytes, type(None)})
+
+
+def deferrable(obj: Any) -> bool:
+    """Whether `obj` is an immutable scalar, or a tuple of them."""
+    kind = type(obj)
+    if kind in IMMUTABLE:
+        return True
+    return kind is tuple and len(obj) <= 8 and all(type(item) in IMMUTABLE for item in obj)
+
+
+class Batch(list):  # type: ignore[type-arg]
+    """Several messages pickled as one (see `dumps_batch`): a receiver
+    yields its items as messages of their own.  Private to the wire: no
+    program sends one."""
+
+    __slots__ = ()
+
+
+def dumps_batch(objs: list[Any]) -> bytes:
+    """One pickle of the deferrable `objs` (see `deferrable`), which
+    `load_stream` yields as len(objs) messages: one pickle call per
+    superstep instead of one per message."""
+    return pickle.dumps(Batch(objs), 5)
+
+
+def _collector(buffers: list[memoryview]) -> Callable[[pickle.PickleBuffer], bool]:
+    def out_of_band(buffer: pickle.PickleBuffer) -> bool:
+        try:
+            raw = buffer.raw()
+        except BufferError:         # non-contiguous: pickle copies it in-band
+            return True
+        if raw.nbytes < INBAND_LIMIT:
+            return True
+        buffers.append(raw)
+        return False
+    return out_of_band
+
+
+def _dumps_with_dill(obj: Any, refusal: Exception, buffers: list[memoryview]) -> bytes:
+    try:
+        data = dill_dumps(obj)
+    except RecursionError:
+        raise ValueError(f"cannot serialize {_name(obj)}: it is nested too deeply") from None
+    except Exception as dill_error:
+        said = "" if str(dill_error) == str(refusal) else f"; pickle said: {refusal}"
+        raise TypeError(f"cannot serialize {_name(obj)}: {dill_error} "
+                        f"(neither pickle nor dill can carry it{said})") from None
+    return pickle.dumps(_DillBox(data), 5, buffer_callback=_collector(buffers))
+
+
+@functools.lru_cache(maxsize=None)
+def _dill_pickler(main_by_name: bool = True) -> type:
+    """dill's pickler, with numpy arrays reduced as pickle (protocol 5)
+    reduces them.  dill uses numpy's legacy reduce, which rebuilds an array
+    of non-native byte order in native order; so a message that needs dill
+    would otherwise arrive with other dtypes than a plain one.
+
+    `main_by_name`: a function or class of `__main__` that `__main__` holds
+    under its name travels by name, so that it is the receiver's (every
+    rank's `__main__` holds the same ones: forked, or, under MPI, brought
+    over by bsp.core.main_namespace); others travel by value.  Either way
+    the globals of a function sent by value are the receiver's `__main__`:
+    the one in `sys.modules` at the time, not the one dill saw on import
+    (bsp.core.main_namespace swaps it for a run)."""
+    import dill     # imported on first use: it is slow to import and rarely needed
+    import numpy
+
+    class Pickler(dill.Pickler):  # type: ignore[misc]  # dill has no type information
+        def __init__(self, *args: Any, **kwargs: Any):
+            super().__init__(*args, **kwargs)
+            self._main = sys.modules["__main__"]
+
+        def reducer_override(self, obj: Any) -> Any:
+            if main_by_name and _named_in_main(obj):
+                return obj.__qualname__
+            if type(obj) is not numpy.ndarray:
+                return NotImplemented
+            rebuild, args, *rest = cast("tuple[Any, ...]", obj.__reduce_ex__(5))    # an array's: a tuple
+            if args and isinstance(args[0], pickle.PickleBuffer):
+                # in-band, as bytes: the pure-Python pickler under dill
+                # memoizes the temporary copies it makes of PickleBuffers
+                data = memoryview(args[0])
+                args = (data.tobytes() if data.readonly else bytearray(data), *args[1:])
+            return (rebuild, args, *rest)
+
+    return Pickler
+
+
+def _named_in_main(obj: Any) -> bool:
+    """Whether `obj` is a function or class that `__main__` holds by its name."""
+    if not isinstance(obj, (types.FunctionType, type)) or getattr(obj, "__module__", None) != "__main__":
+        return False
+    return getattr(sys.modules["__main__"], obj.__qualname__, None) is obj
+
+
+class _DillBox:
+    """A dill pickle carried inside a plain one."""
+
+    def __init__(self, data: bytes):
+        self.data = data
+
+    def __reduce__(self) -> tuple[Callable[[bytes], Any], tuple[bytes]]:
+        return _undill, (self.data,)
+
+
+def _undill(data: bytes) -> Any:
+    import dill
+    unpickler = dill.Unpickler(io.BytesIO(data))
+    unpickler._main = sys.modules["__main__"]       # see _dill_pickler
+    return unpickler.load()
+
+
+def _name(obj: Any) -> str:
+    return f"a {type(obj).__qualname__!r} object"
+
+
+class Serialized:
+    """An object serialized ahead of time.  It pickles with its bulk buffers
+    out-of-band, so that it can travel inside another message without its
+    data being copied into that message's pickle."""
+
+    def __init__(self, data: bytes, buffers: list[memoryview]):
+        self.data = data
+        self.buffers = buffers
+
+    @classmethod
+    def of(cls, obj: Any) -> "Serialized":
+        return cls(*dumps(obj))
+
+    def load(self) -> Any:
+        return loads(self.data, self.buffers)
+
+    def __reduce__(self) -> tuple[Callable[..., Serialized], tuple[Any, ...]]:
+        return _rebuild_serialized, (self.data, *map(pickle.PickleBuffer, self.buffers))
+
+
+def _rebuild_serialized(data: bytes, *buffers: Any) -> Serialized:
+    return Serialized(data, [memoryview(buffer) for buffer in buffers])
+
+
+_COUNT = struct.Struct("<q")
+
+
+def to_frames(obj: Any) -> list[bytes | memoryview]:
+    """`obj` as frames of one self-describing block, for a pipe or a single
+    message: [n, pickle size, buffer sizes...] then the pickle, then the
+    buffers, which are not copied."""
+    data, buffers = dumps(obj)
+    sizes = [len(data), *(buffer.nbytes for buffer in buffers)]
+    return [struct.pack(f"<{len(sizes) + 1}q", len(buffers), *sizes), data, *buffers]
+
+
+def from_block(block: bytes | bytearray | memoryview) -> Any:
+    """Rebuild the object of a block made of `to_frames`."""
+    view = memoryview(block)
+    (nbuffers,) = _COUNT.unpack_from(view, 0)
+    sizes = struct.unpack_from(f"<{nbuffers + 1}q", view, _COUNT.size)
+    position = _COUNT.size * (nbuffers + 2)
+    parts = []
+    for size in sizes:
+        parts.append(view[position:position + size])
+        position += size
+    return loads(parts[0], parts[1:])

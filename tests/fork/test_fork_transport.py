@@ -1,0 +1,96 @@
+"""bsp.fork.transport against the transport contract (bsp.core.transport), its
+ranks as threads over one shared region: every destination gets its block
+whole and aligned, the records of all ranks in pid order, exchange after
+exchange; small blocks are copied through the scratch arenas, large
+exclusive ones handed over through the heap."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from bsp.core.align import ALIGN, aligned
+from bsp.fork.transport import HANDOVER_MIN, ForkTransport
+from bsp.core.transport import RECORD_SIZE
+
+from forkthreads import on_threads, region_and_barrier
+
+
+def block_for(source: int, dest: int, exchange: int, size: int) -> bytes:
+    return ((np.arange(size) + source * 31 + dest * 7 + exchange) % 251).astype(np.uint8).tobytes()
+
+
+@pytest.mark.parametrize("size, exclusive", [(0, False), (100, False), (HANDOVER_MIN * 2, False), (HANDOVER_MIN * 2, True)])
+def test_blocks_and_records_arrive_exchange_after_exchange(size: int, exclusive: bool) -> None:
+    nprocs, exchanges = 3, 3
+
+    def rank(pid: int) -> list[tuple[bytes, list[bytes | None]]]:
+        transport = ForkTransport(pid, region, barrier)
+        seen = []
+        for exchange in range(exchanges):
+            outgoing = []
+            for dest in range(nprocs):
+                if size == 0 or dest == (pid + exchange) % nprocs:
+                    outgoing.append([])             # nothing for this one in this exchange
+                    continue
+                frame = transport.send_buffer(aligned(size), exclusive)
+                frame[:size] = block_for(pid, dest, exchange, size)
+                outgoing.append([frame])
+            records, incoming = transport.exchange(outgoing, bytes([pid + exchange]) * RECORD_SIZE)
+            for pieces in incoming:
+                if pieces:
+                    assert np.frombuffer(pieces[0], np.uint8).ctypes.data % ALIGN == 0
+            seen.append((records, [None if pieces is None else b"".join(bytes(p) for p in pieces)[:size]
+                                   for pieces in incoming]))
+        return seen
+
+    with region_and_barrier(nprocs, 1) as (region, barrier):     # a barrier that sleeps: threads share the GIL
+        results = on_threads(nprocs, rank)
+    for dest, seen in enumerate(results):
+        for exchange, (records, blocks) in enumerate(seen):
+            assert records == b"".join(bytes([source + exchange]) * RECORD_SIZE for source in range(nprocs))
+            for source, block in enumerate(blocks):
+                if size == 0 or dest == (source + exchange) % nprocs:
+                    assert block is None
+                else:
+                    assert block == block_for(source, dest, exchange, size)
+
+
+@pytest.mark.parametrize("size, exclusive", [(100, False), (HANDOVER_MIN * 2, False), (HANDOVER_MIN * 2, True)])
+def test_a_head_and_a_send_buffer_arrive_as_one_block(size: int, exclusive: bool) -> None:
+    """A block of a small frame and then a send buffer (one array sent) has
+    its head written before the buffer, and arrives as one aligned piece;
+    a buffer that goes to several ranks (not exclusive) still reaches each
+    whole, behind its own head."""
+    nprocs, exchanges = 3, 3
+
+    def rank(pid: int) -> list[list[bytes | None]]:
+        transport = ForkTransport(pid, region, barrier)
+        seen = []
+        for exchange in range(exchanges):
+            dests = [dest for dest in range(nprocs) if dest != pid]
+            shared = None
+            outgoing: list[list[bytes | memoryview]] = [[] for _ in range(nprocs)]
+            for dest in dests[:1] if exclusive else dests:
+                if shared is None or exclusive:
+                    shared = transport.send_buffer(aligned(size), exclusive)
+                    shared[:size] = block_for(pid, -1, exchange, size)
+                outgoing[dest] = [block_for(pid, dest, exchange, ALIGN), shared]
+            _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
+            for pieces in incoming:
+                if pieces:
+                    assert len(pieces) == 1 and np.frombuffer(pieces[0], np.uint8).ctypes.data % ALIGN == 0
+            seen.append([None if pieces is None else bytes(pieces[0])[:ALIGN + size] for pieces in incoming])
+            del incoming, pieces            # handover regions go back to their senders
+        return seen
+
+    with region_and_barrier(nprocs, 1) as (region, barrier):
+        results = on_threads(nprocs, rank)
+    for dest, seen in enumerate(results):
+        for exchange, blocks in enumerate(seen):
+            for source, block in enumerate(blocks):
+                sent = source != dest and (not exclusive or dest == [d for d in range(nprocs) if d != source][0])
+                if sent:
+                    assert block == block_for(source, dest, exchange, ALIGN) + block_for(source, -1, exchange, size)
+                else:
+                    assert block is None
