@@ -16,6 +16,7 @@ import argparse
 import os
 import platform
 import secrets
+import signal
 import sys
 from types import ModuleType
 from typing import TYPE_CHECKING
@@ -24,6 +25,7 @@ from bsp import script_hook
 from bsp.launch.backends import mpiexec as mpi_tools
 from bsp.base.argument_checks import check_nprocs
 from bsp.launch.cores import usable_cores
+from bsp.launch.mpi_environment import RANK_VARIABLES
 
 if TYPE_CHECKING:
     from bsp.launch.backends import JobLauncher as Launcher
@@ -120,7 +122,25 @@ def _add_doctor(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     doctor.add_argument("--launcher", help="check this mpiexec instead of the one found")
 
 
+# A command whose reader went away (`bsp replay rec | head -2`) ends quietly
+# with the status a shell gives a program killed by SIGPIPE, as C tools do.
+BROKEN_PIPE_STATUS = 128 + signal.SIGPIPE
+
+
 def main(argv: list[str] | None = None) -> int:
+    """The `bsp` command; its exit status."""
+    try:
+        return _command(argv)
+    except BrokenPipeError:
+        # Python would still flush stdout at exit, and complain again: make
+        # it write to /dev/null from here on.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE_STATUS
+
+
+def _command(argv: list[str] | None) -> int:
     parser = _parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["run"]:
@@ -139,15 +159,28 @@ def main(argv: list[str] | None = None) -> int:
     return _run_script(options)
 
 
-# Settings of the user's that `bsp run` passes on (it sets the other BSP_ variables itself).
-_PREFERENCES = ("BSP_MACHINE", "BSP_PROGRESS")
+def _backend_wanted(mpi: bool, env: dict[str, str]) -> bool:
+    """Whether `bsp run` starts an MPI job: --mpi, else BSP_BACKEND=mpi
+    (bsp.run's own variable).  Raises ValueError for another BSP_BACKEND."""
+    backend = env.get("BSP_BACKEND") or "fork"
+    if backend not in ("fork", "mpi"):
+        raise ValueError(f"BSP_BACKEND must be 'fork' or 'mpi', not {backend!r} (or use --mpi)")
+    return mpi or backend == "mpi"
 
 
-def _clean_env() -> dict[str, str]:
-    """This process's environment without pybsp's settings, but for the
-    user's preferences."""
-    return {key: value for key, value in os.environ.items()
-            if not key.startswith("BSP_") or key in _PREFERENCES}
+def _nprocs_wanted(nprocs: int | None, env: dict[str, str]) -> tuple[int | None, str]:
+    """The ranks `bsp run` asks for, and the option that asked: -n, else
+    BSP_NPROCS (bsp.run's own variable), else none.  Raises ValueError for
+    a BSP_NPROCS that is no positive integer."""
+    if nprocs is not None:
+        return nprocs, f"-n {nprocs}"
+    text = env.get("BSP_NPROCS")
+    if not text:
+        return None, ""
+    try:
+        return check_nprocs(int(text), "BSP_NPROCS"), f"BSP_NPROCS={text}"
+    except (TypeError, ValueError):
+        raise ValueError(f"BSP_NPROCS must be a positive integer, not {text!r} (or use -n)") from None
 
 
 def _under_mpiexec(nprocs: int | None, argv: list[str], env: dict[str, str]) -> int:
@@ -210,47 +243,56 @@ def _run_script(options: argparse.Namespace) -> int:
     if options.script is not None and not os.path.isfile(options.script):
         print(f"bsp run: no such script: {options.script}", file=sys.stderr)
         return 2
-    env = _clean_env()
+    # The user's BSP_ variables reach the script's bsp.run calls, as under
+    # plain python; the command line's options take their place.
+    env = dict(os.environ)
     try:
-        env.update(_profile_settings(options))
+        mpi = _backend_wanted(options.mpi, env)
+        nprocs, asked = _nprocs_wanted(options.nprocs, env)
+        env.update(_profile_settings(options, env))
     except (TypeError, ValueError) as error:
         print(f"bsp run: {error}", file=sys.stderr)
         return 2
     target = ["-m", options.module] if options.module else [options.script]
     program = [sys.executable, *target, *options.args]
-    if options.mpi:
-        return _under_mpiexec(options.nprocs, program, env)
+    if mpi:
+        script_hook.install(env, " ".join(filter(None, ["--mpi", asked])), options.module or options.script,
+                            RANK_VARIABLES)
+        return _under_mpiexec(nprocs, program, env)
     env["BSP_BACKEND"] = "fork"
-    if options.nprocs is not None:
-        env["BSP_NPROCS"] = str(options.nprocs)
-        script_hook.install(env, f"-n {options.nprocs}", options.module or options.script)
+    if nprocs is not None:
+        env["BSP_NPROCS"] = str(nprocs)
+        script_hook.install(env, asked, options.module or options.script)
     sys.stdout.flush()
     os.execve(program[0], program, env)
 
 
-def _profile_settings(options: argparse.Namespace) -> dict[str, str]:
+def _profile_settings(options: argparse.Namespace, env: dict[str, str]) -> dict[str, str]:
     """The environment that makes the script's runs do what --profile,
-    --machine, --trace, --no-progress and --checkpoint ask; raises ValueError for a
-    machine file that holds no parameters or a trace in a missing
+    --machine, --trace, --no-progress, --checkpoint and --record ask (or
+    BSP_RECORD in `env`, which needs a hash seed too); raises ValueError
+    for a machine file that holds no parameters or a trace in a missing
     directory."""
     from bsp.observe.output_paths import check_path
     from bsp.launch.profile_request import load_machine
-    env = {}
+    settings = {}
     if options.machine:
         load_machine(options.machine, "--machine")
-        env["BSP_MACHINE"] = os.path.abspath(options.machine)
+        settings["BSP_MACHINE"] = os.path.abspath(options.machine)
     if options.profile or options.machine:
-        env["BSP_PROFILE"] = "1"
+        settings["BSP_PROFILE"] = "1"
     if options.trace:
-        env["BSP_TRACE"] = os.path.abspath(check_path(options.trace, "--trace"))
+        settings["BSP_TRACE"] = os.path.abspath(check_path(options.trace, "--trace"))
     if options.no_progress:
-        env["BSP_PROGRESS"] = "0"
+        settings["BSP_PROGRESS"] = "0"
     if options.checkpoint:
-        env["BSP_CHECKPOINT"] = os.path.abspath(options.checkpoint)
-    if options.record:
+        settings["BSP_CHECKPOINT"] = os.path.abspath(options.checkpoint)
+    record = options.record or env.get("BSP_RECORD")
+    if record:
         from bsp.replay_cli import record_settings
-        env.update(record_settings(options.record, options.checkpoint or False))
-    return env
+        settings.update(record_settings(record, options.checkpoint or env.get("BSP_CHECKPOINT") or False,
+                                        "--record" if options.record else "BSP_RECORD"))
+    return settings
 
 
 def _bench(options: argparse.Namespace) -> int:
@@ -266,7 +308,7 @@ def _bench(options: argparse.Namespace) -> int:
         argv = [sys.executable, "-m", "bsp", "bench"]
         argv += ["-n", str(options.nprocs)] if options.nprocs else []
         argv += ["--out", os.path.abspath(options.out)] if options.out else []
-        return _under_mpiexec(options.nprocs, argv, _clean_env())
+        return _under_mpiexec(options.nprocs, argv, dict(os.environ))
     from bsp.machine import measure
     parameters = measure(options.nprocs)
     if options.out:
@@ -326,7 +368,18 @@ def _doctor(launcher_path: str | None) -> int:
         print(f"launcher: none found: {error}")
         return 1
     print(f"launcher: {launcher.path} ({mpiexec.launcher_version(launcher.path)})")
+    print(_hash_seed_advice())
     return _check_launcher(mpiexec, launcher)
+
+
+def _hash_seed_advice() -> str:
+    """What `bsp doctor` says of the hash seed the ranks of an MPI job use."""
+    seed = os.environ.get("PYTHONHASHSEED")
+    if seed:
+        return f"hash seed: PYTHONHASHSEED={seed}: every rank of a job hashes strings alike"
+    return ("hash seed: PYTHONHASHSEED is not set: bsp run --mpi gives each job one seed; under a plain "
+            "mpiexec each rank draws its own, so hash() of a string differs from rank to rank (pybsp warns "
+            "once per such job): use bsp run --mpi, or PYTHONHASHSEED=0 mpiexec ...")
 
 
 def _check_launcher(mpiexec: ModuleType, launcher: Launcher) -> int:

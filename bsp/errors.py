@@ -7,6 +7,9 @@ They pickle, so that a rank can hand them to the launcher.
 
 from __future__ import annotations
 
+import traceback
+from types import TracebackType
+
 
 class BSPError(Exception):
     """Base class of every error pybsp raises on its own account."""
@@ -38,11 +41,39 @@ class RemoteError(BSPError):
         return cls(first, failures[first], failures)
 
     def __str__(self) -> str:
-        last_line = self.remote_traceback.rstrip().splitlines()[-1] if self.remote_traceback else "?"
+        shown = shortened(self.remote_traceback.rstrip())
+        last_line = shown.splitlines()[-1] if shown else "?"
         others = sorted(set(self.failures) - {self.rank})
         also = f" (ranks {others} failed too)" if others else ""
-        return (f"rank {self.rank} raised {last_line}{also}\n"
-                f"--- traceback of rank {self.rank} ---\n{self.remote_traceback.rstrip()}")
+        return f"rank {self.rank} raised {last_line}{also}\n--- traceback of rank {self.rank} ---\n{shown}"
+
+
+LONGEST_LINE = 4096             # characters of a traceback's line that are shown, or carried to the other ranks
+LONGEST_TRACEBACK = 64 << 10    # characters of a whole traceback
+
+
+def shortened(text: str) -> str:
+    """A traceback as it is shown, and carried to the other ranks: each
+    line cut to LONGEST_LINE characters, and the whole to about
+    LONGEST_TRACEBACK (its first and last lines kept), saying what was
+    cut.  (RemoteError.remote_traceback keeps the whole text where the
+    failing rank's own report arrives: bsp.run's, in the launching process.)"""
+    if len(text) <= LONGEST_TRACEBACK:
+        return text
+    lines, start = [], 0
+    while start < len(text):        # line by line, without copying a long one (it may be 200 MB)
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        cut = end - start - LONGEST_LINE
+        lines.append(text[start:end] if cut <= 0 else
+                     f"{text[start:start + LONGEST_LINE]} [... {cut} more characters: truncated]")
+        start = end + 1
+    text = "\n".join(lines)
+    if len(text) <= LONGEST_TRACEBACK:
+        return text
+    half = LONGEST_TRACEBACK // 2
+    head, tail = text[:half].rsplit("\n", 1)[0], text[-half:].split("\n", 1)[-1]
+    return f"{head}\n[... {len(text) - len(head) - len(tail)} characters of the traceback: truncated]\n{tail}"
 
 
 class SyncMismatchError(BSPError):
@@ -99,16 +130,19 @@ class SyncTimeoutError(BSPError, TimeoutError):
     others never arrived (an endless loop, a rank stuck in I/O).  `late`
     are the ranks that did not arrive, `waiting` those that waited."""
 
-    def __init__(self, timeout: float, late: list[int], waiting: list[int], superstep: int = -1):
+    def __init__(self, timeout: float, late: list[int], waiting: list[int], superstep: int = -1,
+                 stopped: list[int] | None = None):
         self.timeout = timeout
         self.late = list(late)
         self.waiting = list(waiting)
         self.superstep = superstep
-        super().__init__(timeout, self.late, self.waiting, superstep)
+        self.stopped = list(stopped or [])      # those of `late` that were stopped (SIGSTOP, a debugger)
+        super().__init__(timeout, self.late, self.waiting, superstep, self.stopped)
 
     def __str__(self) -> str:
+        stopped = f" (ranks {self.stopped} are stopped: SIGSTOP, or a debugger)" if self.stopped else ""
         return (f"ranks {self.late} did not reach the sync of superstep {self.superstep} within the sync "
-                f"timeout of {self.timeout:g} s; ranks {self.waiting} waited there "
+                f"timeout of {self.timeout:g} s{stopped}; ranks {self.waiting} waited there "
                 f"(set the timeout with bsp.run(..., sync_timeout=seconds) or BSP_SYNC_TIMEOUT; 0 turns it off)")
 
 
@@ -138,3 +172,20 @@ class CheckpointError(BSPError):
     is a symbolic link, or a file of the checkpoint being restored is
     missing, truncated or damaged.  The message names the directory or file.
     Nothing in the directory is changed when this is raised."""
+
+
+LONGEST_MESSAGE = 16 << 20     # characters of an exception's message that a failing rank reports whole
+
+
+def brief_traceback(error: BaseException, frames: TracebackType | None) -> str | None:
+    """The traceback of `error` with its message cut to LONGEST_LINE
+    characters, saying so, when the message is longer than LONGEST_MESSAGE
+    (formatting and sending a message of 200 MB takes seconds, while the
+    other ranks wait); None when it is not."""
+    message = str(error)
+    if len(message) <= LONGEST_MESSAGE:
+        return None
+    kind = type(error)
+    name = kind.__qualname__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__qualname__}"
+    return ("Traceback (most recent call last):\n" + "".join(traceback.format_tb(frames)) +
+            f"{name}: {message[:LONGEST_LINE]} [... {len(message) - LONGEST_LINE} more characters: truncated]\n")

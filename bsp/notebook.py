@@ -36,13 +36,35 @@ TAG = "[rank {pid}] "
 
 
 def load_ipython_extension(shell: Any) -> None:
-    """`%load_ext bsp`: register the %%bsp cell magic with `shell`."""
+    """`%load_ext bsp`: register the %%bsp cell magic with `shell`, and a
+    %bsp line magic that shows its help."""
     shell.register_magic_function(lambda line, cell: run_cell(shell, line, cell), "cell", "bsp")
+    shell.register_magic_function(show_help, "line", "bsp")
+    cleanup = getattr(shell, "input_transformers_cleanup", None)
+    if cleanup is not None and _help_alone not in cleanup:
+        cleanup.append(_help_alone)
+
+
+def show_help(line: str = "") -> None:
+    """`%bsp` (or `%%bsp --help`): print the magic's help."""
+    print(_parser().format_help().rstrip())
+
+
+def _help_alone(lines: list[str]) -> list[str]:
+    """A cell that is `%%bsp --help` alone, as the line magic: IPython
+    refuses a cell magic with an empty body before the magic sees it."""
+    first, rest = (lines[0], lines[1:]) if lines else ("", [])
+    if first.startswith("%%bsp") and not "".join(rest).strip() and {"-h", "--help"} & set(first.split()):
+        return ["%bsp" + first[len("%%bsp"):]]
+    return lines
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="%%bsp", add_help=False, exit_on_error=False,
-                                     description="Run the cell as a BSP program on forked ranks.")
+                                     description="Run the cell as a BSP program on forked ranks, with "
+                                                 "`world` bound; its last expression's values on every "
+                                                 "rank are the cell's value.")
+    parser.add_argument("-h", "--help", action="store_true", help="show this help and run nothing")
     parser.add_argument("-n", "--nprocs", type=int, default=None,
                         help="number of ranks (default: BSP_NPROCS, else the usable cores)")
     parser.add_argument("--timeout", type=float, default=None,
@@ -69,6 +91,9 @@ def run_cell(shell: Any, line: str, cell: str) -> list[Any] | None:
     last expression (None if it ends otherwise).  Costs the supersteps the
     cell makes."""
     options = parse_options(line)
+    if options.help:
+        show_help()
+        return None
     program = cell_program(shell, cell)
     try:
         with tagged(TAG):
@@ -106,26 +131,13 @@ def cell_program(shell: Any, cell: str) -> Callable[..., Any]:
 
 
 def _renderer(error: BSPError) -> Callable[[], list[str]]:
-    """The lines IPython shows for a failed cell: a rank's traceback, or the
-    error's own message, without pybsp's frames."""
+    """The lines IPython shows for a failed cell: a rank's traceback (whose
+    text holds no frame of pybsp's, this module's `program` included: see
+    bsp.base.tracebacks), or the error's own message."""
     if isinstance(error, RemoteError):
         lines = [f"RemoteError: rank {error.rank} raised "
                  f"{error.remote_traceback.rstrip().splitlines()[-1]}"]
         for rank, text in sorted(error.failures.items()):
-            lines += [f"--- traceback of rank {rank} ---", *_without_this_module(text.rstrip().splitlines())]
+            lines += [f"--- traceback of rank {rank} ---", *text.rstrip().splitlines()]
         return lambda: lines
     return lambda: [f"{type(error).__name__}: {error}"]
-
-
-def _without_this_module(lines: list[str]) -> list[str]:
-    """A traceback's lines less the frame of `program` above (the line that
-    names this file, and the source lines under it)."""
-    kept, skipping = [], False
-    for line in lines:
-        if line.startswith("  File "):
-            skipping = f'"{__file__}"' in line
-        elif not line.startswith("    "):
-            skipping = False
-        if not skipping:
-            kept.append(line)
-    return kept

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import bdb
 import os
 import random
-import runpy
 import sys
 import traceback
 from typing import Any, Callable
@@ -17,14 +17,14 @@ from bsp.recordings.record_file import END, ERROR, RecordFile
 from bsp.recordings.recording import choose_path
 
 
-def record_settings(path: str, checkpoint: Any = False) -> dict[str, str]:
+def record_settings(path: str, checkpoint: Any = False, option: str = "--record") -> dict[str, str]:
     """The environment that makes a script's runs record at `path`.  The
     hash seed is fixed (unless the user fixed it), and recorded, so that
     `bsp replay` can use the same one: the order of a set of strings, and so
     the bytes a program sends, depend on it.  Raises ValueError for a path
     in a missing directory, or with a `checkpoint` directory (see
     bsp.recordings.recording.choose_path)."""
-    record = choose_path(path, checkpoint, "--record")
+    record = choose_path(path, checkpoint, option)
     env = {} if record is None else {"BSP_RECORD": record}
     if not os.environ.get("PYTHONHASHSEED"):
         env["PYTHONHASHSEED"] = str(random.randrange(1, 2**32))
@@ -55,6 +55,8 @@ def replay_command(options: argparse.Namespace) -> int:
             if options.rank is None:
                 print(describe(record))
                 return 0
+    except BrokenPipeError:
+        raise                   # the reader of our output left: bsp.cli ends quietly
     except (OSError, ValueError) as error:
         print(f"bsp replay: {error}", file=sys.stderr)
         return 2
@@ -106,17 +108,45 @@ def _rerun_with_hash_seed(options: argparse.Namespace, seed: str) -> None:
 
 
 def program_from_file(manifest: dict[str, Any]) -> Callable[..., Any]:
-    """The recorded program's function as its file defines it now (the
-    file runs, as a module not named __main__).  Raises BSPError if the
-    file or the function is not there."""
+    """The recorded program's function as its file defines it now.  The
+    file's top level runs statement by statement, as a module not named
+    __main__, with the recorded sys.argv and with bsp.run turned off: a
+    statement that calls bsp.run (or fails, as one that uses a run's
+    results would) is skipped, so that the definitions after it are read
+    but no run starts.  Raises BSPError if the file or the function is not
+    there, naming the statements skipped."""
     path, name = manifest.get("program_file"), manifest["program_name"].rsplit(".", 1)[-1]
     if not path or not os.path.isfile(path):
         raise BSPError(f"--from-file: the program's file {path!r} is not here")
-    namespace = runpy.run_path(path, run_name="__bsp_replay__")
+    namespace, skipped = _definitions(path, manifest.get("argv") or [path])
     if not callable(namespace.get(name)):
-        raise BSPError(f"--from-file: {path} defines no function {name!r} at its top level")
+        said = "".join(f"\n  skipped line {line}: {why}" for line, why in skipped)
+        raise BSPError(f"--from-file: {path} defines no function {name!r} at its top level{said}")
     found: Callable[..., Any] = namespace[name]
     return found
+
+
+def _definitions(path: str, argv: list[str]) -> tuple[dict[str, Any], list[tuple[int, str]]]:
+    """The namespace of `path`'s top level run with bsp.run turned off, and
+    the (line, reason) of each statement skipped."""
+    from bsp.launch.bsp_run import RunTurnedOff, runs_turned_off
+    with open(path, "rb") as file:
+        tree = ast.parse(file.read(), path)
+    namespace: dict[str, Any] = {"__name__": "__bsp_replay__", "__file__": path, "__builtins__": __builtins__}
+    skipped = []
+    saved_argv, sys.argv = sys.argv, list(argv)
+    try:
+        with runs_turned_off("bsp replay --from-file reads the script's definitions, and replays its run"):
+            for statement in tree.body:
+                code = compile(ast.Module(body=[statement], type_ignores=[]), path, "exec")
+                try:
+                    exec(code, namespace)
+                except (Exception, RunTurnedOff) as error:
+                    skipped.append((statement.lineno, "it calls bsp.run" if isinstance(error, RunTurnedOff)
+                                    else f"{type(error).__name__}: {error}"))
+    finally:
+        sys.argv = saved_argv
+    return namespace, skipped
 
 
 def describe(record: RecordFile) -> str:

@@ -6,8 +6,12 @@ multiprocessing child) would outlive the run, and with it the job: such a
 process inherits the rank's standard streams and its connection to the
 launcher, and mpiexec waits for them to close.  At the end of every run
 each rank ends its descendants, as the fork backend ends a rank's process
-group: SIGTERM, a moment to clean up, then SIGKILL.  Linux only (it reads
-/proc); elsewhere nothing is done.
+group: SIGTERM, a moment to clean up, then SIGKILL.  During the run the
+rank is a child subreaper (`adopting_orphans`, as the fork backend's
+launching process is), so that a daemon the program starts (setsid and a
+second fork) stays its descendant rather than become init's: it would hold
+the launcher's pipes, and `bsp run --mpi` would not exit before it.  Linux
+only (it reads /proc); elsewhere nothing is done.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import os
 import signal
 import time
 
+from bsp.fork.processes import adopting_orphans as adopting_orphans, children, descendants as descendants
 from mpi_backend import endings
 
 GRACE_SECONDS = 2.0
@@ -37,32 +42,6 @@ def end_descendants(grace: float = GRACE_SECONDS) -> list[int]:
     return found
 
 
-def descendants(root: int) -> list[int]:
-    """The pids of `root`'s children, their children, and so on."""
-    found: list[int] = []
-    todo = [root]
-    while todo:
-        for child in _children(todo.pop()):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
-def _children(pid: int) -> list[int]:
-    children: list[int] = []
-    try:
-        threads = os.listdir(f"/proc/{pid}/task")
-    except OSError:
-        return children
-    for thread in threads:
-        try:
-            with open(f"/proc/{pid}/task/{thread}/children") as text:
-                children.extend(int(word) for word in text.read().split())
-        except (OSError, ValueError):
-            continue
-    return children
-
-
 def _send(pids: list[int], sig: int) -> None:
     for pid in pids:
         try:
@@ -74,7 +53,7 @@ def _send(pids: list[int], sig: int) -> None:
 def _reap_children() -> None:
     """Reap this process's ended children (the program's, which it no
     longer waits for)."""
-    for pid in _children(os.getpid()):
+    for pid in children(os.getpid()):
         try:
             os.waitpid(pid, os.WNOHANG)
         except ChildProcessError:

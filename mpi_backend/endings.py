@@ -8,6 +8,7 @@ rank's program started are gone (descendants)."""
 from __future__ import annotations
 
 import fcntl
+import signal
 import sys
 
 _EXITING = 0x4      # PF_EXITING, in a process's flags from the moment its end begins
@@ -45,6 +46,18 @@ def by_signal(status: int) -> bool:
 def shell_status(status: int) -> int:
     """A wait status as shells report it: the exit code, or 128 + the signal."""
     return 128 + (status & 0x7F) if by_signal(status) else status >> 8
+
+
+def described(status: int | None) -> str:
+    """How a process with wait `status` ended, in the fork backend's words:
+    "killed by signal 9 (SIGKILL)", "exited with status 3"; "" when unknown."""
+    if status is None:
+        return ""
+    if not by_signal(status):
+        return f"exited with status {status >> 8}"
+    number = status & 0x7F
+    name = signal.Signals(number).name if number in signal.valid_signals() else "an unknown signal"
+    return f"killed by signal {number} ({name})"
 
 
 def _zombie_status(fields: list[str]) -> int | None:

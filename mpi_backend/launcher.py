@@ -55,7 +55,7 @@ from bsp.core.transport import RECORD_SIZE
 from bsp.launch.observers import run_rank
 
 from mpi_backend.abort import abort_job, mapped_shared_memory_files
-from mpi_backend.descendants import end_descendants
+from mpi_backend.descendants import adopting_orphans, end_descendants
 from mpi_backend.transport import MPI, MPITransport
 
 if TYPE_CHECKING:
@@ -137,6 +137,7 @@ def serve() -> None:
     """On every rank but 0: run what rank 0 asks for; never returns.
     Ctrl-C reaches every rank of a job; on these it is ignored, rank 0 decides."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stdio.unmute()
     control = _control_comm()
     while True:
         kind, number, sync_timeout, profile, block = _receive(control)
@@ -248,7 +249,8 @@ def _run(transport: MPITransport, program: Callable[..., Any], args: tuple[Any, 
     to the launcher."""
     global _lost
     try:
-        outcome = run_rank(transport, program, args, kwargs, profile)
+        with adopting_orphans():        # a daemon the program starts stays a descendant
+            outcome = run_rank(transport, program, args, kwargs, profile)
     finally:
         end_descendants()       # what the program started ends with its run
     if outcome.error is not None:
@@ -318,14 +320,17 @@ def _share_the_node() -> None:
 
 
 def _check_string_hashes(control: MPI.Comm) -> None:
-    """Warn, once, from rank 0, when the ranks hash strings differently
-    (each process draws its own hash seed unless PYTHONHASHSEED sets one):
-    a program that partitions data by hash() would be silently wrong.
-    Collective: one allgather, at the first bsp.run."""
+    """Warn when the ranks hash strings differently (each process draws
+    its own hash seed unless PYTHONHASHSEED sets one): a program that
+    partitions data by hash() would be silently wrong.  Whether a program
+    does cannot be seen, so the rule is: once per job, from rank 0, only
+    when the seeds differ, which `bsp run --mpi` never lets happen (it
+    gives the job one seed; `bsp doctor` says so).  Collective: one
+    allgather, at the first bsp.run."""
     if len(set(control.allgather(hash("pybsp")))) > 1 and control.Get_rank() == 0:
-        print("pybsp: warning: the ranks of this MPI job hash strings differently, so a program that "
-              "splits data by hash() gets wrong answers; give the whole job one seed: "
-              "PYTHONHASHSEED=0 mpiexec ... (bsp run --mpi does it for you)", file=sys.stderr, flush=True)
+        print("pybsp: warning: the ranks of this MPI job hash strings differently (PYTHONHASHSEED is not set), "
+              "so a program that splits data by hash() gets wrong answers: run it with bsp run --mpi, which "
+              "gives the job one seed, or PYTHONHASHSEED=0 mpiexec ...", file=sys.stderr, flush=True)
 
 
 def _check_launcher_matches() -> None:

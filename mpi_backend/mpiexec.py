@@ -161,7 +161,8 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
         ranks.wait_until_gone()
         remove_orphaned_shared_memory(before, ranks.shared_files)
     if status != 0 and ranks.first_to_end and ranks.died:
-        named = ", ".join(f"rank {rank} (pid {pid})" for rank, pid in ranks.first_to_end)
+        named = ", ".join(f"rank {rank} (pid {pid}{_comma(endings.described(ranks.status_of(pid)))})"
+                          for rank, pid in ranks.first_to_end)
         together = " (seen beginning at once; in the order they finished)" if len(ranks.first_to_end) > 1 else ""
         print(f"pybsp: the job failed; the first of its processes to end: {named}{together}",
               file=sys.stderr, flush=True)
@@ -171,6 +172,10 @@ def run_job(command: list[str], env: dict[str, str]) -> int:
     if status != 0 and first and not endings.by_signal(first):
         return endings.shell_status(first)      # its failure, whatever the launcher made of the ranks it ended
     return 128 - status if status < 0 else status
+
+
+def _comma(text: str) -> str:
+    return f", {text}" if text else ""
 
 
 def _dies_with(parent: int) -> Callable[[], None]:
@@ -320,6 +325,10 @@ class _RankWatch(threading.Thread):
         for fd in running:      # by pidfd: never another process that took a finished rank's pid
             with contextlib.suppress(ProcessLookupError):
                 signal.pidfd_send_signal(fd, signal.SIGKILL)
+
+    def status_of(self, pid: int) -> int | None:
+        """The wait status of rank process `pid`, once it is known."""
+        return self._status_of.get(pid)
 
     def first_status(self) -> int | None:
         """The wait status of the first rank to end, once it is known."""

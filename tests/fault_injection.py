@@ -25,6 +25,12 @@ injects one fault there:
                                                          no error: time stopped does not count
     launcher    (fork) the launching process is killed (SIGKILL) while it forks 8 to 48 ranks
                                                          every rank ends, nothing is left
+    stopped     (fork) the rank stops itself (SIGSTOP)   SyncTimeoutError naming it, stopped
+    daemon      the rank starts a daemon (fork, setsid, fork), then raises
+                                                         RemoteError; the daemon ended with the run
+    huge        the rank raises with a 200 MB message   RemoteError naming it, the message truncated
+    fulldisk    the run is recorded; the rank's disk fills (its writes fail with ENOSPC)
+                                                         RemoteError naming ENOSPC and the part's path
 
 On the fork backend a trial runs in this process (a launcher trial in a
 process of its own); on MPI, as a job of its own under `bsp run --mpi`,
@@ -37,6 +43,7 @@ file (of this run's own: see tests/leftovers.py).
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import random
 import re
@@ -55,8 +62,10 @@ import bsp
 from bsp.launch.rank_runner import running_a_rank
 
 KINDS = ("raise", "kill", "exit", "return", "collective", "object", "loop",
-         "interrupt", "child", "orphan", "unloadable", "suspend", "launcher")
-FORK_ONLY = ("suspend", "launcher")
+         "interrupt", "child", "orphan", "unloadable", "suspend", "launcher", "stopped", "daemon", "huge",
+         "fulldisk")
+FORK_ONLY = ("suspend", "launcher", "stopped")
+HUGE_MESSAGE = 200_000_000
 _MARKER = "PYBSP_FAULT_MARKER"        # in the environment of what a trial starts, to find it again
 _LAUNCHER_RANKS = (8, 16, 48)
 SUPERSTEPS = 4
@@ -85,15 +94,24 @@ def faulty(world: bsp.World, kind: str, rank: int, superstep: int) -> int:
             if kind == "loop":
                 while True:
                     pass
-            _misbehave(kind, rank)
+            _misbehave(kind, rank, world)
         world.sync()
         total += sum(value for _, (_, value) in world.messages())
     return Unrebuildable() if kind == "unloadable" and world.pid == rank else total
 
 
-def _misbehave(kind: str, rank: int) -> None:
+def _misbehave(kind: str, rank: int, world: bsp.World) -> None:
+    if kind == "fulldisk":
+        world.engine.transport._writer._file = FullDisk()       # the write of this superstep's arrivals fails
     if kind == "interrupt":
         raise KeyboardInterrupt()
+    if kind == "stopped":
+        os.kill(os.getpid(), signal.SIGSTOP)
+    if kind == "daemon":
+        start_daemon(os.environ[_MARKER] + ".daemon")
+        raise RuntimeError(f"injected fault on rank {rank}")
+    if kind == "huge":
+        raise RuntimeError("x" * HUGE_MESSAGE)
     if kind in ("child", "orphan"):
         subprocess.Popen(["sleep", "100"])      # carries the trial's marker in its environment
         if kind == "orphan":
@@ -102,6 +120,47 @@ def _misbehave(kind: str, rank: int) -> None:
     if kind == "suspend":
         Path(os.environ[_MARKER]).touch()       # the trial stops every rank now
         time.sleep(0.5)                         # while the others wait at the sync
+
+
+DAEMON = """import os, sys, time
+if os.fork():
+    os._exit(0)
+os.setsid()
+if os.fork():
+    os._exit(0)
+with open(sys.argv[1] + ".tmp", "w") as file:
+    file.write(str(os.getpid()))
+os.rename(sys.argv[1] + ".tmp", sys.argv[1])
+time.sleep(100)
+"""
+
+
+def start_daemon(pid_file: str) -> int:
+    """Start a daemon that sleeps (fork, setsid, fork: it is orphaned at
+    once, in a session of its own, holding this process's standard
+    streams) and return its pid, once it has written it to `pid_file`."""
+    subprocess.run([sys.executable, "-c", DAEMON, pid_file], check=True)
+    while not os.path.exists(pid_file):
+        time.sleep(0.01)
+    with open(pid_file) as file:
+        pid = int(file.read())
+    os.unlink(pid_file)
+    return pid
+
+
+class FullDisk:
+    """A record part's file on a full disk: every write fails."""
+
+    closed = False
+
+    def write(self, data: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class Unrebuildable:
@@ -141,8 +200,13 @@ EXPECTED = {
     "unloadable": ("BSPError", r"rank {rank} returned a [\w.]*Unrebuildable that cannot be rebuilt"),
     "suspend": ("no error", r""),
     "launcher": ("ranks ended", r""),
+    "stopped": ("SyncTimeoutError", r"ranks \[{rank}\] did not reach the sync of superstep {superstep} .*"
+                                    r"\(ranks \[{rank}\] are stopped"),
+    "huge": ("RemoteError", r"rank {rank} raised RuntimeError: x{{4000,}} \[\.\.\. \d+ more characters: truncated\]"),
+    "fulldisk": ("RemoteError", r"rank {rank} could not write its part of the record at \S*rank-{rank}\.part: "
+                                r"No space left on device \[ENOSPC\]"),
 }
-EXPECTED.update(child=EXPECTED["raise"], orphan=EXPECTED["kill"])    # and what they started is gone
+EXPECTED.update(child=EXPECTED["raise"], orphan=EXPECTED["kill"], daemon=EXPECTED["raise"])  # and what they started is gone
 # Under MPI the launcher ends the job when a process dies.
 _FIRST_TO_END = r"the first of its processes to end: [^\n]*\brank {rank} \(pid \d+\)"
 EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ended", _FIRST_TO_END),
@@ -193,14 +257,25 @@ def _fork_trial(trial: Trial, marker: str) -> tuple[str, str]:
         stopper.start()
     try:
         bsp.run(faulty, trial.kind, trial.rank, trial.superstep, nprocs=trial.nprocs, backend="fork",
-                sync_timeout=SYNC_TIMEOUT)
+                sync_timeout=SYNC_TIMEOUT, record=recorded(trial.kind, marker))
     except Exception as error:          # a raw exception, not pybsp's error, is a failed trial
         return type(error).__name__, str(error)
     finally:
         if stopper is not None:
             Path(marker).touch()        # should the rank never have got there
             stopper.join()
+        _remove(recorded(trial.kind, marker))
     return "no error", ""
+
+
+def recorded(kind: str, marker: str) -> str | None:
+    """Where a trial of `kind` records its run (None: it does not)."""
+    return marker + ".bsprec" if kind == "fulldisk" else None
+
+
+def _remove(path: str | None) -> None:
+    if path is not None and os.path.exists(path):
+        os.unlink(path)
 
 
 def _stop_every_rank(marker: str, seconds: float) -> None:
@@ -279,7 +354,12 @@ def _mpi_trial(trial: Trial) -> tuple[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("BSP_")}
     command = [str(Path(sys.executable).parent / "bsp"), "run", "--mpi", "-n", str(trial.nprocs), __file__,
                "--one", trial.kind, str(trial.rank), str(trial.superstep)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60)
+    except subprocess.TimeoutExpired:
+        return "hang", "the job did not end within 60 s"
+    finally:
+        _remove(recorded(trial.kind, os.environ[_MARKER]))
     if done.returncode == 0:
         return "no error", done.stdout + done.stderr
     for name in ("RemoteError", "SyncMismatchError", "SyncTimeoutError", "BSPError"):
@@ -342,7 +422,8 @@ def main() -> int:
     options = parser.parse_args()
     if options.one:
         kind, rank, superstep = options.one
-        bsp.run(faulty, kind, int(rank), int(superstep), sync_timeout=SYNC_TIMEOUT)
+        bsp.run(faulty, kind, int(rank), int(superstep), sync_timeout=SYNC_TIMEOUT,
+                record=recorded(kind, os.environ[_MARKER]))
         return 0
     leftovers.use_private_tempdir()
     kinds = options.kinds.split(",") if options.kinds else kinds_for(options.backend)

@@ -420,7 +420,7 @@ class DistArray(Operators):
         bsp.arrays.sorting for the cost: none along an axis that is not
         split, else 3 supersteps).  numpy's errors for axis, kind, stable
         (axis=None is ndarray.sort's TypeError); TypeError for `order`."""
-        np.empty((0,) * self.ndim, self.dtype).sort(axis=axis, kind=kind, order=None, stable=stable)
+        np.empty((0,) * self.ndim, self.dtype).sort(axis=axis, kind=kind, stable=stable)  # type: ignore[arg-type]
         done = numpy_functions.call(np.sort, (self,), dict(axis=axis, kind=kind, order=order, stable=stable))
         self._attach(self.world, done.layout, done.distribution, done.local)
 

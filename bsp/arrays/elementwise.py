@@ -271,7 +271,7 @@ def _deliver(aligned: Aligned, out: DistArray | None, local: np.ndarray) -> Dist
     (in place when it has that layout, else sent back to its own)."""
     if out is None:
         return aligned.wrap(local)
-    if not np.may_share_memory(local, out.local):
+    if out.layout != aligned.layout:
         out.local[...] = remap.fetch(aligned.world.engine, superstep_kinds.ELEMENTWISE_OUT, aligned.layout,
                                      local, out.layout.indices)
     return out

@@ -619,17 +619,19 @@ def set_masked(d: DistArray, mask: DistArray, value: Any) -> None:
     layout if it has another (one superstep of remap, h at most a part),
     then each rank writes its own elements.  A value with one element per
     selected one (an ndarray, or a 1-D DistArray): the selected elements'
-    places in C order are counted (see `masked`: one or two supersteps),
-    the values travel to the ranks that counted them (a DistArray value:
-    one superstep of remap) and on to the elements' owners (one superstep
-    unless d's parts follow the C order).  Raises IndexError as numpy for a
-    mask of another shape, ValueError for a value of another length."""
+    places in C order are counted as in `masked` (one superstep, two if
+    d and the mask do not share a layout whose parts follow the C order);
+    a DistArray value's elements come to the ranks that counted them (one
+    superstep of remap); then, unless d's parts were those runs, the mask
+    comes to d's layout if it has another (one superstep) and the values
+    go on to the elements' owners (one superstep).  At most five
+    supersteps; h at most a part or a run, of values and of the mask.
+    Raises IndexError as numpy for a mask of another shape, ValueError
+    for a value of another length."""
     _check_mask(d, mask)
     engine = d.world.engine
     if not isinstance(value, DistArray) and np.size(value) == 1:
-        chosen = mask.local if mask.layout == d.layout else remap.fetch(
-            engine, superstep_kinds.SETITEM, mask.layout, mask.local, d.layout.indices)
-        d.local[chosen.astype(bool)] = values_for(value, (), d.dtype)
+        d.local[_mask_here(d, mask)] = values_for(value, (), d.dtype)
         return
     _, chosen, bounds = _flat_parts(d, mask, superstep_kinds.SETITEM)
     chosen = chosen.astype(bool)
@@ -668,14 +670,22 @@ def _return_to_owners(d: DistArray, mask: DistArray, chosen: np.ndarray, values:
         if dest != me and len(mine_to):
             posts.append(((dest,), mine_to))
     own = values if dests is None else values[dests == me]
-    here = mask.local if mask.layout == layout else remap.fetch(
-        world.engine, superstep_kinds.SETITEM, mask.layout, mask.local, layout.indices)
+    here = _mask_here(d, mask)
     arrived = collectives.superstep(world.engine, superstep_kinds.SETITEM, posts)
     held = np.ix_(*layout.indices(me))
-    selected = np.broadcast_to(flat_index(held, d.shape), d.local.shape)[here.astype(bool)]
+    selected = np.broadcast_to(flat_index(held, d.shape), d.local.shape)[here]
     order = np.argsort(selected, kind="stable")
     runs = np.searchsorted(bounds, selected[order], side="right") - 1
-    places = np.argwhere(here.astype(bool))[order]
+    places = np.argwhere(here)[order]
     for source, got in [(me, own), *arrived]:
         at = places[runs == source]
         d.local[tuple(at.T)] = got
+
+
+def _mask_here(d: DistArray, mask: DistArray) -> np.ndarray:
+    """This rank's part of `mask` under d's layout (one superstep of remap
+    if it has another, h at most a part)."""
+    if mask.layout == d.layout:
+        return mask.local.astype(bool, copy=False)
+    here: np.ndarray = remap.fetch(d.world.engine, superstep_kinds.SETITEM, mask.layout, mask.local, d.layout.indices)
+    return here.astype(bool, copy=False)

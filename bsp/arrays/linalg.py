@@ -17,6 +17,14 @@ Which algorithm, and what it costs (s-byte elements, p ranks):
   in all on an M x N grid); B is first redistributed to A's grid if its
   grid differs (1 superstep).  The product has A's row distribution and
   B's column distribution, on A's grid.
+- a product of at most two-dimensional operands whose split operands are
+  all split along k, when the product is small (2 m n p <= (m + n) k: a
+  tall-skinny X.T @ Y, a matrix @ vector with the columns split): each
+  rank multiplies its "block" part of the k axis of both operands into a
+  partial product of the whole result (1 superstep `linalg_operands` per
+  split operand, h = (m + n) k / p words), and the owners add the partial
+  products up (1 superstep `linalg_sums`, h = m n (p-1)/p words).  The
+  result has the layout the other algorithms would give it.
 - everything else (matrix @ vector, vector @ matrix, a DistArray with an
   ndarray, batched stacks with numpy's broadcasting of the batch axes, and
   `np.dot` of n-dimensional arrays): the result is split "block" along each
@@ -41,7 +49,7 @@ import numpy as np
 
 from bsp.arrays import remap, superstep_kinds
 from bsp.arrays.distarray import DistArray
-from bsp.arrays.distribution import Layout, as_index, block_of, layout_of
+from bsp.arrays.distribution import Layout, as_index, block_of, layout_of, single_spec
 from bsp.arrays.matmul import summa
 from bsp.arrays.numpy_functions import implements
 from bsp.objects import collectives
@@ -64,16 +72,25 @@ def matmul(a: Any, b: Any, /, out: Any = None, *, panels: int | None = None, **k
     shape = _matmul_shape(a, b)
     _result_dtype(np.matmul, a, b)
     world = _world(a, b)
-    both_split = isinstance(a, DistArray) and isinstance(b, DistArray) and _whole(a) is None and _whole(b) is None
-    if both_split and a.ndim == b.ndim == 2:
-        return _summa(a, b, panels)
-    if panels is not None:
+    summa_case = (isinstance(a, DistArray) and isinstance(b, DistArray) and _whole(a) is None
+                  and _whole(b) is None and a.ndim == b.ndim == 2)
+    if panels is not None and not summa_case:
         raise TypeError("panels= is SUMMA's: it applies to the product of two split two-dimensional DistArrays, "
                         f"not to shapes {a.shape} and {b.shape}")
     if a.ndim == b.ndim == 1:
         return _inner(world, a, b, np.dot)
-    return _blockwise(world, shape, [(a, _matmul_map(a.ndim, b.ndim, len(shape))[0]),
-                                     (b, _matmul_map(a.ndim, b.ndim, len(shape))[1])], np.matmul)
+    a_map, b_map = _matmul_map(a.ndim, b.ndim, len(shape))
+    if summa_case:
+        assert isinstance(a, DistArray) and isinstance(b, DistArray)
+        layout, given = _summa_layout(a, b)
+    else:
+        layout, given = _result_layout(world, shape, [(a, a_map), (b, b_map)])
+    if panels is None and a.ndim <= 2 and b.ndim <= 2 and _small_product(a, b, world.nprocs):
+        return _contracted(world, a, b, layout, given)
+    if summa_case:
+        assert isinstance(a, DistArray) and isinstance(b, DistArray)
+        return _summa(a, b, panels)
+    return _blockwise(world, layout, given, [(a, a_map), (b, b_map)], np.matmul)
 
 
 @implements(np.dot)
@@ -98,7 +115,9 @@ def dot(a: Any, b: Any, out: Any = None) -> Any:
     shape = a.shape[:-1] + b.shape[:-2] + b.shape[-1:]
     a_map = [*range(a.ndim - 1), None]
     b_map = [*range(a.ndim - 1, len(shape) - 1), None, len(shape) - 1]
-    return _blockwise(_world(a, b), shape, [(a, a_map), (b, b_map)], np.dot)
+    world = _world(a, b)
+    layout, given = _result_layout(world, shape, [(a, a_map), (b, b_map)])
+    return _blockwise(world, layout, given, [(a, a_map), (b, b_map)], np.dot)
 
 
 @implements(np.vdot)
@@ -192,6 +211,60 @@ def _summa(a: DistArray, b: DistArray, panels: int | None) -> DistArray:
     return DistArray._of(a.world, layout, given, product)
 
 
+def _summa_layout(a: DistArray, b: DistArray) -> tuple[Layout, Any]:
+    """The layout of SUMMA's product (bsp.arrays.matmul.summa), B on A's grid."""
+    distribution: Any = (a.layout.specs[0], _on_grid(b.layout.specs[1], a.grid[1]))
+    if single_spec(a.distribution) is not None and distribution[1] is None:
+        distribution = a.distribution
+    return layout_of((a.shape[0], b.shape[1]), distribution, a.grid, a.world.nprocs)
+
+
+def _small_product(a: Operand, b: Operand, nprocs: int) -> bool:
+    """Whether a @ b (at most two axes each) is cheaper as sums of partial
+    products: when every split operand is split along k, and the product
+    (m x n words, summed onto its owners) is at most half of what a rank
+    would receive of the operands otherwise, (m + n) k / p."""
+    k_axes = [(x, x.ndim - 1 if x is a else max(x.ndim - 2, 0)) for x in (a, b) if _whole(x) is None]
+    if any(x.layout.specs[axis] is None for x, axis in k_axes):     # type: ignore[union-attr]
+        return False
+    m, n, k = a.shape[0] if a.ndim == 2 else 1, b.shape[-1] if b.ndim == 2 else 1, a.shape[-1]
+    return 2 * m * n * nprocs <= (m + n) * k
+
+
+def _contracted(world: World, a: Operand, b: Operand, layout: Layout, given: Any) -> DistArray:
+    """a @ b as a sum over k: rank r takes the r-th "block" part K_r of the
+    k axis of both operands (1 superstep `linalg_operands` per split operand,
+    h = (m + n) k / p words), multiplies them into a partial product of the
+    whole result, and every rank receives and adds, in pid order, the
+    partial products' parts it owns (1 superstep `linalg_sums`,
+    h = m n (p-1)/p words)."""
+    part = layout_of((a.shape[-1],), "block", None, world.nprocs)[0].axes[0]
+
+    def wanted_of(x: Operand, k_axis: int) -> Callable[[int], list[np.ndarray]]:
+        def wanted(pid: int) -> list[np.ndarray]:
+            return [np.arange(*part.span(pid), dtype=np.int64) if axis == k_axis else np.arange(n, dtype=np.int64)
+                    for axis, n in enumerate(x.shape)]
+        return wanted
+
+    a_part = _block(world, a, wanted_of(a, a.ndim - 1))
+    b_part = _block(world, b, wanted_of(b, max(b.ndim - 2, 0)))
+    partial = np.matmul(a_part, b_part)
+    me = world.pid
+    posts = [([pid], np.ascontiguousarray(partial[_window(layout, pid)])) for pid in range(world.nprocs)
+             if pid != me and 0 not in layout.local_shape(pid)]
+    arrived = dict(collectives.superstep(world.engine, superstep_kinds.LINALG_SUMS, posts))
+    arrived[me] = partial[_window(layout, me)]
+    total = np.zeros(layout.local_shape(me), partial.dtype)
+    for pid in sorted(arrived):
+        total += arrived[pid]
+    return DistArray._of(world, layout, given, total)
+
+
+def _window(layout: Layout, pid: int) -> tuple[Any, ...]:
+    """The numpy index of rank pid's part in the whole array."""
+    return block_of([as_index(indices) for indices in layout.indices(pid)])
+
+
 def _on_grid(spec: Any, extent: int) -> Any:
     """A distribution of the same kind for an axis of `extent` grid coordinates."""
     if spec is None:
@@ -221,8 +294,9 @@ def _aligned(x: Operand, anchor: DistArray) -> np.ndarray:
     or x moved to anchor's layout (1 superstep, `linalg_align`)."""
     whole = _whole(x)
     if whole is not None:
-        window = block_of([as_index(indices) for indices in anchor.layout.indices(anchor.world.pid)])
-        return whole.reshape(anchor.shape)[window]
+        window = _window(anchor.layout, anchor.world.pid)
+        part: np.ndarray = whole.reshape(anchor.shape)[window]
+        return part
     assert isinstance(x, DistArray)
     if x.layout == anchor.layout:
         return x.local
@@ -254,31 +328,41 @@ def _flat_part(x: DistArray) -> np.ndarray:
     return part
 
 
-def _blockwise(world: World, shape: tuple[int, ...], operands: list[tuple[Operand, AxisMap]],
-               function: Callable[..., np.ndarray]) -> DistArray:
-    """The result of `shape`, "block" split along the axes that come from a
-    split DistArray operand (axis 0 if none), each rank computing its part
-    as function(blocks) from the operand blocks it needs: 1 superstep
-    (`linalg_operands`) per split DistArray operand, h = those blocks."""
+def _result_layout(world: World, shape: tuple[int, ...], operands: list[tuple[Operand, AxisMap]]
+                   ) -> tuple[Layout, Any]:
+    """A product's layout (but SUMMA's): "block" along the axes that come
+    from a split DistArray operand (not broadcast; axis 0 if none), on a
+    near-square grid."""
     split = {result_axis for x, axis_map in operands if _whole(x) is None
              for n, result_axis in zip(x.shape, axis_map) if result_axis is not None and n == shape[result_axis]}
     specs = tuple("block" if axis in (split or {0}) else None for axis in range(len(shape)))
-    layout, given = layout_of(shape, specs, None, world.nprocs)
-    blocks = [_block(world, x, axis_map, layout) for x, axis_map in operands]
+    return layout_of(shape, specs, None, world.nprocs)
+
+
+def _blockwise(world: World, layout: Layout, given: Any, operands: list[tuple[Operand, AxisMap]],
+               function: Callable[..., np.ndarray]) -> DistArray:
+    """Each rank computes its part of the result (under `layout`) as
+    function(blocks) from the operand blocks it needs: along a summed axis
+    all of it, along a broadcast axis its one index, else the result's
+    indices.  1 superstep (`linalg_operands`) per split DistArray operand,
+    h = those blocks."""
+    def wanted_of(x: Operand, axis_map: AxisMap) -> Callable[[int], list[np.ndarray]]:
+        def wanted(pid: int) -> list[np.ndarray]:
+            held = layout.indices(pid)
+            return [np.arange(n, dtype=np.int64) if axis is None else _FIRST if n == 1 != layout.shape[axis]
+                    else held[axis] for n, axis in zip(x.shape, axis_map)]
+        return wanted
+
+    blocks = [_block(world, x, wanted_of(x, axis_map)) for x, axis_map in operands]
     return DistArray._of(world, layout, given, np.ascontiguousarray(function(*blocks)))
 
 
-def _block(world: World, x: Operand, axis_map: AxisMap, layout: Layout) -> np.ndarray:
-    """The block of operand x that this rank's part of the result (under
-    `layout`) needs: along a summed axis all of it, along a broadcast axis
-    its one index, else the result's indices."""
-    def wanted(pid: int) -> list[np.ndarray]:
-        held = layout.indices(pid)
-        return [np.arange(n, dtype=np.int64) if axis is None else _FIRST if n == 1 != layout.shape[axis]
-                else held[axis] for n, axis in zip(x.shape, axis_map)]
-
+def _block(world: World, x: Operand, wanted: Callable[[int], list[np.ndarray]]) -> np.ndarray:
+    """This rank's block `wanted(pid)` of operand x: a slice of a whole x,
+    else fetched from its owners (1 superstep, `linalg_operands`)."""
     whole = _whole(x)
     if whole is not None:
-        return whole[block_of([as_index(indices) for indices in wanted(world.pid)])]
+        block: np.ndarray = whole[block_of([as_index(indices) for indices in wanted(world.pid)])]
+        return block
     assert isinstance(x, DistArray)
     return remap.fetch(world.engine, superstep_kinds.LINALG_OPERANDS, x.layout, x.local, wanted)

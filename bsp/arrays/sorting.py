@@ -160,7 +160,8 @@ def _distributed_unique(ar: DistArray, return_index: bool, equal_nan: bool) -> t
 
 def _isnan(values: np.ndarray) -> np.ndarray:
     if values.dtype.kind in "fc":
-        return np.isnan(values)
+        nan: np.ndarray = np.isnan(values)
+        return nan
     return np.zeros(values.shape, bool)
 
 
@@ -275,7 +276,7 @@ def _sample_sort(group: _Group, keys: Columns, payload: Columns, split_on: int |
     arrived = collectives.superstep(group.engine, superstep_kinds.SORT_BUCKETS, posts)
     mine = (sizes, tuple(column[cuts[group.place]:cuts[group.place + 1]] for column in columns))
     received = group.by_place(mine, arrived)
-    bucket_sizes = np.sum([sizes for sizes, _ in received], axis=0, dtype=np.int64)
+    bucket_sizes = np.asarray(np.sum([sizes for sizes, _ in received], axis=0, dtype=np.int64))
     run = tuple(np.concatenate([pieces[i] for _, pieces in received]) for i in range(len(columns)))
     order = np.lexsort(run[:len(keys)][::-1]) if len(keys) > 1 else np.argsort(run[0], kind="stable")
     run = tuple(column[order] for column in run)

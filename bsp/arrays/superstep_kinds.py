@@ -37,3 +37,4 @@ SORT_PLACE = define_kind(62, "sort_place")          # sample sort: every element
 UNIQUE_COUNTS = define_kind(63, "unique_counts")    # unique: each rank's number of distinct values
 LINALG_OPERANDS = define_kind(64, "linalg_operands")  # matmul/dot: the operand blocks a rank's result needs
 LINALG_ALIGN = define_kind(65, "linalg_align")      # dot/vdot: one operand moved to the other's elements
+LINALG_SUMS = define_kind(66, "linalg_sums")        # matmul: partial products summed onto the result's owners

@@ -130,15 +130,15 @@ def write_atomically(dir_fd: int, name: str, data: bytes) -> None:
     write_bytes_atomically(name, data, dir_fd=dir_fd, mode=0o600)
 
 
-def read_small(dir_fd: int, name: str) -> bytes | None:
-    """The bytes of file `name`, or None if there is none."""
+def read_small(dir_fd: int, name: str, path: str | None = None) -> bytes | None:
+    """The bytes of file `name` (at `path`, for messages), or None if there is none."""
     try:
         fd = os.open(name, _READ, dir_fd=dir_fd)
     except FileNotFoundError:
         return None
     except OSError as error:
         raise CheckpointError(f"cannot read {name!r} in the checkpoint directory: {error.strerror}") from None
-    _check_safe(fd, name)
+    _check_safe(fd, path or name)
     with os.fdopen(fd, "rb") as file:
         return file.read()
 

@@ -93,10 +93,10 @@ def _find(checkpoints: "_Checkpoints") -> tuple[str, dict[str, Any]] | str | Non
         name = latest["checkpoint"]
         fd = files.open_directory(name, checkpoints.fd)
         try:
-            data = files.read_small(fd, MANIFEST)
+            where = f"{checkpoints.path}/{name}/{MANIFEST}"
+            data = files.read_small(fd, MANIFEST, where)
         finally:
             os.close(fd)
-        where = f"{checkpoints.path}/{name}/{MANIFEST}"
         if data is None:
             raise CheckpointError(f"{where} is missing")
         if hashlib.sha256(data).hexdigest() != latest.get("manifest_sha256"):

@@ -220,7 +220,7 @@ def prepare(directory: str | os.PathLike[str], identity: Identity, force: bool =
         latest = read_latest(fd, path, identity, force)
         if latest is not None and latest.get("pybsp") != __version__:
             warnings.warn(f"{path} holds a checkpoint written by pybsp {latest.get('pybsp', 'before 0.1.0')}; "
-                          f"this is pybsp {__version__}", UserWarning, stacklevel=4)
+                          f"this is pybsp {__version__}", UserWarning, stacklevel=6)
         files.check_writable(fd, path, files.probe_name(LATEST))
     finally:
         os.close(fd)
@@ -231,7 +231,7 @@ def read_latest(fd: int, path: str, identity: Identity, force: bool = False) -> 
     """The committed LATEST pointer of the directory, or None on a fresh
     start; CheckpointError if it is damaged, of a newer format, or of
     another program (unless `force`)."""
-    data = files.read_small(fd, LATEST)
+    data = files.read_small(fd, LATEST, f"{path}/{LATEST}")
     if data is None:
         return None
     try:

@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
 from bsp.core import wire
 from bsp.core.align import padding
 from bsp.base.callsite import user_call_site
-from bsp.errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError
+from bsp.errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError, shortened
 from bsp.core.mailbox import Arrival, Outbox, unpack
 from bsp.core.sync_record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from bsp.core.transport import Buffer, Transport
@@ -327,11 +327,15 @@ class Engine:
 
     def fail(self, traceback_text: str) -> None:
         """The program raised on this rank: the last exchange, which tells
-        every other rank at its next sync.  Queued traffic is dropped."""
+        every other rank at its next sync (the traceback cut to about 64 KiB,
+        see bsp.errors.shortened: h is that much).  Queued traffic is dropped."""
         if self.broken is not None:
             return
         self._drop_outboxes()
-        self.post_object(SYSTEM_CHANNEL, range(self.nprocs), traceback_text)
+        # What the others get is cut to a few KiB (a 200 MB message would keep
+        # them waiting, past the sync timeout under load); this rank's report
+        # to the launching process keeps the whole text.
+        self.post_object(SYSTEM_CHANNEL, range(self.nprocs), shortened(traceback_text))
         try:
             self.exchange(Kind.EXIT, status=Status.FAILED)
         except BSPError:

@@ -7,7 +7,8 @@ this run's descriptors, and writes its Outcome there when it is done.
 However the run ends (results, an error, a timeout, Ctrl-C or SIGTERM in
 the launching process), no rank process, nor anything a rank started,
 outlives it: surviving ranks get SIGTERM and a moment to clean up, then
-their process groups get SIGKILL (see `processes`).  A rank dies with the
+their process groups get SIGKILL, and so do the orphans (daemons) that the
+launching process adopted meanwhile (see `processes`).  A rank dies with the
 launching process.  The shared memory goes with the last process.
 
 Runs may overlap, from several threads: each rank closes the descriptors of
@@ -64,7 +65,7 @@ def launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     that do not arrive (time the job spends stopped does not count), and
     BSPError when the system lacks what the run needs (file descriptors,
     processes, memory), saying which."""
-    with _stopped_by_sigterm(), _children_kept(), _stopped_together():
+    with processes.adopting_orphans(), _stopped_by_sigterm(), _children_kept(), _stopped_together():
         return _launch(program, args, kwargs, nprocs, timeout, sync_timeout, profile)
 
 

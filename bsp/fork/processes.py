@@ -4,10 +4,16 @@ started, telling how one ended, and what a run needs of the system.
 
 Each rank leads a process group of its own, so that whatever it starts
 (subprocesses, multiprocessing children, forked copies) can be ended with it.
+What leaves that group (a daemon: setsid, then a second fork that orphans
+it) is caught another way: during a run the launching process is a child
+subreaper (Linux's PR_SET_CHILD_SUBREAPER), so that such an orphan becomes
+its child rather than init's, and at the end of the run it ends every
+orphan it adopted (see `adopting_orphans`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
 import os
@@ -15,13 +21,16 @@ import resource
 import select
 import signal
 import sys
+import threading
 import time
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from bsp.errors import BSPError
 
 GRACE_SECONDS = 2.0     # a surviving rank's time to clean up (finally blocks) after SIGTERM
 _PR_SET_PDEATHSIG = 1
+_PR_SET_CHILD_SUBREAPER, _PR_GET_CHILD_SUBREAPER = 36, 37
+_ORPHAN_ROUNDS = 64     # an orphan ended may leave orphans of its own: rounds until none is left
 _REAP_POLL_SECONDS = 0.01
 ORPHANED = 70           # a rank's exit status when it finds its launching process gone
 
@@ -91,6 +100,7 @@ def end_ranks(ranks: Iterable[int], grace: float = GRACE_SECONDS) -> None:
     pids = list(ranks)
     for pid in pids:
         _signal(pid, signal.SIGTERM)
+        _signal(pid, signal.SIGCONT)        # a stopped rank (SIGSTOP, a debugger) takes it now
     deadline = time.monotonic() + grace
     waiting = [pid for pid in pids if not has_ended(pid)]
     while waiting and time.monotonic() < deadline:
@@ -121,6 +131,116 @@ def _wait_for_any(pids: list[int], seconds: float) -> None:
     finally:
         for fd in fds:
             os.close(fd)
+
+
+# -- orphans --------------------------------------------------------------------
+
+_adoption = threading.Lock()
+_adopting = 0                   # runs in progress that adopt orphans (runs may overlap, from threads)
+_kept: set[int] = set()         # this process's children when the first of them began
+_was_subreaper = False
+
+
+@contextlib.contextmanager
+def adopting_orphans() -> Iterator[None]:
+    """During a run (of several overlapping, from the first to the last):
+    make this process a child subreaper, so that what a rank starts and
+    orphans (a double-forked daemon) becomes its child; at the end, end
+    every child it adopted meanwhile, and whatever they started.  An
+    adopted orphan is told from this process's own children by its process
+    group: it left this process's (a rank leads a group of its own, a
+    daemon a session of its own).  Linux only; elsewhere nothing is done."""
+    _begin_adopting()
+    try:
+        yield
+    finally:
+        _end_adopting()
+
+
+def _begin_adopting() -> None:
+    global _adopting, _kept, _was_subreaper
+    with _adoption:
+        _adopting += 1
+        if _adopting == 1:
+            _was_subreaper = _subreaper() is not False
+            _kept = set(children(os.getpid()))
+            _prctl(_PR_SET_CHILD_SUBREAPER, 1)
+
+
+def _end_adopting() -> None:
+    global _adopting
+    with _adoption:
+        _adopting -= 1
+        if _adopting == 0:
+            try:
+                end_orphans(_kept)
+            finally:
+                if not _was_subreaper:
+                    _prctl(_PR_SET_CHILD_SUBREAPER, 0)
+
+
+def end_orphans(kept: set[int]) -> list[int]:
+    """Kill (SIGKILL) and reap the children of this process that are not
+    in `kept` nor in its process group, and all their descendants; return
+    the pids of those children."""
+    mine, ended = os.getpgrp(), []
+    for _ in range(_ORPHAN_ROUNDS):
+        orphans = [pid for pid in children(os.getpid()) if pid not in kept and _group(pid) not in (mine, None)]
+        if not orphans:
+            break
+        for pid in [*orphans, *(found for pid in orphans for found in descendants(pid))]:
+            _signal(pid, signal.SIGKILL)
+        for pid in orphans:
+            reap(pid)
+        ended += orphans
+    return ended
+
+
+def _group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def _subreaper() -> bool | None:
+    """Whether this process is a child subreaper; None where Linux's prctl is not."""
+    flag = ctypes.c_int(0)
+    return None if _prctl(_PR_GET_CHILD_SUBREAPER, ctypes.addressof(flag)) is None else bool(flag.value)
+
+
+def _prctl(option: int, value: int) -> int | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    return int(ctypes.CDLL(None, use_errno=True).prctl(option, ctypes.c_ulong(value), 0, 0, 0))
+
+
+def descendants(root: int) -> list[int]:
+    """The pids of `root`'s children, their children, and so on (Linux:
+    read from /proc; elsewhere none)."""
+    found: list[int] = []
+    todo = [root]
+    while todo:
+        for child in children(todo.pop()):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def children(pid: int) -> list[int]:
+    """The pids of `pid`'s children (of all its threads), from /proc."""
+    found: list[int] = []
+    try:
+        threads = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for thread in threads:
+        try:
+            with open(f"/proc/{pid}/task/{thread}/children") as text:
+                found.extend(int(word) for word in text.read().split())
+        except (OSError, ValueError):
+            continue
+    return found
 
 
 def describe_exit(status: int | None) -> str:

@@ -11,8 +11,9 @@ first rank seen dead, before any other rank is ended.
 
 Between reads it looks for a run past its time limit, ranks that wait at a
 sync for longer than the sync timeout, and ranks stranded at a barrier.
-Time the job spends stopped (Ctrl-Z, SIGSTOP of its ranks) does not count
-towards the sync timeout.
+Time the whole job spends stopped (Ctrl-Z, SIGSTOP of every rank) does not
+count towards the sync timeout; a rank stopped alone (SIGSTOP, a debugger)
+is late like any other, and the SyncTimeoutError says it is stopped.
 """
 
 from __future__ import annotations
@@ -130,12 +131,13 @@ class Supervisor:
         if self._waited is None or self._waited[0] != exchange:
             self._waited = (exchange, 0.0)
             return
-        if any(is_stopped(self._children[rank]) for rank in live):
-            elapsed = 0.0       # a stopped rank cannot arrive: that time does not count
+        stopped = [rank for rank in live if is_stopped(self._children[rank])]
+        if len(stopped) == len(live):
+            elapsed = 0.0       # the whole job is stopped (Ctrl-Z, SIGSTOP of every rank): that time does not count
         self._waited = (exchange, self._waited[1] + elapsed)
         if self._waited[1] > limit:
             superstep = self._shared.superstep(exchange, waiting[0])
-            raise SyncTimeoutError(limit, late, waiting, superstep)
+            raise SyncTimeoutError(limit, late, waiting, superstep, [rank for rank in late if rank in stopped])
 
     def _running_time(self, limit: float) -> float:
         """Seconds since the last look at the ranks, less any time this

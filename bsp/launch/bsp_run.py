@@ -3,13 +3,16 @@ its results to the launching process."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 import os
-from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Literal, ParamSpec, TypedDict, TypeVar,
-                    Union, overload)
+from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Iterator, Literal, ParamSpec, TypedDict,
+                    TypeVar, Union, cast, overload)
 
 from bsp.launch.backends import BACKENDS, launcher as backend_launcher
 from bsp.checkpoint.save import checkpointing
+from bsp.base.tracebacks import debugging
 from bsp.base.argument_checks import check_callable, check_nprocs
 from bsp.launch.cores import usable_cores
 from bsp.errors import BSPError
@@ -30,6 +33,25 @@ if TYPE_CHECKING:
 
 DEFAULT_SYNC_TIMEOUT = 600.0
 runs_started = 0        # bsp.run calls this process made (`bsp run -n` checks that there was one)
+_turned_off: str | None = None      # why bsp.run starts nothing now (see runs_turned_off)
+
+
+class RunTurnedOff(BaseException):
+    """What bsp.run raises, starting nothing, inside `runs_turned_off`: a
+    BaseException, so that the script's own `except Exception` lets it by."""
+
+
+@contextlib.contextmanager
+def runs_turned_off(why: str) -> Iterator[None]:
+    """While inside: every bsp.run (in any thread) raises RunTurnedOff
+    saying `why`, and starts no rank (`bsp replay --from-file` reads a
+    script's definitions so)."""
+    global _turned_off
+    previous, _turned_off = _turned_off, why
+    try:
+        yield
+    finally:
+        _turned_off = previous
 
 
 P = ParamSpec("P")
@@ -51,6 +73,30 @@ class RunOptions(TypedDict, total=False):
     record: Union[str, "os.PathLike[str]", None]
     checkpoint: Union[str, "os.PathLike[str]", Literal[False], None]      # False: none, whatever BSP_CHECKPOINT says
     resume: Literal["force"] | None      # "force": resume from the checkpoint of a program changed on purpose
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+# The errors bsp.run raises for the user: a rank's failure, a run that went
+# wrong, a bad argument.  They show the user's frames only (see user_facing).
+_FOR_THE_USER = (BSPError, TypeError, ValueError)
+
+
+def user_facing(function: F) -> F:
+    """`function`, raising the errors it raises for the user without
+    pybsp's frames below it (the launcher, the supervisor, the checks),
+    which the user did not write (see bsp.base.tracebacks; BSP_DEBUG=1
+    keeps them).  What a rank's program raised travels inside a
+    RemoteError, as its text, trimmed so as well."""
+    @functools.wraps(function)
+    def shown(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return function(*args, **kwargs)
+        except _FOR_THE_USER as error:
+            if debugging():
+                raise
+            # the same error, its traceback from the caller's line on
+            raise error.with_traceback(None)
+    return cast(F, shown)
 
 
 # How a type checker sees bsp.run.  Python cannot type "the program's own
@@ -78,7 +124,8 @@ def run(program: Callable[[World, A1, A2, A3, A4], R], a1: A1, a2: A2, a3: A3, a
 
 # (mypy: in the first overload a program keyword may share a name with one
 # of bsp.run's; at run time bsp.run keeps it, see the docstring.)
-def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,  # type: ignore[misc]
+@user_facing  # type: ignore[misc]
+def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,
         backend: str | None = None, sync_timeout: float | None = None, profile: Any = None,
         trace: Any = None, checkpoint: Any = None, record: Any = None, resume: Any = None,
         **kwargs: Any) -> list[Any]:
@@ -149,6 +196,7 @@ def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,  
                             profile=profile, trace=trace, checkpoint=checkpoint, record=record, resume=resume)
 
 
+@user_facing
 def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], *,
                      nprocs: int | None = None, backend: str | None = None,
                      timeout: float | None = None, sync_timeout: float | None = None,
@@ -157,6 +205,8 @@ def run_with_timeout(program: Callable[..., Any], args: tuple[Any, ...], kwargs:
     """`run`, ended with RunTimeoutError after `timeout` seconds (fork only:
     an MPI run is bounded by its sync timeout alone)."""
     global runs_started
+    if _turned_off is not None:
+        raise RunTurnedOff(f"bsp.run starts nothing here: {_turned_off}")
     if running_a_rank():
         raise BSPError(_busy())
     runs_started += 1

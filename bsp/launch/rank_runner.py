@@ -20,6 +20,8 @@ from bsp.core.observed_engine import ObservedEngine, SuperstepObserver
 from bsp.launch.outcome import Ending, Outcome
 from bsp.core.transport import Transport
 from bsp.core.wire import Serialized
+from bsp.base.tracebacks import user_traceback
+from bsp.errors import brief_traceback
 from bsp.world import World
 
 
@@ -86,7 +88,9 @@ def _run(engine: Engine, program: Callable[..., Any], args: tuple[Any, ...], kwa
     except BaseException as exc:
         if engine.broken is not None:
             return Outcome(engine.pid, Ending.DERIVED, error=engine.broken)
-        text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__ and exc.__traceback__.tb_next))
+        frames = exc.__traceback__ and exc.__traceback__.tb_next
+        # the user's frames: none of pybsp's unless BSP_DEBUG; a message of 200 MB cut (see brief_traceback)
+        text = brief_traceback(exc, frames) or user_traceback(exc, frames)
         engine.fail(text)
         return Outcome(engine.pid, Ending.FAILED, traceback=text)
 

@@ -14,6 +14,8 @@ import sys
 import termios
 import time
 
+from bsp.script_hook import MUTED_STDOUT
+
 
 def write_whole_lines() -> None:
     """Write each line of stdout and stderr in one piece.  Unbuffered output
@@ -25,6 +27,18 @@ def write_whole_lines() -> None:
                 stream.reconfigure(line_buffering=True, write_through=False)
             except ValueError:
                 pass
+
+
+def unmute() -> None:
+    """On an MPI rank that `bsp run --mpi` muted until its first bsp.run
+    (see bsp.script_hook): give it its stdout back, for the output of the
+    programs it runs.  Nothing for any other process."""
+    saved = os.environ.pop(MUTED_STDOUT, None)
+    if saved is None:
+        return
+    flush()                     # what the script printed before goes to /dev/null
+    os.dup2(int(saved), 1)
+    os.close(int(saved))
 
 
 def flush() -> None:

@@ -16,7 +16,7 @@ from bsp.errors import BSPError
 from bsp.objects.future import Future
 from bsp.core.mailbox import Arrival
 from bsp.core.buffers import byte_view as _raw
-from bsp.objects.coarray_index import Index, bound, from_wire, parse, wire_arrays
+from bsp.objects.coarray_index import Index, bound, from_wire, parse, to_wire
 
 # The kinds of data and requests on a coarray's channel (and coarray_elements.ELEMENTS).
 _SHAPE, _PUT, _GET = 0, 1, 3
@@ -40,8 +40,10 @@ class Coarray(DataObject):
       that part of source's image, valid after the next sync.
 
     `index` is numpy basic indexing (ints, slices, Ellipsis; default: the
-    whole array) or integer arrays (one per axis: a scatter or a gather),
-    checked against the destination's shape: at the call once that shape is
+    whole array) or numpy's integer-array indexing (a scatter or a gather:
+    `xs.put(rows, dest, np.array([4, 0, 2]))` writes three whole rows, as
+    `image[[4, 0, 2]] = rows` does; arrays, ints and slices mix as in
+    numpy), checked against the destination's shape: at the call once that shape is
     known, which is from the sync after the coarray's creation on; before
     that, at that sync, where a bad index raises on the rank that made the
     put or get, naming its call site.  A slice that runs past the end is an
@@ -114,24 +116,19 @@ class Coarray(DataObject):
             return
         target = bound(parsed, shape, f"rank {dest}'s image")
         data = _shaped(values, target.shape, index, self.dtype if op is None else values.dtype)
-        frames = [_raw(wire_arrays(target.where))] if target.advanced else []
-        header = (_PUT, None if target.advanced else target.where, data.shape, op, _wire_dtype(data.dtype, self.dtype), True)
+        where, frames = _wired(target.where, target.advanced)
+        header = (_PUT, where, target.advanced, data.shape, op, _wire_dtype(data.dtype, self.dtype), True)
         self._post((dest,), header, [*frames, _raw(data)])
 
     def _put_unchecked(self, values: np.ndarray, dest: int, parsed: Index, index: Any, op: np.ufunc | None) -> None:
         """A put whose destination's shape is not known yet: dest checks it
         against its image at the sync, and skips it if it does not fit;
         this rank checks it then too, and raises."""
-        dtype = self.dtype if op is None else values.dtype
-        if parsed.advanced:         # the selected shape does not depend on the image's
-            data = _shaped(values, parsed.parts[0].shape, index, dtype)
-            frames = [_raw(wire_arrays(parsed.parts)), _raw(data)]
-        else:
-            data = np.asarray(values, dtype, order="C")
-            frames = [_raw(data)]
+        data = np.asarray(values, self.dtype if op is None else values.dtype, order="C")
+        where, frames = _wired(parsed.parts, parsed.advanced)
         self._unchecked.append(_Unchecked("put", dest, parsed, values.shape, user_call_site(), None))
-        header = (_PUT, None if parsed.advanced else parsed.parts, data.shape, op, _wire_dtype(data.dtype, self.dtype), False)
-        self._post((dest,), header, frames)
+        header = (_PUT, where, parsed.advanced, data.shape, op, _wire_dtype(data.dtype, self.dtype), False)
+        self._post((dest,), header, [*frames, _raw(data)])
 
     def _values(self, values: Any, op: np.ufunc | None) -> np.ndarray:
         values = np.asarray(values)
@@ -190,8 +187,8 @@ class Coarray(DataObject):
             target = bound(parsed, shape, f"rank {source}'s image")
             reply = _Reply(future, self.dtype, target.shape)
             where, advanced, checked = target.where, target.advanced, True
-        frames = [_raw(wire_arrays(where))] if advanced else []
-        self._request(source, (_GET, None if advanced else where, checked), reply.arrived, frames)
+        wired, frames = _wired(where, advanced)
+        self._request(source, (_GET, wired, advanced, checked), reply.arrived, frames)
         return future
 
     def __getitem__(self, key: Any) -> Future:
@@ -215,20 +212,17 @@ class Coarray(DataObject):
             self._elements.learn(source, header[1])
 
     def _apply_put(self, header: tuple[Any, ...], frames: list[memoryview]) -> None:
-        _, basic, shape, op, dtype, checked = header
-        index = Index(from_wire(frames[0], self.local.ndim), True) if basic is None else Index(basic, False)
+        _, where, advanced, shape, op, dtype, checked = header
+        index = _unwired(where, advanced, frames)
         values = np.frombuffer(frames[-1], self.dtype if dtype is None else dtype).reshape(shape)
-        if checked:
-            where, advanced = index.parts, index.advanced
-        else:
+        where = index.parts
+        if not checked:
             try:
                 target = bound(index, self.local.shape, "this image")
                 values = np.broadcast_to(values, target.shape)
             except (IndexError, ValueError):
                 return                  # the putting rank raises this at this sync
-            where, advanced = target.where, target.advanced
-        if advanced:
-            values = values.reshape(-1)
+            where = target.where
         if op is None:
             self.local[where] = values
         else:
@@ -238,8 +232,8 @@ class Coarray(DataObject):
                 ) -> tuple[Any, Sequence[memoryview], bool]:
         if header[0] == coarray_elements.ELEMENTS:
             return None, [coarray_elements.answer(self.local, frames)], False
-        _, basic, checked = header
-        index = Index(from_wire(frames[0], self.local.ndim), True) if basic is None else Index(basic, False)
+        _, wired, advanced, checked = header
+        index = _unwired(wired, advanced, frames)
         where = index.parts
         if not checked:
             try:
@@ -297,6 +291,19 @@ class _Reply:
         if found is None:
             return          # refused: out of bounds, raised on this rank at this sync
         self.future.set(np.frombuffer(frames[0], self.dtype).reshape(self.shape))
+
+
+def _wired(where: tuple[Any, ...], advanced: bool) -> tuple[tuple[Any, ...], list[memoryview]]:
+    """An index for a header, with the frame of its int arrays (none for basic indexing)."""
+    if not advanced:
+        return where, []
+    layout, rows = to_wire(where)
+    return layout, [_raw(rows)]
+
+
+def _unwired(where: tuple[Any, ...], advanced: bool, frames: list[memoryview]) -> Index:
+    """The Index that `_wired` sent."""
+    return Index(from_wire(where, frames[0]) if advanced else where, advanced)
 
 
 def _shaped(values: np.ndarray, shape: tuple[int, ...], index: Any, dtype: np.dtype) -> np.ndarray:

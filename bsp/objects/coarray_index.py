@@ -1,9 +1,11 @@
 """Coarray indices: parsed at the call, checked against an image's shape.
 
 An index is numpy basic indexing (ints, slices, Ellipsis, one per axis) or
-integer-array indexing (one int array for a 1-D coarray, or a tuple of int
-arrays, or ints among them, one per axis; they broadcast together, as in
-numpy).  `parse` checks what does not depend on the shape of the image
+numpy's integer-array (advanced) indexing: int arrays, with ints, slices and
+an Ellipsis among them, fewer than one per axis allowed (`image[[4, 0, 2]]`
+picks three rows); the arrays and ints broadcast together, and the selected
+shape puts their broadcast shape where numpy does (in place of adjacent
+arrays, else first).  `parse` checks what does not depend on the shape of the image
 (types, number of axes, broadcasting) and raises at the call; `bound` checks
 it against a shape, which for another rank's image may be known only at the
 sync after the coarray was created.  Out-of-bounds indices raise
@@ -39,7 +41,7 @@ class Target(NamedTuple):
 
 def parse(index: Any, ndim: int) -> Index:
     """Raises TypeError for what is not an index, IndexError for too many
-    indices, ValueError for index arrays that do not broadcast together."""
+    indices or index arrays that do not broadcast together (as numpy does)."""
     parts = index if isinstance(index, tuple) else (index,)
     if any(isinstance(part, (np.ndarray, list)) for part in parts):
         return _parse_arrays(parts, ndim)
@@ -49,38 +51,47 @@ def parse(index: Any, ndim: int) -> Index:
                             f"arrays, not {type(part).__name__!r}")
         if isinstance(part, slice) and part.step == 0:
             raise ValueError("a coarray index slice cannot have step 0")
-    if parts.count(Ellipsis) > 1:
-        raise IndexError("a coarray index can only have a single Ellipsis (...)")
-    if Ellipsis in parts:
-        at = parts.index(Ellipsis)
-        parts = parts[:at] + (slice(None),) * (ndim - len(parts) + 1) + parts[at + 1:]
-    if len(parts) > ndim:
-        raise IndexError(f"too many indices for a coarray of {ndim} dimension(s): {len(parts)} were given")
-    return Index(tuple(int(part) if is_int(part) else part for part in parts)
-                 + (slice(None),) * (ndim - len(parts)), False)
+    return Index(tuple(int(part) if is_int(part) else part for part in _one_per_axis(parts, ndim)), False)
 
 
 def _parse_arrays(parts: tuple[Any, ...], ndim: int) -> Index:
-    if len(parts) != ndim:
-        raise TypeError(f"an integer-array index of a coarray of {ndim} dimension(s) needs one integer array "
-                        f"(or int) per axis, {ndim} in all, not {len(parts)}")
-    arrays = []
-    for part in parts:
-        if isinstance(part, (slice, type(Ellipsis))) or part is None:
-            raise TypeError("a coarray index cannot mix integer arrays with slices or Ellipsis: "
-                            "give one integer array (or int) per axis")
+    """An advanced index: one part per axis (Ellipsis expanded, the rest
+    padded with slices), its int arrays int64 and broadcast together."""
+    arrays = {}
+    for axis, part in enumerate(parts):
+        if part is None:
+            raise TypeError("a coarray index cannot hold None (np.newaxis): images keep their shape")
+        if isinstance(part, slice) or part is Ellipsis:
+            if isinstance(part, slice) and part.step == 0:
+                raise ValueError("a coarray index slice cannot have step 0")
+            continue
         array = np.asarray(part)
         if array.dtype.kind == "b":
             raise TypeError("boolean masks are not coarray indices: use np.flatnonzero(mask)")
-        if array.dtype.kind not in "iu" and array.size:
+        if array.dtype.kind not in "iu" and (array.size or array.dtype.kind != "f"):   # np.asarray([]) is float
             raise TypeError(f"coarray index arrays hold integers, not {array.dtype}")
-        arrays.append(array.astype(INDEX_DTYPE, copy=False))
+        arrays[axis] = array.astype(INDEX_DTYPE, copy=False)
     try:
-        broadcast = tuple(np.broadcast_arrays(*arrays))
+        broadcast = dict(zip(arrays, np.broadcast_arrays(*arrays.values())))
     except ValueError:
-        shapes = " and ".join(str(array.shape) for array in arrays)
-        raise ValueError(f"coarray index arrays of shapes {shapes} do not broadcast together") from None
-    return Index(broadcast, True)
+        shapes = " ".join(str(array.shape) for array in arrays.values())
+        raise IndexError(f"shape mismatch: coarray index arrays could not be broadcast together with shapes "
+                         f"{shapes}") from None
+    whole = tuple(broadcast.get(axis, part) for axis, part in enumerate(parts))
+    return Index(_one_per_axis(whole, ndim), True)
+
+
+def _one_per_axis(parts: tuple[Any, ...], ndim: int) -> tuple[Any, ...]:
+    """`parts` with its Ellipsis (at most one) expanded and slices added up
+    to `ndim`; IndexError for more parts than axes."""
+    if sum(part is Ellipsis for part in parts) > 1:
+        raise IndexError("a coarray index can only have a single Ellipsis (...)")
+    if any(part is Ellipsis for part in parts):
+        at = next(position for position, part in enumerate(parts) if part is Ellipsis)
+        parts = parts[:at] + (slice(None),) * (ndim - len(parts) + 1) + parts[at + 1:]
+    if len(parts) > ndim:
+        raise IndexError(f"too many indices for a coarray of {ndim} dimension(s): {len(parts)} were given")
+    return parts + (slice(None),) * (ndim - len(parts))
 
 
 def bound(index: Index, shape: tuple[int, ...], whose: str) -> Target:
@@ -103,20 +114,35 @@ def bound(index: Index, shape: tuple[int, ...], whose: str) -> Target:
     return Target(tuple(normalized), tuple(selected), False)
 
 
-def _bound_arrays(arrays: tuple[Any, ...], shape: tuple[int, ...], whose: str) -> Target:
-    flat = []
-    for axis, (array, size) in enumerate(zip(arrays, shape)):
-        array = array.reshape(-1)
+def _bound_arrays(parts: tuple[Any, ...], shape: tuple[int, ...], whose: str) -> Target:
+    """An advanced index checked against `shape`: its ints and arrays made
+    non-negative; the selected shape as numpy's (the arrays' broadcast
+    shape in place of the arrays when they are adjacent, else first)."""
+    where: list[Any] = []
+    sliced: list[int] = []
+    advanced_axes = []
+    for axis, (part, size) in enumerate(zip(parts, shape)):
+        if isinstance(part, slice):
+            _check_slice(part, size, axis, shape, whose)
+            where.append(part)
+            sliced.append(len(range(*part.indices(size))))
+            continue
+        advanced_axes.append(axis)
+        array = np.asarray(part)
         if array.size:
             low, high = int(array.min()), int(array.max())
             if low < -size or high >= size:
-                bad = high if high >= size else low
-                raise IndexError(f"index {bad} is out of bounds for axis {axis} of size {size} "
-                                 f"({whose} has shape {shape})")
+                raise IndexError(f"index {high if high >= size else low} is out of bounds for axis {axis} of "
+                                 f"size {size} ({whose} has shape {shape})")
             if low < 0:
-                array = np.where(array < 0, array + size, array)
-        flat.append(array)
-    return Target(tuple(flat), arrays[0].shape if arrays else (), True)
+                part = np.where(array < 0, array + size, array) if array.ndim else int(array) + size
+        where.append(part)
+    picked = np.broadcast_shapes(*(np.shape(where[axis]) for axis in advanced_axes))
+    first = advanced_axes[0]
+    if advanced_axes != list(range(first, first + len(advanced_axes))):
+        first = 0               # separated by a slice: numpy puts the picked axes first
+    before = sum(1 for axis in range(first) if isinstance(parts[axis], slice))
+    return Target(tuple(where), (*sliced[:before], *picked, *sliced[before:]), True)
 
 
 def _check_slice(part: slice, size: int, axis: int, shape: tuple[int, ...], whose: str) -> None:
@@ -137,15 +163,18 @@ def is_int(value: Any) -> bool:
     return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
 
 
-def wire_arrays(arrays: tuple[Any, ...]) -> np.ndarray:
-    """Integer arrays of one shape, one per axis (of an Index or a Target),
-    as one contiguous int64 array for the wire: a row per axis."""
-    if not arrays:
-        return np.empty(0, INDEX_DTYPE)
-    return np.ascontiguousarray(np.stack([np.reshape(array, -1) for array in arrays]), INDEX_DTYPE)
+def to_wire(parts: tuple[Any, ...]) -> tuple[tuple[Any, ...], np.ndarray]:
+    """An advanced index (of an Index or a Target) for the wire: its parts
+    with each int array replaced by its shape in a list, and the arrays as
+    one contiguous int64 array, a row per array."""
+    arrays = [np.reshape(part, -1) for part in parts if isinstance(part, np.ndarray)]
+    layout = tuple([list(part.shape)] if isinstance(part, np.ndarray) else part for part in parts)
+    rows = np.stack(arrays) if arrays else np.empty((0, 0))
+    return layout, np.ascontiguousarray(rows, INDEX_DTYPE)
 
 
-def from_wire(data: memoryview, ndim: int) -> tuple[Any, ...]:
-    """The rows of `wire_arrays`, from the bytes that arrived."""
-    rows = np.frombuffer(data, INDEX_DTYPE)
-    return tuple(rows.reshape(ndim, -1)) if ndim else ()
+def from_wire(layout: tuple[Any, ...], data: memoryview) -> tuple[Any, ...]:
+    """The parts that `to_wire` sent, from its layout and the bytes that arrived."""
+    shapes = [part[0] for part in layout if isinstance(part, list)]
+    rows = iter(np.frombuffer(data, INDEX_DTYPE).reshape(len(shapes), -1) if shapes else ())
+    return tuple(next(rows).reshape(part[0]) if isinstance(part, list) else part for part in layout)

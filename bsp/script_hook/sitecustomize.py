@@ -15,6 +15,22 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 _failed = False
 
 
+def _mute_unless_rank_0() -> bool:
+    """Whether this process is rank 0 of its MPI job (or in none); if not,
+    its stdout goes to /dev/null until its first bsp.run, which takes back
+    the descriptor saved in _BSP_HOOK_MUTED_STDOUT (see bsp.script_hook)."""
+    names = os.environ.pop("_BSP_HOOK_RANK_VARIABLES", "")
+    rank = next((os.environ[name] for name in names.split(",") if name in os.environ), "0") if names else "0"
+    if rank == "0":
+        return True
+    saved = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    os.environ["_BSP_HOOK_MUTED_STDOUT"] = str(saved)
+    return False
+
+
 def _leave_no_trace() -> tuple[str, str]:
     """Take the hook off sys.path and PYTHONPATH; return its settings.  (The
     variables' names are bsp.script_hook's, written out: importing it would
@@ -55,8 +71,10 @@ def _warn_if_unused(option: str, target: str) -> None:
         print(f"bsp run: {option} had nothing to act on: {target} never called bsp.run", file=sys.stderr)
 
 
+_rank_0 = _mute_unless_rank_0()
 _option, _target = _leave_no_trace()
 _load_the_hidden_sitecustomize()
 _previous_hook = sys.excepthook
 sys.excepthook = _note_failure
-atexit.register(_warn_if_unused, _option, _target)
+if _rank_0:
+    atexit.register(_warn_if_unused, _option, _target)

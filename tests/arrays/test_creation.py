@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bsp
-from array_cases import DTYPES, assert_identical, layouts, replicated_layouts
+from array_cases import DTYPES, assert_identical, layouts, model, replicated_layouts
 from bsp import DistArray
 from bsp.arrays import superstep_kinds
 from bsp.testing import require_nprocs, spmd
@@ -64,7 +64,7 @@ def check_filled(world, shape, distribution, grid, dtype, fill):
                     outcome(lambda: np.full(shape, fill, dtype)))
     row = np.arange(shape[-1]) * 0.5
     assert_as_numpy(DistArray.full(world, shape, row, **layout), np.full(shape, row))
-    whole = np.arange(np.prod(shape), dtype=dtype).reshape(shape)
+    whole = model(shape, dtype)
     d = DistArray.from_array(world, whole, **layout)
     assert_as_numpy(d, whole)
     assert d.local.base is None or not np.shares_memory(d.local, whole)
@@ -191,11 +191,12 @@ def test_range_errors_are_numpys(world):
 # -- from the ranks' own parts ------------------------------------------------------------
 
 def check_from_local(world, shape_of, axis, dtype):
-    parts = [np.full(shape_of(pid), pid, dtype) + np.arange(shape_of(pid)[axis]).reshape(
-        (-1,) + (1,) * (len(shape_of(pid)) - axis - 1)) for pid in range(world.nprocs)]
+    ndim = len(shape_of(0))
+    joined = axis % ndim
+    parts = [(np.full(shape_of(pid), pid) + np.arange(shape_of(pid)[axis]).reshape((-1,) + (1,) * (ndim - joined - 1))
+              ).astype(dtype) for pid in range(world.nprocs)]
     d = DistArray.from_local(world, parts[world.pid], axis)
     sizes = tuple(part.shape[axis] for part in parts)
-    joined = axis % d.ndim
     assert d.distribution == tuple(("block", sizes) if a == joined else None for a in range(d.ndim))
     assert d.grid == tuple(world.nprocs if a == joined else 1 for a in range(d.ndim)) and d.counts(axis) == sizes
     assert d.local is parts[world.pid] or np.array_equal(d.local, parts[world.pid])

@@ -126,10 +126,17 @@ def test_result_layouts_and_supersteps(world):
     c = a @ b                                       # SUMMA, b moved to a's grid first
     assert c.layout.specs == ("block", "block") and c.grid == a.grid
     assert np.array_equal(c.allgather(), whole_a @ whole_b)
+    rows = a.redistribute(("block", None))
     before = world.superstep
-    product = a @ whole_b
-    assert world.superstep == before + 1            # a's blocks only: the ndarray is sliced, never sent
-    assert np.array_equal(product.allgather(), whole_a @ whole_b)
+    product = rows @ whole_b
+    assert world.superstep == before + 1            # a's rows, here already: the ndarray is sliced, never sent
+    assert product.layout.specs == ("block", None) and np.array_equal(product.allgather(), whole_a @ whole_b)
+    tall = DistArray.from_function(world, (40, 3), lambda i, j: (i * j) % 5 - 2.0, distribution=("cyclic", None))
+    wide = DistArray.from_function(world, (3, 40), lambda i, j: (i + j) % 3 - 1.0, distribution=(None, "block"))
+    before = world.superstep
+    small = wide @ tall                             # partial products over k, added up by their owners
+    assert world.superstep == before + 3 and small.grid == wide.grid
+    assert np.array_equal(small.allgather(), wide.allgather() @ tall.allgather())
     mv = a @ v
     assert mv.layout.specs == ("block",) and np.array_equal(mv.allgather(), whole_a @ np.arange(5.0))
     before = world.superstep
@@ -155,7 +162,7 @@ def test_errors_are_numpys_with_global_shapes(world):
     with pytest.raises(TypeError, match="out"):
         np.matmul(v, v, out=np.zeros(()))
     with pytest.raises(TypeError, match="out"):
-        np.dot(a, a.transpose(), out=None or np.zeros((4, 4)))
+        np.dot(a, np.zeros((5, 4)), out=np.zeros((4, 4)))
     with pytest.raises(TypeError, match="panels"):
         a.matmul(np.zeros((5, 2)), panels=2)
     with pytest.raises(TypeError):

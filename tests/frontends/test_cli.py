@@ -3,6 +3,7 @@ script's, `-m module` as python -m, `--version`, the warning when `-n` had
 nothing to act on, and `bsp run --mpi` naming a rank only when one died."""
 
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -129,6 +130,9 @@ def test_bsp_run_mpi_names_a_rank_only_when_one_died(tmp_path, how, status, name
     done = run(BSP, "run", "--mpi", "-n", "2", tmp_path / "endings.py", how, timeout=180)
     assert done.returncode == status, done.stderr
     assert ("the first of its processes to end: rank 1" in done.stderr) is named, done.stderr
+    ending = {"kill": "killed by signal 9 (SIGKILL)", "os._exit": "exited with status 3"}.get(how)
+    if ending:          # as the fork backend says it
+        assert re.search(rf"the first of its processes to end: rank 1 \(pid \d+, {re.escape(ending)}\)", done.stderr)
     if not named:
         assert "the first of its processes to end" not in done.stderr
 
@@ -147,3 +151,65 @@ def test_bsp_doctor_and_bsp_run_mpi_pass_open_mpis_flags(tmp_path):
     done = run(OPEN_MPI / "bsp", "run", "--mpi", "-n", "3", tmp_path / "show.py", "--n", "1", timeout=300)
     assert done.returncode == 0, done.stderr
     assert done.stdout == "3 ['--n', '1'] None []\n"
+
+
+ENVIRONMENT = textwrap.dedent('''
+    import bsp
+
+    def program(world):
+        world.save(pid=world.pid)
+        return world.nprocs
+
+    print(bsp.run(program)[0])
+''')
+
+
+def test_bsp_run_honours_bsp_variables_and_its_flags_take_precedence(tmp_path):
+    """BSP_NPROCS, BSP_CHECKPOINT, BSP_PROFILE (and the others bsp.run
+    reads) reach the script's runs under bsp run as under python."""
+    from bsp.machine import MachineParameters
+    (tmp_path / "environment.py").write_text(ENVIRONMENT)
+    machine = tmp_path / "machine.json"
+    MachineParameters(r=2e9, g=1e-9, l=2e-5, nprocs=3, backend="fork", measured="2026-01-01 00:00:00").save(
+        str(machine))
+    done = run(BSP, "run", tmp_path / "environment.py", BSP_NPROCS="3", BSP_CHECKPOINT=str(tmp_path / "ck"),
+               BSP_PROFILE="1", BSP_MACHINE=str(machine))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "3\n" and "pybsp profile of program: 3 ranks" in done.stderr
+    assert "LATEST" in os.listdir(tmp_path / "ck")
+    flags = run(BSP, "run", "-n", "2", "--checkpoint", tmp_path / "ck2", tmp_path / "environment.py",
+                BSP_NPROCS="3", BSP_CHECKPOINT=str(tmp_path / "ck"))
+    assert flags.returncode == 0 and flags.stdout == "2\n", flags.stderr
+    assert "LATEST" in os.listdir(tmp_path / "ck2")
+    bad = run(BSP, "run", tmp_path / "environment.py", BSP_NPROCS="three")
+    assert bad.returncode == 2 and bad.stderr == "bsp run: BSP_NPROCS must be a positive integer, not 'three' (or use -n)\n"
+
+
+@pytest.mark.skipif(not (BIN / "mpiexec").exists(), reason="no mpiexec beside this Python")
+def test_bsp_run_mpi_prints_the_scripts_output_once_and_warns_when_it_never_runs(show, tmp_path):
+    """The ranks other than 0 print nothing before their first bsp.run: a
+    script's top level prints once; one with no bsp.run gets the warning,
+    once.  BSP_NPROCS sizes the job when -n does not."""
+    done = run(BSP, "run", "--mpi", show, "--no-run", BSP_NPROCS="2", timeout=180)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "['--no-run'] None []\n"
+    assert done.stderr == f"bsp run: --mpi BSP_NPROCS=2 had nothing to act on: {show} never called bsp.run\n"
+    ran = run(BSP, "run", "--mpi", "-n", "2", show, "x", timeout=180)
+    assert ran.returncode == 0 and ran.stdout == "2 ['x'] None []\n", ran.stderr
+
+
+def test_a_bsp_command_whose_reader_went_away_ends_quietly(tmp_path):
+    path = tmp_path / "run.bsprec"
+    bsp.run(ranks_of, nprocs=1, record=path)
+    reader, writer = os.pipe()
+    os.close(reader)            # as `| head` does once it has its lines
+    try:
+        done = subprocess.run([BSP, "replay", str(path)], stdout=writer, stderr=subprocess.PIPE, text=True,
+                              timeout=120)
+    finally:
+        os.close(writer)
+    assert done.returncode == 128 + 13 and done.stderr == ""       # as a C program killed by SIGPIPE
+
+
+def ranks_of(world):
+    return world.nprocs

@@ -61,6 +61,14 @@ def test_the_readme_layout_names_every_package_and_only_what_exists():
     assert sorted(packages - set(listed)) == [], "packages missing from the README's layout"
 
 
+def test_every_path_the_documents_write_exists():
+    written = {(document.relative_to(ROOT).as_posix(), path) for document in DOCUMENTS
+               for path in re.findall(r"\b((?:bsp|mpi_backend|tests|scripts|examples)/[\w/.-]*\w)", document.read_text())
+               if "/X." not in path}        # examples/X.py: any example
+    assert written, "no paths found in the documents"
+    assert sorted((document, path) for document, path in written if not (ROOT / path).exists()) == []
+
+
 def public_names() -> list[str]:
     """Every name of bsp.__all__ and, for its classes, every public method and
     attribute that pybsp defines (not those of object or Exception)."""

@@ -28,6 +28,8 @@ CELLS = {
     "dies": "%%bsp -n 2\nimport os\nif world.pid == 1:\n    os._exit(4)\nworld.sync()",
     "timeout": "%%bsp -n 2 --timeout 1\nimport time\ntime.sleep(60)",
     "bad option": "%%bsp --ranks 2\npass",
+    "help": "%%bsp --help",
+    "help with a body": "%%bsp -n 2 -h\nprint('not run')",
     "interrupt": "%%bsp -n 2\nimport time\nprint('sleeping', flush=True)\ntime.sleep(600)",
     "after": "import psutil\nprint('alive with', len(psutil.Process().children(recursive=True)), 'children')",
 }
@@ -85,7 +87,15 @@ def test_a_failing_rank_shows_the_remote_error_with_its_traceback(outputs):
     assert shown.startswith("RemoteError: rank 2 raised ValueError: rank two is unhappy")
     assert "--- traceback of rank 2 ---" in shown
     assert "raise ValueError('rank two is unhappy')" in shown        # the cell's own line
-    assert "bsp/notebook.py" not in shown
+    assert "bsp/notebook.py" not in shown and "bsp/notebook.py" not in error["evalue"]     # nor in str(error)
+
+
+def test_bsp_help_shows_the_magics_help_and_runs_nothing(outputs):
+    for cell in ("help", "help with a body"):
+        lines = stream_lines(outputs[cell])
+        assert lines[0].startswith("usage: %%bsp [-h] [-n NPROCS] [--timeout TIMEOUT]"), lines
+        assert any("-n NPROCS, --nprocs NPROCS" in line for line in lines) and "not run" not in lines
+        assert not [output for output in outputs[cell] if output["output_type"] == "error"]
 
 
 def test_a_dead_rank_and_a_timeout_are_one_line_errors(outputs):

@@ -10,7 +10,7 @@ import threading
 import pytest
 
 import bsp
-from bsp.launch.bsp_run import run_with_timeout
+from bsp.launch.bsp_run import choose_backend, run_with_timeout
 from bsp.testing import require_nprocs
 
 LIMIT = 60.0     # a run that hangs fails with RunTimeoutError instead (fork)
@@ -248,3 +248,50 @@ def test_a_run_that_outlives_its_timeout_names_the_ranks_at_fault():
     assert caught.value.computing == [1]
     assert caught.value.waiting == [0, 2]
     assert "ranks [1] had not reached the sync of superstep 1" in str(caught.value)
+
+
+def misuses_a_coarray(world):
+    xs = world.coarray(4)
+    world.sync()
+    xs.put(1.0, (world.pid + 1) % world.nprocs, 7)
+
+
+def dies(world):
+    if world.pid == 1:
+        os.kill(os.getpid(), signal.SIGKILL)
+    world.sync()
+
+
+def _frames_of(error):
+    import traceback
+    return [frame.filename for frame in traceback.extract_tb(error.__traceback__)]
+
+
+def _pybsp_lines(text):
+    return [line for line in text.splitlines() if line.strip().startswith('File "')
+            and ("/bsp/" in line or "/mpi_backend/" in line)]
+
+
+@pytest.mark.parametrize("debug", ["", "1"])
+def test_errors_raised_for_the_user_show_the_users_frames_unless_bsp_debug(monkeypatch, debug):
+    """A RemoteError for a misused coarray, a TypeError for a bad call and
+    (fork) a RankDiedError: bsp.run's caller sees its own line and one of
+    bsp.run's, and the rank's traceback the program's frames; BSP_DEBUG=1
+    shows pybsp's frames too."""
+    require_nprocs(2)
+    monkeypatch.setenv("BSP_DEBUG", debug)
+    with pytest.raises(bsp.RemoteError) as remote:
+        bsp.run(misuses_a_coarray, nprocs=2)
+    with pytest.raises(TypeError, match="did you mean nprocs") as bad:
+        bsp.run(misuses_a_coarray, nproc=2)
+    raised = [remote.value, bad.value]
+    if choose_backend(None) == "fork":      # there, a rank's death is seen by the launching process
+        with pytest.raises(bsp.RankDiedError) as died:
+            bsp.run(dies, nprocs=2)
+        raised.append(died.value)
+    for error in raised:
+        ours = [name for name in _frames_of(error) if "/bsp/" in name]
+        assert len(ours) == 1 if not debug else len(ours) > 2, (error, ours)
+    remote_frames = _pybsp_lines(remote.value.remote_traceback)
+    assert bool(remote_frames) is bool(debug), remote.value.remote_traceback
+    assert "in misuses_a_coarray\n    xs.put(1.0, (world.pid + 1) % world.nprocs, 7)" in remote.value.remote_traceback

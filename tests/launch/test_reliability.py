@@ -484,3 +484,81 @@ def _cmdline(process):
         return process.cmdline()
     except psutil.NoSuchProcess:
         return []
+
+
+# -- issue 27: a rank stopped alone, daemons, a huge exception message ------------
+
+def stops_itself(world):
+    world.sync()
+    if world.pid == 1:
+        os.kill(os.getpid(), signal.SIGSTOP)       # or a debugger, or anyone else
+    world.sync()
+
+
+def test_one_rank_stopped_alone_is_a_sync_timeout_naming_it():
+    start = time.monotonic()
+    with pytest.raises(bsp.SyncTimeoutError, match=r"ranks \[1\] did not reach the sync of superstep 1 within the "
+                                                   r"sync timeout of 2 s \(ranks \[1\] are stopped") as caught:
+        bsp.run(stops_itself, nprocs=3, backend="fork", sync_timeout=2)
+    assert caught.value.stopped == [1] and time.monotonic() - start < 20
+
+
+def starts_a_daemon(world, folder):
+    """Rank 1 starts a daemon (fork, setsid, fork) that outlives it unless ended."""
+    daemon = faults.start_daemon(str(folder / "daemon.pid")) if world.pid == 1 else None
+    world.sync()
+    return daemon
+
+
+def test_a_daemon_a_rank_starts_ends_with_the_run(tmp_path):
+    daemon = bsp.run(starts_a_daemon, tmp_path, nprocs=2, backend="fork", sync_timeout=0)[1]
+    assert not still_running([daemon], seconds=5)
+
+
+def raises_hugely(world):
+    world.sync()
+    if world.pid == 1:
+        raise ValueError("x" * 200_000_000)
+    world.sync()
+
+
+def test_a_200_mb_exception_message_is_a_remote_error_truncated():
+    with pytest.raises(bsp.RemoteError, match=r"rank 1 raised ValueError: x{4000,} \[\.\.\. 199995904 more "
+                                              r"characters: truncated\]") as caught:
+        bsp.run(raises_hugely, nprocs=4, backend="fork", sync_timeout=2)
+    assert len(str(caught.value)) < 100_000
+
+
+@needs_mpi
+def test_mpi_a_daemon_a_rank_starts_neither_holds_the_job_nor_outlives_it(tmp_path):
+    done = bsp_run_mpi(tmp_path, f'''
+        import sys
+        sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
+        import bsp
+        import fault_injection
+
+        def program(world):
+            if world.pid == 1:
+                return fault_injection.start_daemon({str(tmp_path / "daemon.pid")!r})
+        print(bsp.run(program)[1], flush=True)
+    ''', timeout=60)        # without the fix, the job waits for the daemon: 100 s
+    assert done.returncode == 0, done.stderr
+    assert not still_running([int(done.stdout.split()[-1])], seconds=5)
+
+
+@needs_mpi
+def test_mpi_a_200_mb_exception_message_is_a_remote_error_truncated(tmp_path):
+    done = bsp_run_mpi(tmp_path, '''
+        import bsp
+        def program(world):
+            world.sync()
+            if world.pid == 1:
+                raise ValueError("x" * 200_000_000)
+            world.sync()
+        try:
+            bsp.run(program, sync_timeout=2)
+        except bsp.RemoteError as error:
+            print("caught", error.rank, len(str(error)) < 100_000, str(error).splitlines()[0][-60:], flush=True)
+    ''', nprocs=3)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("caught 1 True ") and "more characters: truncated]" in done.stdout

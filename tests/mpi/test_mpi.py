@@ -209,10 +209,12 @@ def test_a_launcher_of_another_mpi_is_named_at_run_time(tmp_path):
 
 
 def test_doctor_finds_the_launcher_of_mpi4pys_mpi():
-    done = run([BIN / "bsp", "doctor"])
+    done = run([BIN / "bsp", "doctor"], PYTHONHASHSEED="")
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"launcher: {MPIEXEC}" in done.stdout
     assert "check: OK, a job of 2 processes sees ranks 0 and 1 of 2" in done.stdout
+    assert "hash seed: PYTHONHASHSEED is not set: bsp run --mpi gives each job one seed" in done.stdout
+    assert "hash seed: PYTHONHASHSEED=0: every rank" in run([BIN / "bsp", "doctor"], PYTHONHASHSEED="0").stdout
 
 
 def test_doctor_detects_a_launcher_of_another_mpi(tmp_path):

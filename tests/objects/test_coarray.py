@@ -41,6 +41,46 @@ def test_two_dimensional_coarrays_and_scalars(world):
     assert corner.value.shape == (2, 2) and corner.value.dtype == np.float32
 
 
+# Advanced indices as numpy reads them: fewer arrays than axes, arrays mixed
+# with ints and slices (adjacent, or separated: the picked axes go first).
+ADVANCED = [np.array([4, 0, 2]), np.array([5, 1]), (slice(None), [2, 0]), ([[1], [2]], slice(1, 3)),
+            (Ellipsis, [-1, 0]), (0, slice(None), [1, 3]), (slice(0, 1), [0, 2], [[3], [1]]), ([1, 1], 0)]
+
+
+@spmd(nprocs=[1, 2])
+def test_integer_array_indices_follow_numpy_advanced_indexing(world):
+    other = (world.pid + 1) % world.nprocs
+    shapes = {2: (6, 3), 3: (2, 3, 4)}
+    image = {ndim: np.arange(np.prod(shape), dtype=np.float64).reshape(shape) for ndim, shape in shapes.items()}
+    xs = {ndim: world.coarray(image[ndim].copy()) for ndim in shapes}
+    fits = [(index, ndim) for index in ADVANCED for ndim in shapes if _numpy_takes(image[ndim], index)]
+    early = [xs[ndim].get(other, index) for index, ndim in fits]        # checked at the sync
+    world.sync()
+    late = [xs[ndim].get(other, index) for index, ndim in fits]         # checked at the call
+    world.sync()
+    for (index, ndim), first, second in zip(fits, early, late):
+        assert np.array_equal(first.value, image[ndim][index]) and np.array_equal(second.value, first.value)
+    for number, (index, ndim) in enumerate(fits):
+        expected = image[ndim].copy()
+        values = -np.arange(1, expected[index].size + 1, dtype=np.float64).reshape(expected[index].shape)
+        expected[index] = values
+        xs[ndim].put(values, other, index)
+        world.sync()
+        assert np.array_equal(xs[ndim].local, expected), (index, ndim)
+        xs[ndim].local[...] = image[ndim]
+        world.sync()
+    with pytest.raises(IndexError, match=r"index 6 is out of bounds for axis 0 of size 6"):
+        xs[2].put(0.0, other, np.array([6, 0]))
+
+
+def _numpy_takes(image, index):
+    try:
+        image[index]
+    except IndexError:
+        return False
+    return True
+
+
 @spmd(nprocs=[2])
 def test_large_puts_and_gets(world):
     xs = world.coarray(1 << 20, dtype=np.float64)

@@ -399,3 +399,38 @@ def test_a_rank_that_cannot_write_its_part_fails_the_run_saying_so(tmp_path, mon
                                               r".*No such file or directory.*every node shares"):
         bsp.run(ring, 1, nprocs=2, record=tmp_path / "run.bsprec")
     assert os.listdir(tmp_path) == ["run.bsprec"]
+
+
+UNGUARDED = '''
+import os, sys
+import bsp
+
+def helper():
+    return 10
+
+def program(world, folder):
+    open(os.path.join(folder, f"ran-{world.pid}"), "w").close()
+    world.sync()
+    return 1 // (world.pid - 1) + helper()
+
+results = bsp.run(program, sys.argv[1], nprocs=2)
+print(results[0])
+'''
+
+
+@pytest.mark.mpi_skip
+def test_replay_from_file_reads_an_unguarded_script_without_running_it(tmp_path):
+    """A script without a __main__ guard: --from-file reads its definitions
+    with bsp.run turned off (skipping the statements that call it or use
+    its results), and replays."""
+    script, path = tmp_path / "unguarded.py", tmp_path / "run.bsprec"
+    script.write_text(UNGUARDED)
+    done = bsp_command("run", "--record", path, script, tmp_path)
+    assert done.returncode != 0 and "RemoteError: rank 1 raised ZeroDivisionError" in done.stderr
+    for ran in tmp_path.glob("ran-*"):
+        ran.unlink()
+    failed = bsp_command("replay", path, "--rank", 1, "--from-file")
+    assert [ran.name for ran in tmp_path.glob("ran-*")] == ["ran-1"]       # the replay alone: no run
+    assert failed.returncode == 1 and "bsp replay: rank 1's program raised:" in failed.stderr
+    assert "ZeroDivisionError: integer division or modulo by zero" in failed.stderr
+    assert "RemoteError" not in failed.stderr.split("(the recorded run ended")[0]
