@@ -84,7 +84,9 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     run.add_argument("--checkpoint", metavar="DIR",
                      help="the directory where world.save() writes checkpoints and from which world.restore() "
                           "reads the last one back: rerunning the same command resumes the run (created 0700 "
-                          "if missing; same as bsp.run(..., checkpoint=DIR))")
+                          "if missing; same as bsp.run(..., checkpoint=DIR)).  A checkpoint is trusted code: "
+                          "restoring it may unpickle what it holds, so a directory that another user owns or "
+                          "could write is refused")
     run.add_argument("-m", dest="module", metavar="MODULE",
                      help="run a module as the script, as python -m does (instead of script.py)")
     run.add_argument("script", nargs="?", help="the Python script to run")

@@ -37,7 +37,9 @@ def add_command(commands: Any) -> None:
         description="Rerun rank R of a run recorded with `bsp run --record FILE` (or bsp.run(..., "
                     "record=FILE)) in this process, alone: its syncs deliver what they delivered in the "
                     "run, so it computes what it computed then, and breakpoint() and pdb work.  Without "
-                    "--rank, describe the record.")
+                    "--rank, describe the record (which unpickles nothing).  A replay unpickles the "
+                    "recorded program: replay only records you trust (a record that another user owns or "
+                    "could write is refused).")
     replay.add_argument("record", help="the record file")
     replay.add_argument("--rank", type=int, help="the rank to replay")
     replay.add_argument("--pdb", action="store_true",

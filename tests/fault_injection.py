@@ -208,7 +208,7 @@ EXPECTED = {
 }
 EXPECTED.update(child=EXPECTED["raise"], orphan=EXPECTED["kill"], daemon=EXPECTED["raise"])  # and what they started is gone
 # Under MPI the launcher ends the job when a process dies.
-_FIRST_TO_END = r"the first of its processes to end: [^\n]*\brank {rank} \(pid \d+\)"
+_FIRST_TO_END = r"the first of its processes to end: [^\n]*\brank {rank} \(pid \d+[,)]"
 EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ended", _FIRST_TO_END),
                     orphan=("job ended", _FIRST_TO_END))
 

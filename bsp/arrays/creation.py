@@ -218,12 +218,18 @@ def _arange_dtype(*arguments: Any) -> np.dtype:
 def _arange_length(start: Any, stop: Any, step: Any, dtype: np.dtype) -> int:
     """numpy's _calc_length: for a complex dtype, a complex quotient gives
     the shorter of its parts; otherwise the quotient is taken as a float
-    (which a Python complex is not: TypeError)."""
-    quotient = (stop - start) / step
+    (which a Python complex is not: TypeError), and one that underflowed
+    to zero from a nonzero difference counts 1 (0 if negative)."""
+    difference = stop - start
+    quotient = difference / step
     if isinstance(quotient, complex) and dtype.kind == "c":
         length = min(_ceil(quotient.real, start, stop, step, dtype), _ceil(quotient.imag, start, stop, step, dtype))
     else:
-        length = _ceil(float(quotient), start, stop, step, dtype)
+        value = float(quotient)
+        if quotient == 0 and difference != 0:
+            length = 0 if math.copysign(1.0, value) < 0 else 1
+        else:
+            length = _ceil(value, start, stop, step, dtype)
     return max(length, 0)
 
 

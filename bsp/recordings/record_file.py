@@ -217,7 +217,7 @@ def part_complete(part: str) -> bool:
             if not spans:
                 return False
             source.seek(spans[-1][0])
-            return _ENTRY_HEAD.unpack(source.read(_ENTRY_HEAD.size))[0] == END
+            return bool(_ENTRY_HEAD.unpack(source.read(_ENTRY_HEAD.size))[0] == END)
     except (OSError, struct.error):
         return False
 

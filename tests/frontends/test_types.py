@@ -76,3 +76,31 @@ def test_mistakes_in_a_run_call_are_type_errors(mypy_report, line, error):
 
 def test_the_package_says_it_is_typed():
     assert (ROOT / "bsp" / "py.typed").is_file() and (ROOT / "mpi_backend" / "py.typed").is_file()
+
+
+def test_mypy_sees_the_installed_package_from_outside_the_checkout(tmp_path):
+    """scripts/setup installs pybsp editable in the compat mode (a .pth
+    naming the checkout), which type checkers follow; the import hook of
+    the default mode is invisible to them ("Cannot find implementation or
+    library stub for module named bsp")."""
+    from importlib import metadata
+    try:
+        metadata.distribution("pybsp")
+    except metadata.PackageNotFoundError:
+        pytest.skip("pybsp is not installed in this Python (scripts/setup installs it)")
+    (tmp_path / "outside.py").write_text(textwrap.dedent('''\
+        import bsp
+
+        def program(world: bsp.World) -> float:
+            return world.pid / 2
+
+        results: list[float] = bsp.run(program)
+        wrong: list[str] = bsp.run(program)
+    '''))
+    env = {key: value for key, value in os.environ.items() if key not in ("MYPYPATH", "PYTHONPATH")}
+    done = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--cache-dir",
+                           str(ROOT / ".venv" / "mypy-cache"), "outside.py"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert done.stdout.splitlines() == [
+        'outside.py:7: error: Argument 1 to "run" has incompatible type "Callable[[World], float]"; '
+        'expected "Callable[[World], str]"  [arg-type]', "Found 1 error in 1 file (checked 1 source file)"]

@@ -12,6 +12,8 @@ import bsp
 from bsp.observe import trace
 from bsp.testing import require_nprocs
 
+HERE = Path(__file__).name
+
 BIN = Path(sys.executable).parent
 PHASES = {"X", "C", "M"}
 
@@ -105,6 +107,12 @@ def test_png_timeline(tmp_path):
     timeline.plot(tmp_path / "t.json", tmp_path / "from_file.png")
     for name in ("from_profile.png", "from_file.png"):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # each superstep's end marked, and labelled with the call that ended it and its site
+    axes, line = timeline.figure_of(profiles[0]).axes[0], program.__code__.co_firstlineno
+    assert [text.get_text() for text in axes.texts] == [
+        f"0: sync at {HERE}:{line + 3} in program", f"1: sync at {HERE}:{line + 3} in program",
+        f"2: allreduce at {HERE}:{line + 4} in program", f"3: exit at {HERE}:{line} in program"]
+    assert len(axes.lines) == 4
     with pytest.raises(ValueError, match="nothing to draw"):
         timeline.plot([], tmp_path / "empty.png")
 

@@ -6,7 +6,6 @@ unpickles nothing; a rank that cannot write its part ends the run with an
 error naming the reason (ENOSPC) and the path, on both backends, never a
 hang."""
 
-import errno
 import os
 import pickle
 import random
@@ -21,6 +20,7 @@ from bsp.recordings.record_file import RecordFile, RecordFormatError
 from bsp.recordings.replay import identical
 from bsp.replay_cli import describe
 from bsp.testing import require_nprocs
+from fault_injection import FullDisk
 
 
 def chatty(world, steps):
@@ -188,21 +188,6 @@ def test_another_pybsp_versions_record_gets_a_warning_naming_both(tmp_path):
 
 
 # -- a rank that cannot write its part ----------------------------------------
-
-class FullDisk:
-    """A part file's stand-in on a full disk: every write fails."""
-
-    closed = False
-
-    def write(self, data):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    def flush(self):
-        pass
-
-    def close(self):
-        self.closed = True
-
 
 def fills_the_disk(world, rank, superstep, steps=4):
     """Rank `rank`'s disk fills before the write of exchange `superstep`
