@@ -37,7 +37,8 @@ class DistArray(Operators):
     pid (as `world.grid`) and holds, as the numpy array `local`, the
     Cartesian product of its index sets: `index(axis)` along each axis,
     `rows` == `index(0)`.  Write back into it through `local`
-    (`d.local[...] = values`, or `d.local = new` of the same shape).
+    (`d.local[...] = values`, or `d.local = new` of the same shape and
+    dtype kind: see `local`).
 
     Create it on every rank: `from_function` or `zeros` (no communication),
     or `from_root` (a scatter).  numpy ufuncs and operators work
@@ -531,7 +532,7 @@ class DistArray(Operators):
         raise TypeError(f"a bsp.DistArray of shape {self.shape} is not converted to a numpy array implicitly: "
                         "d.allgather() is the whole array (on every rank), d.local this rank's part")
 
-    def astype(self, dtype: Any, order: str = "K", casting: str = "unsafe", subok: bool = True,
+    def astype(self, dtype: Any, order: Any = "K", casting: Any = "unsafe", subok: bool = True,
                copy: bool = True) -> "DistArray":
         """The array cast to `dtype`, as ndarray.astype (self when copy is
         False and the dtype is already `dtype`).  No communication.  numpy's
@@ -539,7 +540,7 @@ class DistArray(Operators):
         local = self.local.astype(dtype, order, casting, subok, copy)
         return self if local is self.local else DistArray._of(self.world, self.layout, self.distribution, local)
 
-    def copy(self, order: str = "C") -> "DistArray":
+    def copy(self, order: Any = "C") -> "DistArray":
         """A copy, same layout.  No communication."""
         return DistArray._of(self.world, self.layout, self.distribution, self.local.copy(order))
 

@@ -43,7 +43,7 @@ def halo(engine: Engine, layout: Layout, local: np.ndarray, width: int | Sequenc
     split = layout.split_axes()
     for axis in split:
         if not is_block(layout.specs[axis]):
-            raise ValueError(f"halo needs a block distribution on every split axis: axis {axis} is "
+            raise ValueError(f"halo needs the block distribution on every split axis: axis {axis} is "
                              f"{layout.specs[axis]!r}, whose ranks do not hold neighbouring elements; "
                              f"redistribute to 'block' first")
 

@@ -176,10 +176,11 @@ def _exchange(d: DistArray, axes: tuple[int, ...], kept: list[int], partial: Par
     if local_only:
         return [] if partial is None else [(tuple(slice(None) for _ in kept), partial)]
     posts = []
-    for dest in range(world.nprocs):
-        piece = overlap(me, result_indices(dest)) if partial is not None and dest != me else None
+    sending = () if partial is None else partial
+    for dest in range(world.nprocs) if sending else ():
+        piece = overlap(me, result_indices(dest)) if dest != me else None
         if piece is not None:
-            posts.append(((dest,), tuple(np.asarray(part[piece[0]], order="C") for part in partial)))
+            posts.append(((dest,), tuple(np.asarray(part[piece[0]], order="C") for part in sending)))
     arrived = dict(collectives.superstep(world.engine, superstep_kinds.REDUCTION, posts))
     if partial is not None:
         arrived[me] = partial
@@ -235,10 +236,13 @@ def _accumulator(dtype: np.dtype, requested: Any) -> np.dtype:
     """The dtype numpy's mean and var add in: the requested one, float64
     for integers and bools, float32 for float16, else the array's."""
     if requested is not None:
-        return np.dtype(requested)
+        chosen: np.dtype = np.dtype(requested)
+        return chosen
     if dtype.kind in "biu":
         return np.dtype(np.float64)
-    return np.dtype(np.float32) if dtype == np.float16 else dtype
+    if dtype == np.dtype(np.float16):
+        return np.dtype(np.float32)
+    return dtype
 
 
 def _count(x: np.ndarray, axes: tuple[int, ...], mask: Any) -> np.ndarray:
@@ -252,8 +256,8 @@ def _count(x: np.ndarray, axes: tuple[int, ...], mask: Any) -> np.ndarray:
 def _squared(values: np.ndarray) -> np.ndarray:
     """|values|^2, real."""
     if values.dtype.kind == "c":
-        return values.real ** 2 + values.imag ** 2
-    return values * values
+        return np.asarray(values.real ** 2 + values.imag ** 2)
+    return np.asarray(values * values)
 
 
 def _sums(requested: Any) -> Callable[[np.ndarray, tuple[int, ...], Any], Partial]:

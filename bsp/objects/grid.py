@@ -131,8 +131,7 @@ def check_grid_shape(shape: Any, nprocs: int) -> tuple[int, ...]:
     """`shape` as a tuple of positive ints that multiply to `nprocs`, or
     TypeError/ValueError naming the shape and nprocs."""
     if isinstance(shape, (str, bytes)):         # a str iterates as characters, bytes as their codes
-        raise TypeError(f"a grid shape must be an int or a tuple of positive integers, not {type(shape).__name__} "
-                        f"{shape!r}")
+        raise TypeError(f"a grid shape must be a tuple of positive integers, not {shape!r}")
     if isinstance(shape, (int, np.integer)) and not isinstance(shape, bool):
         shape = (shape,)
     try:

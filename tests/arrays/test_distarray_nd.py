@@ -235,8 +235,8 @@ def test_ufuncs_and_reductions_on_a_grid(world):
     assert da.min() == a.min() and db.max() == b.max()
     x = DistArray.from_function(world, 9, lambda i: np.cos(i), distribution=(("block-cyclic", 2),))
     assert np.isclose(x.dot(x), np.cos(np.arange(9)) @ np.cos(np.arange(9)))
-    with pytest.raises(ValueError, match="split differently"):
-        da + da.redistribute(("block", "cyclic"), da.grid)
+    mixed = da + db.redistribute(("block", "cyclic"), da.grid)     # moves to da's layout (DESIGN.md §2.2)
+    assert mixed.layout == da.layout and np.array_equal(mixed.allgather(), a + b)
 
 
 # -- what travels ---------------------------------------------------------------
