@@ -20,12 +20,18 @@ both come up).  At any nprocs, a layout may be replicated: every axis None
 from __future__ import annotations
 
 import math
-from typing import Any
+import os
+from typing import Any, Callable, Sequence
 
 import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import bsp
+
 from bsp.objects.grid import dims_create
+from bsp.testing import require_nprocs
 
 SIZES = "sizes"     # a marker while drawing: ("block", sizes), filled in once the grid is known
 SPLITTERS = st.one_of(st.sampled_from(["block", "cyclic", SIZES]),
@@ -149,3 +155,23 @@ def assert_identical(got: Any, want: Any) -> None:
         assert np.array_equal(got, want, equal_nan=True), (got, want)
     else:
         assert got.tobytes() == want.tobytes(), (got, want)
+
+
+NPROCS = [1, 2, 3, 4]
+EXAMPLES = max(int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6, 1)
+PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
+                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+
+
+def checked_in_batches(draw_batch: Callable[[int], st.SearchStrategy[Any]], check: Callable[..., Any],
+                       nprocs: Sequence[int] = tuple(NPROCS)) -> Callable[..., None]:
+    """A pytest test: for each nprocs, hypothesis draws a batch of cases
+    (`draw_batch(nprocs)`) and one bsp.run checks the whole batch
+    (`check(world, batch)`), so that many cases share one run's start."""
+    @pytest.mark.parametrize("nprocs", nprocs)
+    @PROPERTIES
+    @given(data=st.data())
+    def test(nprocs: int, data: Any) -> None:
+        require_nprocs(nprocs)
+        bsp.run(check, data.draw(draw_batch(nprocs)), nprocs=nprocs)
+    return test

@@ -4,24 +4,18 @@ np.*_like, gathered, are numpy's array bit for bit (dtype included) at every
 nprocs and layout (uneven and replicated ones too), and raise numpy's
 exceptions on every rank.  Many cases run in one bsp.run, to keep it fast."""
 
-import os
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bsp
-from array_cases import DTYPES, assert_identical, layouts, model, replicated_layouts
+from array_cases import DTYPES, assert_identical, checked_in_batches, layouts, model, replicated_layouts
 from bsp import DistArray
 from bsp.arrays import superstep_kinds
 from bsp.testing import require_nprocs, spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = max(int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6, 1)
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 AxisError = getattr(getattr(np, "exceptions", np), "AxisError")
 
 NUMBERS = st.one_of(st.integers(-40, 40), st.floats(-50, 50, allow_nan=False),
@@ -100,12 +94,7 @@ def filled_cases(draw, nprocs):
             for _ in range(draw(st.integers(2, 4)))]
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_zeros_ones_empty_full_eye_from_array_and_likes_are_numpys(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_filled, data.draw(filled_cases(nprocs)), nprocs=nprocs)
+test_zeros_ones_empty_full_eye_from_array_and_likes_are_numpys = checked_in_batches(filled_cases, run_filled)
 
 
 # -- ranges -------------------------------------------------------------------------------
@@ -143,12 +132,7 @@ def range_cases(draw, nprocs):
     return cases
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_arange_and_linspace_are_numpys_bit_for_bit_with_numpys_dtypes_and_errors(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_ranges, data.draw(range_cases(nprocs)), nprocs=nprocs)
+test_arange_and_linspace_are_numpys_bit_for_bit_with_numpys_dtypes_and_errors = checked_in_batches(range_cases, run_ranges)
 
 
 @spmd(nprocs=[1, 3])
@@ -227,12 +211,7 @@ def local_cases(draw, nprocs):
     return cases
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_from_local_joins_the_parts_in_pid_order(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_from_local, data.draw(local_cases(nprocs)), nprocs=nprocs)
+test_from_local_joins_the_parts_in_pid_order = checked_in_batches(local_cases, run_from_local)
 
 
 def from_local_once(world):

@@ -6,26 +6,22 @@ the bytes each rank sends and receives.  Many cases run in one bsp.run, to
 keep the suite short."""
 
 import math
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import bsp
+from array_cases import checked_in_batches
 from bsp import DistArray
 from bsp.arrays import superstep_kinds
 from bsp.core import wire
 from bsp.arrays.distribution import Axis, layout_of
 from bsp.testing import require_nprocs, spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6 or 1
 SPECS = st.one_of(st.none(), st.sampled_from(["block", "cyclic"]),
                   st.tuples(st.just("block-cyclic"), st.integers(1, 3)))
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def model(shape, seed=0):
@@ -162,12 +158,7 @@ def batches(draw, nprocs):
     return cases
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_random_layouts_round_trips_redistributions_and_halos(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_cases, data.draw(batches(nprocs)), nprocs=nprocs)
+test_random_layouts_round_trips_redistributions_and_halos = checked_in_batches(batches, run_cases)
 
 
 @spmd(nprocs=[4])

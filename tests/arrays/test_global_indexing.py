@@ -4,22 +4,17 @@ random keys of every kind (ints, slices with negative steps, None,
 Ellipsis, integer arrays, boolean masks, DistArray masks), values of
 every kind, and numpy's exceptions.  Many cases run in one bsp.run."""
 
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import bsp
 from bsp import DistArray
-from array_cases import held_window, layouts, model
+from array_cases import NPROCS, PROPERTIES, checked_in_batches, held_window, layouts, model
 from bsp.testing import require_nprocs, spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6 or 1
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 @st.composite
@@ -141,12 +136,7 @@ def batches(draw, nprocs):
     return cases
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_random_keys_read_and_write_as_numpy(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_cases, data.draw(batches(nprocs)), nprocs=nprocs)
+test_random_keys_read_and_write_as_numpy = checked_in_batches(batches, run_cases)
 
 
 def mask_cases(world, cases):

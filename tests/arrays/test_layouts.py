@@ -3,26 +3,20 @@ replicated arrays (every axis None) at any nprocs, `counts`, `balance`,
 redistribution and halos between any of them, against a serial numpy model
 (DESIGN §2.2 "layouts").  Many cases run in one bsp.run, to keep it fast."""
 
-import math
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import bsp
-from array_cases import held_window, layouts, model, part_sizes, replicated_layouts
+from array_cases import checked_in_batches, held_window, layouts, model, part_sizes, replicated_layouts
 from bsp import DistArray
 from bsp.arrays import superstep_kinds
 from bsp.arrays.distribution import Axis, layout_of
 from bsp.core import wire
 from bsp.testing import require_nprocs, spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = max(int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6, 1)
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 # -- the index arithmetic, serially ---------------------------------------------------
@@ -152,12 +146,7 @@ def batches(draw, nprocs):
     return cases
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_random_layouts_uneven_and_replicated_hold_redistribute_balance_and_halo(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_cases, data.draw(batches(nprocs)), nprocs=nprocs)
+test_random_layouts_uneven_and_replicated_hold_redistribute_balance_and_halo = checked_in_batches(batches, run_cases)
 
 
 @spmd(nprocs=[3])

@@ -4,22 +4,15 @@ of axes numpy allows, batch axes broadcast, empty axes, random layouts,
 grids and nprocs.  The values are small integers, so every dtype's answer
 is exact whatever the order of the sums, and must equal numpy's."""
 
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bsp
-from array_cases import layouts
+from array_cases import checked_in_batches, layouts
 from bsp import DistArray
-from bsp.testing import require_nprocs, spmd
+from bsp.testing import spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6 or 1
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DTYPES = [np.int64, np.float64, np.complex128, np.int32, np.bool_]
 CALLS = {"@": lambda a, b: a @ b, "matmul": np.matmul, "dot": np.dot, "vdot": np.vdot}
 
@@ -109,12 +102,7 @@ def batches(draw, nprocs):
     return cases
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_products_agree_with_numpy(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_cases, data.draw(batches(nprocs)), nprocs=nprocs)
+test_products_agree_with_numpy = checked_in_batches(batches, run_cases)
 
 
 @spmd(nprocs=[1, 2, 4])

@@ -5,23 +5,17 @@ concatenate and stack, numpy's functions and the methods alike, with
 numpy's exceptions.  Many cases run in one bsp.run."""
 
 import math
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bsp
 from bsp import DistArray
 from bsp.arrays import superstep_kinds
-from array_cases import layouts, model
+from array_cases import checked_in_batches, layouts, model
 from bsp.testing import require_nprocs, spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6 or 1
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 
 
 def outcome(call):
@@ -107,12 +101,7 @@ def batches(draw, nprocs):
     return cases
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_random_shape_operations_as_numpy(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_cases, data.draw(batches(nprocs)), nprocs=nprocs)
+test_random_shape_operations_as_numpy = checked_in_batches(batches, run_cases)
 
 
 @spmd(nprocs=[1, 2, 3])

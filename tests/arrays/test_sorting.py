@@ -3,22 +3,15 @@ the gathered array: random shapes (empty too), layouts, grids and nprocs,
 many duplicates and NaNs; argsort against numpy's stable order, so the
 answer is the same at every nprocs.  Many cases run in one bsp.run."""
 
-import os
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bsp
-from array_cases import layouts
+from array_cases import checked_in_batches, layouts
 from bsp import DistArray
-from bsp.testing import require_nprocs, spmd
+from bsp.testing import spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6 or 1
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DTYPES = [np.float64, np.float32, np.int64, np.uint8, np.complex128, np.bool_]
 
 
@@ -95,12 +88,7 @@ def batches(draw, nprocs):
     return cases
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_sort_argsort_unique_agree_with_numpy(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_cases, data.draw(batches(nprocs)), nprocs=nprocs)
+test_sort_argsort_unique_agree_with_numpy = checked_in_batches(batches, run_cases)
 
 
 @spmd(nprocs=[1, 2, 3, 4])
