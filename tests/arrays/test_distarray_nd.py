@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import bsp
-from array_cases import checked_in_batches
+from array_cases import checked_in_batches, factored
 from bsp import DistArray
 from bsp.arrays import superstep_kinds
 from bsp.core import wire
@@ -29,21 +29,10 @@ def model(shape, seed=0):
     return np.arange(math.prod(shape), dtype=np.float64).reshape(shape) * 1.25 + seed
 
 
-@st.composite
-def grids(draw, specs, nprocs):
+def grids(specs, nprocs):
     """None, or an explicit grid: nprocs factored over the split axes in a
     random order (so 1 x p and p x 1 both come up)."""
-    split = [axis for axis, spec in enumerate(specs) if spec is not None]
-    if not split:
-        return (1,) * len(specs)
-    if draw(st.booleans()):
-        return None
-    extents, rest = {}, nprocs
-    for axis in draw(st.permutations(split))[:-1]:
-        extents[axis] = draw(st.sampled_from([d for d in range(1, rest + 1) if rest % d == 0]))
-        rest //= extents[axis]
-    extents[next(axis for axis in split if axis not in extents)] = rest
-    return tuple(extents.get(axis, 1) for axis in range(len(specs)))
+    return st.one_of(st.none(), factored(tuple(specs), nprocs))
 
 
 @st.composite
