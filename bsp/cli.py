@@ -66,8 +66,9 @@ def _add_run(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
         description="Run a Python script so that its bsp.run(...) calls use N ranks (unless a call names "
                     "nprocs itself): forked processes, or with --mpi the processes of an MPI job started "
                     "with the mpiexec of mpi4py's MPI.  Everything after the script (or -m module) is the "
-                    "script's.")
-    _add_ranks(run, "run on the MPI backend, under mpiexec")
+                    "script's.  The BSP_ variables that bsp.run reads (BSP_NPROCS, BSP_CHECKPOINT, "
+                    "BSP_PROFILE, ...) reach the script's runs; an option given here takes their place.")
+    _add_ranks(run, "run on the MPI backend, under mpiexec (also: BSP_BACKEND=mpi)")
     run.add_argument("--profile", action="store_true",
                      help="profile every bsp.run of the script: a table of its supersteps with the BSP "
                           "prediction on stderr at the end of each")

@@ -46,7 +46,8 @@ def add_command(commands: Any) -> None:
                         help="start the program under pdb, stopped at its first line; post-mortem if it raises")
     replay.add_argument("--from-file", action="store_true",
                         help="run the program as its file reads now (edited since the run: a breakpoint(), "
-                             "a fix), rather than the code recorded")
+                             "a fix), rather than the code recorded; the file's top level runs with bsp.run "
+                             "turned off, skipping the statements that call it")
 
 
 def replay_command(options: argparse.Namespace) -> int:

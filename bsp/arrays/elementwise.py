@@ -29,6 +29,7 @@ costs one more (kind `elementwise out`) to write the result back into it.
 from __future__ import annotations
 
 import math
+import warnings
 from functools import partial
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
@@ -138,19 +139,19 @@ def _positions(operand: DistArray, pid: int, want: Sequence[np.ndarray]) -> list
 
 def localize(operand: Any, layout: Layout, shape: tuple[int, ...], pid: int,
              kind: int = superstep_kinds.ELEMENTWISE) -> Any:
-    """Rank `pid`'s (this rank's) slice of `operand` for its part of a
-    result of `shape` under `layout` (axes of length 1 kept as length 1, or 0 where the part
-    is empty): scalars and 0-d arrays as they are, an ndarray sliced, a
-    DistArray in place or fetched in one superstep of `kind` (see the
-    module's docstring).  Collective when `operand` is a DistArray."""
+    """This rank's (`pid`'s) slice of `operand` for its part of a result of
+    `shape` under `layout` (axes of length 1 kept as length 1, or 0 where
+    the part is empty): scalars and 0-d arrays as they are, an ndarray
+    sliced, a DistArray in place or fetched in one superstep of `kind` (see
+    the module's docstring).  Collective when `operand` is a DistArray."""
     if not isinstance(operand, (DistArray, np.ndarray)) or operand.ndim == 0:
         return operand
     if isinstance(operand, np.ndarray):
         return operand[block_of([as_index(indices) for indices in wanted(layout, shape, operand.shape, pid)])]
     world = operand.world
     want = partial(wanted, layout, shape, operand.shape)
-    if all(_positions(operand, pid, want(pid)) is not None for pid in range(world.nprocs)):
-        mine = _positions(operand, world.pid, want(world.pid))
+    if all(_positions(operand, rank, want(rank)) is not None for rank in range(world.nprocs)):
+        mine = _positions(operand, pid, want(pid))
         assert mine is not None
         return operand.local[block_of(mine)]
     return remap.fetch(world.engine, kind, operand.layout, operand.local, want)
@@ -240,6 +241,9 @@ def call_ufunc(ufunc: np.ufunc, inputs: Sequence[Any], kwargs: dict[str, Any]) -
     given = [out for out in outs if out is not None]
     where = kwargs.pop("where", True)
     masked = where is not True
+    where = as_operand(where) if masked else where
+    inputs = [as_operand(operand) for operand in inputs]
+    _check_types(ufunc, inputs, outs, where if masked else None, kwargs)
     operands = [*inputs, *([where] if masked else []), *given]
     aligned = align(operands, [out.shape for out in given], given[0] if given else None)
     local_inputs = aligned.locals[:len(inputs)]
@@ -252,6 +256,28 @@ def call_ufunc(ufunc: np.ufunc, inputs: Sequence[Any], kwargs: dict[str, Any]) -
     results = results if isinstance(results, tuple) else (results,)
     answers = [_deliver(aligned, out, local) for out, local in zip(outs, results)]
     return tuple(answers) if ufunc.nout > 1 else answers[0]
+
+
+def _stand_in(operand: Any) -> Any:
+    """An empty array of the operand's dtype, or the scalar itself."""
+    if isinstance(operand, (DistArray, np.ndarray)) and operand.ndim:
+        return np.empty((0,), operand.dtype)
+    return operand
+
+
+def _check_types(ufunc: np.ufunc, inputs: Sequence[Any], outs: Sequence[DistArray | None], where: Any,
+                 kwargs: dict[str, Any]) -> None:
+    """numpy's own errors for the operands' types (no loop for them, a
+    cast out= forbids, ...), raised on every rank before the shapes are
+    compared, as numpy orders them: `ufunc` on empty stand-ins."""
+    extra = dict(kwargs)
+    if any(out is not None for out in outs):
+        extra["out"] = tuple(None if out is None else _stand_in(out) for out in outs)
+    if where is not None:
+        extra["where"] = _stand_in(where)
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        ufunc(*[_stand_in(operand) for operand in inputs], **extra)
 
 
 def _outs(out: Any, nout: int) -> tuple[DistArray | None, ...]:

@@ -12,7 +12,7 @@ from typing import (TYPE_CHECKING, Any, Callable, Concatenate, Iterator, Literal
 
 from bsp.launch.backends import BACKENDS, launcher as backend_launcher
 from bsp.checkpoint.save import checkpointing
-from bsp.base.tracebacks import debugging
+from bsp.base.tracebacks import FOR_THE_USER, debugging
 from bsp.base.argument_checks import check_callable, check_nprocs
 from bsp.launch.cores import usable_cores
 from bsp.errors import BSPError
@@ -76,9 +76,6 @@ class RunOptions(TypedDict, total=False):
 
 
 F = TypeVar("F", bound=Callable[..., Any])
-# The errors bsp.run raises for the user: a rank's failure, a run that went
-# wrong, a bad argument.  They show the user's frames only (see user_facing).
-_FOR_THE_USER = (BSPError, TypeError, ValueError)
 
 
 def user_facing(function: F) -> F:
@@ -91,7 +88,7 @@ def user_facing(function: F) -> F:
     def shown(*args: Any, **kwargs: Any) -> Any:
         try:
             return function(*args, **kwargs)
-        except _FOR_THE_USER as error:
+        except FOR_THE_USER as error:
             if debugging():
                 raise
             # the same error, its traceback from the caller's line on
@@ -187,6 +184,10 @@ def run(program: Callable[..., Any], /, *args: Any, nprocs: int | None = None,
     before anything runs, and TypeError when the program cannot be called
     as program(world, *args, **kwargs) (checked against its signature in
     the launching process: a misspelt keyword gets "did you mean nprocs?").
+    These errors show the caller's frames, and a rank's traceback the
+    program's, without pybsp's own (BSP_DEBUG=1 shows them).  Under MPI an
+    error before the run starts ends the job's other ranks too, when rank 0
+    ends.
 
     For type checkers, bsp.run returns list[R] for a program returning R,
     and checks the arguments against the program's parameters (see the

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from bspbench_report import check_bspbench_output
 
 # These tests start programs of their own; the fork leg of the suite runs them.
 pytestmark = pytest.mark.mpi_skip
@@ -179,23 +180,6 @@ def test_the_guide_data_objects_example_runs():
     lines = sorted(done.stdout.splitlines())
     assert lines[0] == "0 [0. 0. 0.] [0. 0. 1. 2. 3. 0. 0. 0. 0. 0.]"      # rank 1: the puts landed
     assert len(lines) == 3
-
-
-def check_bspbench_output(text, nprocs, maxh):
-    """bspbench's report: the rates, one time per h, two fits, the bottom line."""
-    lines = text.splitlines()
-    assert lines[0] == f"Using {nprocs} processors"
-    rates = [line for line in lines if line.startswith("n= ")]
-    assert [int(line.split()[1]) for line in rates] == [2 ** k for k in range(11)]
-    times = [line for line in lines if line.startswith("Time of ")]
-    assert [int(line.split()[2].split("-")[0]) for line in times] == list(range(maxh + 1))
-    assert all(float(line.split("= ")[1].split()[0]) > 0 for line in times)
-    fits = [line for line in lines if line.startswith("Range h=")]
-    assert len(fits) == 2 and all(" us/word, l= " in line for line in fits)
-    assert lines[-2] == "The bottom line for this BSP computer is:"
-    p, r, g, l = (part.split("= ")[1] for part in lines[-1].split(" (")[0].split(", "))
-    assert int(p) == nprocs and float(r.split()[0]) > 0
-    assert all(np.isfinite(float(value)) for value in (g, l))
 
 
 @pytest.mark.parametrize("nprocs", [1, 2, 3])

@@ -71,7 +71,7 @@ def test_an_example_prints_the_same_under_mpiexec_bsp_run_and_python(example, np
 
 
 def test_bspbench_runs_under_mpiexec():
-    from test_examples import check_bspbench_output
+    from bspbench_report import check_bspbench_output
     done = run([MPIEXEC, "-n", 2, sys.executable, ROOT / "examples" / "bspbench.py", "8", "3"])
     assert done.returncode == 0, done.stderr
     check_bspbench_output(done.stdout, 2, 8)
