@@ -42,9 +42,11 @@ class DistArray(Operators):
 
     Create it on every rank: `from_function` or `zeros` (no communication),
     or `from_root` (a scatter).  numpy ufuncs and operators work
-    elementwise, locally, on DistArrays of the same layout and with
-    scalars or arrays that broadcast against `local`.  `sum`, `min`, `max`,
-    `mean` and `dot` return the global result on every rank; `gather`,
+    elementwise on scalars, ndarrays and DistArrays broadcast by their
+    global shapes, locally where the operands share the result's layout
+    (`bsp.arrays.elementwise`); reductions and scans (`sum`, `mean`,
+    `argmax`, `cumsum`, ...) give numpy's result, a DistArray or a scalar
+    on every rank (`bsp.arrays.reductions`); `gather`,
     `allgather`, `redistribute`, `transpose` and `halo` move elements;
     `A @ B` multiplies matrices (SUMMA, see [`bsp.arrays.matmul`][]).  Each of those is
     one superstep (`@`: one per panel); costs below are for N elements of
