@@ -7,23 +7,16 @@ array_equal, array_equiv, astype and copy.  Then the result's layout and
 the supersteps an operand of another layout costs.  Many cases run in one
 bsp.run."""
 
-import os
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import bsp
-from array_cases import layouts, model
+from array_cases import checked_in_batches, layouts, model
 from bsp import DistArray
-from bsp.testing import require_nprocs, spmd
+from bsp.testing import spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6 or 1
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DTYPES = [np.float64, np.float32, np.int64, np.int32, np.uint8, np.complex128, np.bool_]
 UFUNCS = [np.add, np.subtract, np.multiply, np.true_divide, np.maximum, np.greater, np.logical_and, np.arctan2,
           np.divmod, np.negative, np.sqrt, np.isnan, np.modf, np.left_shift]
@@ -151,12 +144,8 @@ def run_ufunc_cases(world, cases):
         check_ufunc(world, case)
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_ufuncs_broadcast_global_shapes_with_out_and_where(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_ufunc_cases, data.draw(st.lists(ufunc_cases(nprocs), min_size=6, max_size=12)), nprocs=nprocs)
+test_ufuncs_broadcast_global_shapes_with_out_and_where = checked_in_batches(
+    lambda nprocs: st.lists(ufunc_cases(nprocs), min_size=6, max_size=12), run_ufunc_cases)
 
 
 # -- where, comparisons, casts ----------------------------------------------------------
@@ -206,13 +195,8 @@ def run_function_cases(world, cases):
         check_function(world, case)
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_where_comparisons_and_casts(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_function_cases, data.draw(st.lists(function_cases(nprocs), min_size=6, max_size=12)),
-            nprocs=nprocs)
+test_where_comparisons_and_casts = checked_in_batches(
+    lambda nprocs: st.lists(function_cases(nprocs), min_size=6, max_size=12), run_function_cases)
 
 
 # -- layouts and costs ----------------------------------------------------------------

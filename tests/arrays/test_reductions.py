@@ -6,24 +6,18 @@ ddof and dtype=; as np.f(d) and as d.f().  numpy's exception type where
 numpy raises, on every rank.  Then the layouts of the results and the
 supersteps they cost.  Many cases run in one bsp.run."""
 
-import os
 import warnings
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bsp
-from array_cases import layouts
+from array_cases import checked_in_batches, layouts
 from bsp import DistArray
 from bsp.arrays import superstep_kinds
 from bsp.testing import require_nprocs, spmd
 
-NPROCS = [1, 2, 3, 4]
-EXAMPLES = int(os.environ.get("BSP_PROPERTY_EXAMPLES", 60)) // 6 or 1
-PROPERTIES = settings(max_examples=EXAMPLES, deadline=None,
-                      suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 DTYPES = [np.float64, np.float32, np.int64, np.int32, np.uint8, np.complex128, np.bool_]
 REDUCTIONS = ["sum", "prod", "min", "max", "mean", "std", "var", "argmin", "argmax", "all", "any", "count_nonzero"]
 SCANS = ["cumsum", "cumprod"]
@@ -118,12 +112,8 @@ def cases(draw, nprocs):
     return shape, distribution, grid, dtype, draw(st.integers(0, 5)), name, kwargs, as_method
 
 
-@pytest.mark.parametrize("nprocs", NPROCS)
-@PROPERTIES
-@given(data=st.data())
-def test_reductions_and_scans_are_numpys(nprocs, data):
-    require_nprocs(nprocs)
-    bsp.run(run_cases, data.draw(st.lists(cases(nprocs), min_size=8, max_size=16)), nprocs=nprocs)
+test_reductions_and_scans_are_numpys = checked_in_batches(
+    lambda nprocs: st.lists(cases(nprocs), min_size=8, max_size=16), run_cases)
 
 
 # -- chosen cases ----------------------------------------------------------------
