@@ -23,8 +23,8 @@ backends by `tests/launch/test_bad_inputs.py`) by `tests/error_catalogue.py`;
 the messages are the ones the calls raise, with {nprocs} ranks.
 
 Errors of a run as a whole (a rank that raises, ranks that disagree, a rank
-that dies, ranks that never reach a sync) are described in the README,
-"When things go wrong".
+that dies, ranks that never reach a sync) are described in the guide's
+[When things go wrong](guide/debugging.md#when-things-go-wrong).
 
 | what was wrong | raises | message |
 |---|---|---|

@@ -30,7 +30,10 @@ def implements(*numpy_functions: Callable[..., Any]) -> Callable[[F], F]:
 def unsupported(numpy_function: Callable[..., Any]) -> TypeError:
     """The error for a numpy function that DistArray does not implement."""
     name = getattr(numpy_function, "__name__", repr(numpy_function))
-    return TypeError(f"numpy.{name} is not supported on bsp.DistArray (see docs/numpy.md for the functions "
+    module = getattr(numpy_function, "__module__", None) or "numpy"
+    if module.startswith("numpy._") or module.startswith("numpy.lib") or module.startswith("numpy.core"):
+        module = "numpy"        # a function's private home: users call it as numpy.NAME
+    return TypeError(f"{module}.{name} is not supported on bsp.DistArray (see docs/numpy.md for the functions "
                      "that are); for numpy on the whole array use d.allgather(), for this rank's part d.local")
 
 
