@@ -51,6 +51,7 @@ class Supervisor:
         self._outcomes: list[Outcome | None] = [None] * len(readers)
         self._finished_at: dict[int, int] = {}    # rank -> exchanges it made
         self._waited: tuple[int, float] | None = None     # (exchange, seconds) that ranks have waited for it
+        self._job_was_stopped = False       # every live rank was stopped at the last look
         self._last_look = time.monotonic()
         self._resumes = resumes
         self._selector = selectors.DefaultSelector()
@@ -132,8 +133,13 @@ class Supervisor:
             self._waited = (exchange, 0.0)
             return
         stopped = [rank for rank in live if is_stopped(self._children[rank])]
-        if len(stopped) == len(live):
-            elapsed = 0.0       # the whole job is stopped (Ctrl-Z, SIGSTOP of every rank): that time does not count
+        job_stopped = len(stopped) == len(live)
+        if job_stopped or self._job_was_stopped:
+            # The whole job is stopped (Ctrl-Z, SIGSTOP of every rank), or was at the last look: that
+            # time does not count.  The ranks stop and resume one by one, so the first look after a
+            # resume may still find some stopped: the interval is the whole job's suspension.
+            elapsed = 0.0
+        self._job_was_stopped = job_stopped
         self._waited = (exchange, self._waited[1] + elapsed)
         if self._waited[1] > limit:
             superstep = self._shared.superstep(exchange, waiting[0])
