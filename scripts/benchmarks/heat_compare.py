@@ -28,7 +28,7 @@ inputs already built): the largest over ranks.
 
 Usage (through the wrapper, which makes .venv-heat and sets one BLAS and one
 OpenMP thread per process): scripts/bench_heat [--nprocs 2 4] [--quick]
-[--repetitions 5] [--report docs/benchmarks.md] [--json FILE]"""
+[--repetitions 5] [--report docs/benchmarks.md] [--json FILE] [--from-json FILE]"""
 
 from __future__ import annotations
 
@@ -305,7 +305,9 @@ def collect(options: argparse.Namespace) -> dict[str, Any]:
         job = run_json([str(Path(sys.executable).parent / "bsp"), "run", "--mpi", "-n", str(p), __file__,
                         "--mpi-job", json.dumps(plan)])
         found["runs"][str(p)] = {"numpy": numpy, **job, "seconds": time.perf_counter() - started}
-    found["load_end"] = load()
+        found["load_end"] = load()
+        if options.json:                        # after each job: a later one that fails loses nothing
+            Path(options.json).write_text(json.dumps(found, indent=1))
     return found
 
 
@@ -357,17 +359,17 @@ def table(run: dict[str, Any]) -> list[str]:
     return lines + ([""] + notes if notes else [])
 
 
-def report(found: dict[str, Any], options: argparse.Namespace) -> str:
+def report(found: dict[str, Any]) -> str:
     sizes, v = found["plan"]["sizes"], found["versions"]
+    quick = sizes == QUICK
     cores = os.cpu_count() or 1
     lines = ["## DistArray against Heat and numpy", "",
-             f"Made by `scripts/bench_heat{' --quick' if options.quick else ''} --nprocs "
-             f"{' '.join(map(str, options.nprocs))}` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
+             f"Made by `scripts/bench_heat{' --quick' if quick else ''} --nprocs {' '.join(found['runs'])}` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
              f"{cores} cores, Python {platform.python_version()}, numpy {v['numpy']}, Heat {v['heat']} (PyPI has "
              f"no Heat 1.9), torch {v['torch']} (a CPU build; Heat 1.8.0 declares torch<2.11.1, so it is installed "
              f"with --no-deps), mpi4py {v['mpi4py']}, MPICH from PyPI, all in `.venv-heat`.",
              "",
-             f"Sizes{' (--quick, not the issue sizes)' if options.quick else ''}: the sums, the resplit and the "
+             f"Sizes{' (--quick, not the issue sizes)' if quick else ''}: the sums, the resplit and the "
              f"slice-and-assign on {sizes['square']} x {sizes['square']} float64 split along axis 0; A @ B on two "
              f"{sizes['matmul']} x {sizes['matmul']} float64 matrices, both split along axis 0; the sort of "
              f"{sizes['sort']} float64 (1-D, split). One BLAS thread, one OpenMP thread and one torch thread per "
@@ -402,6 +404,7 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="smaller sizes (see QUICK), for a smoke test")
     parser.add_argument("--report", default=str(ROOT / "docs" / "benchmarks.md"))
     parser.add_argument("--json", help="write every sample here as JSON")
+    parser.add_argument("--from-json", help="write the report of the samples in this file (from --json), run nothing")
     parser.add_argument("--mpi-job", help=argparse.SUPPRESS)
     parser.add_argument("--numpy-job", help=argparse.SUPPRESS)
     options = parser.parse_args()
@@ -411,14 +414,12 @@ def main() -> None:
     if options.numpy_job:
         print(json.dumps(measure_rows(Numpy(), json.loads(options.numpy_job))))
         return
-    found = collect(options)
-    text = report(found, options)
+    found = json.loads(Path(options.from_json).read_text()) if options.from_json else collect(options)
+    text = report(found)
     print(text)
     if options.report:
         path = Path(options.report)
         path.write_text(sections.splice(path.read_text() if path.exists() else "", SECTION, text))
-    if options.json:
-        Path(options.json).write_text(json.dumps(found, indent=1))
 
 
 if __name__ == "__main__":
