@@ -27,6 +27,7 @@ import tempfile
 from pathlib import Path
 
 from setuptools import setup
+from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
 COMPILED = ["bsp/core/wire.py", "bsp/core/mailbox.py", "bsp/core/engine.py", "bsp/core/buffers.py",
@@ -34,6 +35,10 @@ COMPILED = ["bsp/core/wire.py", "bsp/core/mailbox.py", "bsp/core/engine.py", "bs
             "bsp/fork/transport.py", "bsp/fork/barrier.py", "mpi_backend/transport.py"]
 MANIFEST = ROOT / "bsp" / "compiled_sources.json"    # read by bsp/compiled.py
 BUILDING = {"build", "build_ext", "bdist_wheel", "editable_wheel", "install", "develop"}
+# An editable install runs this checkout's sources: its build's extensions and
+# MANIFEST go into the tree.  Any other build leaves the tree alone (a wheel
+# built from a checkout must not change what that checkout runs).
+EDITABLE = "editable_wheel" in sys.argv
 
 
 def say(line: str) -> None:
@@ -65,10 +70,23 @@ def probe_compiler() -> None:
         compiler.compile([str(source)], output_dir=scratch, include_dirs=[sysconfig.get_python_inc()])
 
 
-def write_manifest(paths: list[str]) -> None:
+def manifest(paths: list[str]) -> str:
+    """MANIFEST's text: the SHA-256 of each compiled module's source."""
     digests = {path[:-3].replace("/", "."): hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
                for path in paths}
-    MANIFEST.write_text(json.dumps({"modules": digests}, indent=1) + "\n")
+    return json.dumps({"modules": digests}, indent=1) + "\n"
+
+
+class BuildPy(build_py):
+    """build_py that puts MANIFEST beside the packages of a compiled build
+    (not an editable one, whose MANIFEST is in the tree)."""
+
+    manifest: str | None = None
+
+    def run(self) -> None:
+        super().run()
+        if self.manifest is not None and not EDITABLE:
+            Path(self.build_lib, "bsp", MANIFEST.name).write_text(self.manifest)
 
 
 def remove_extensions() -> None:
@@ -84,10 +102,12 @@ def extensions() -> list:  # type: ignore[type-arg]
     # setup.py runs for metadata too (egg_info, dist_info): compile only for a build.
     if not BUILDING.intersection(sys.argv[1:]):
         return []
-    MANIFEST.unlink(missing_ok=True)        # until this build is known to be compiled
+    if EDITABLE:
+        MANIFEST.unlink(missing_ok=True)        # until this build is known to be compiled
     reason = why_pure()
     if reason is not None:
-        remove_extensions()
+        if EDITABLE:
+            remove_extensions()
         say(f"pure Python build ({reason})")
         return []
     from mypyc.build import mypycify
@@ -103,9 +123,12 @@ def extensions() -> list:  # type: ignore[type-arg]
         options.append("--ignore-missing-imports")
     built = mypycify([*options, *paths], opt_level=os.environ.get("MYPYC_OPT_LEVEL", "3"),
                      group_name="bsp_engine")
-    write_manifest(paths)
+    if EDITABLE:
+        MANIFEST.write_text(manifest(paths))
+    else:
+        BuildPy.manifest = manifest(paths)
     say(f"compiled build (mypyc): {len(paths)} modules of the engine layer")
     return built
 
 
-setup(ext_modules=extensions())
+setup(ext_modules=extensions(), cmdclass={"build_py": BuildPy})
