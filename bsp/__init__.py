@@ -12,6 +12,7 @@
 See README.md for the programming model and the backends.
 """
 
+import bsp.compiled     # first: which build of the engine layer runs (compiled or pure Python)
 from bsp.platforms import check_platform
 
 check_platform()        # before anything that needs POSIX is imported

@@ -353,9 +353,11 @@ def _mpi_launcher_or_none() -> Launcher | None:
 def _doctor(launcher_path: str | None) -> int:
     import numpy
 
+    from bsp import compiled
     from bsp.version import __version__
 
     print(f"pybsp {__version__}, Python {platform.python_version()} ({sys.executable}), numpy {numpy.__version__}")
+    print(f"build: {compiled.describe()}")
     print(f"fork backend: {usable_cores()} usable cores")
     try:
         import mpi4py

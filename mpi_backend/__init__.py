@@ -4,3 +4,5 @@ duplicated communicator (mpi4py).  `bsp` reaches it through
 (rank 0's runs, the other ranks serving them), `transport` (the Transport),
 `abort` (an orderly end of the job), `mpiexec` (finding and probing the MPI
 library's launcher)."""
+
+import bsp.compiled     # noqa: F401  # before mpi_backend.transport: which build runs (bsp/compiled.py)

@@ -20,6 +20,15 @@ empty superstep is the allreduce alone.  Tags alternate between successive
 exchanges: a rank that has finished exchange n may send exchange n+1's
 blocks to a rank still probing in n, which keeps them for n+1.
 
+At small p (BSP_MPI_DENSE_RANKS, default 8, or fewer ranks) a sync is
+one collective instead (`_Slots`): an Ialltoall of one fixed-size slot per
+pair, each slot the sender's record, a small header and the block itself
+when it fits.  Every rank then knows every rank's record, and whether any
+rank has a block that did not fit (a large array, many messages): only then
+does an NBX exchange of those blocks follow, as above.  The slot size is the
+same on every rank: it follows the largest block that fitted, as every rank
+sees it in the headers (see docs/performance.md for the switch point).
+
 A pair's payload goes as it lies in memory: frames of at least BIG_FRAME
 bytes (numpy data captured at send time) are sent from where they are,
 without a copy; runs of smaller frames (headers, pickle streams) are joined
@@ -30,6 +39,7 @@ BSP_MPI_CHUNK_BYTES to lower it): MPI counts are 32-bit integers.
 from __future__ import annotations
 
 import os
+import struct
 import sys
 from typing import Any, Callable, Sequence
 
@@ -59,6 +69,8 @@ _TAG_BLOCK, _TAG_TABLE = (0, 1), (2, 3)
 _TAG_SHARED = (6, 7)                # a table of pieces, some of them handed over (see shared_window)
 _TAG_QUERY, _TAG_ANSWER = 4, 5
 _SPIN_POLLS = 64                    # polls that spin before each further one yields the core (oversubscribed)
+# The dense protocol (`_Slots`): used at this many ranks or fewer (0: never).
+DENSE_RANKS = int(os.environ.get("BSP_MPI_DENSE_RANKS", 8))
 
 
 class MPITransport(Transport):
@@ -82,6 +94,7 @@ class MPITransport(Transport):
         self._watch = SyncWatch(comm, sync_timeout, self.yields) if sync_timeout else None
         self._window = NodeWindow(comm, self._pool)
         self._lost = False                  # a sync timed out: the late ranks will not come
+        self._slots = _Slots(comm, self._space) if 1 < self.nprocs <= DENSE_RANKS else None
 
     def abandon(self) -> None:
         """The job is ending while the ranks are out of step: `close` does
@@ -102,6 +115,23 @@ class MPITransport(Transport):
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
                  ) -> tuple[bytes, list[list[memoryview] | None]]:
         parity, self._parity = self._parity, self._parity ^ 1
+        if self._watch is not None:
+            self._watch.exchanges += 1
+        if self._slots is None:
+            return self._sparse(parity, outgoing, record)
+        rest = self._slots.start(outgoing, record)
+        if not self._slots.done():
+            self._wait(self._slots.done, record)
+        records, incoming = self._slots.finish(record)
+        if self._slots.more:        # some rank has blocks that did not fit: they go by NBX
+            _, late = self._sparse(parity, rest if rest is not None else self._slots.nothing, record)
+            if late is not self._nothing:
+                incoming = [mine if mine is not None else theirs for mine, theirs in zip(incoming, late)]
+        return records, incoming
+
+    def _sparse(self, parity: int, outgoing: Sequence[Sequence[Buffer]], record: bytes
+                ) -> tuple[bytes, list[list[memoryview] | None]]:
+        """One NBX exchange (see the module's docstring)."""
         round_ = _Round(self, parity, record)
         if any(outgoing):
             round_.send(outgoing)
@@ -115,16 +145,27 @@ class MPITransport(Transport):
             round_.agreement = self._agreement.start(record)
             if round_.agreement.Test():
                 return self._agreement.records(record, self.nprocs), round_.finish()
-        if self._watch is None:
-            round_.wait()
-        else:
+        self._wait(round_.step, record)
+        incoming = round_.finish()
+        return self._agreement.records(record, self.nprocs), incoming
+
+    def _wait(self, test: Callable[[], bool], record: bytes) -> None:
+        """Call `test` until it says the exchange is complete: spinning,
+        yielding the core when oversubscribed, under the sync timeout."""
+        if self._watch is not None:
             try:
-                self._watch.wait(round_.step, record)
+                self._watch.wait(test, record)
             except SyncTimeoutError:
                 self._lost = True
                 raise
-        incoming = round_.finish()
-        return self._agreement.records(record, self.nprocs), incoming
+            return
+        polls = 0
+        while not test():
+            polls += 1
+            if polls > _SPIN_POLLS and self.yields:
+                # Let a rank that shares this core run: with more ranks than
+                # cores, spinning starves the ranks being waited for.
+                os.sched_yield()
 
 
 def _oversubscribed(comm: MPI.Comm) -> bool:
@@ -239,15 +280,6 @@ class _Round:
             self.agreement = self.t._agreement.start(self.record)
         return False
 
-    def wait(self) -> None:
-        polls = 0
-        while not self.step():
-            polls += 1
-            if polls > _SPIN_POLLS and self.t.yields:
-                # Let a rank that shares this core run: with more ranks than
-                # cores, spinning starves the ranks being waited for.
-                os.sched_yield()
-
     def finish(self) -> list[list[memoryview] | None]:
         if self.receives:
             MPI.Request.Waitall(self.receives)
@@ -256,6 +288,101 @@ class _Round:
         if self.t._window.placed:
             self.t._window.settle()     # the sends are complete: regions not handed over come back
         return self.t._nothing if self.incoming is None else self.incoming
+
+
+# A slot's header (`_Slots`), SLOT_HEAD bytes with its padding: the sender's
+# record; the bytes of its block in this slot (-1: the block goes by NBX);
+# whether the sender has any block that goes by NBX; the largest block it
+# sent in slots or could have (the same in each of its slots).
+_SLOT_HEADER = struct.Struct(f"<{RECORD_SIZE}sqqq")
+SLOT_HEAD = 64
+SLOT_MIN = 256                      # bytes per slot at least, its header included
+SLOTS_BYTES = 1 << 17               # p slots take at most this much (the slot size's bound)
+
+
+class _Slots:
+    """The dense protocol of small p: one Ialltoall of a slot per pair (see
+    the module's docstring).  Costs one Alltoall of p slots of `size`
+    bytes; a superstep with a block larger than the largest slot adds an
+    NBX exchange.  The slot size grows at once to fit the largest block
+    that could fit (rounded up to a power of two), and halves at each
+    superstep that needs less, down to SLOT_MIN: every rank computes it
+    from the same headers, so it is the same everywhere."""
+
+    def __init__(self, comm: MPI.Comm, space: ReceiveSpace):
+        self.comm = comm
+        self.nprocs = comm.Get_size()
+        self.nothing: list[Sequence[Buffer]] = [()] * self.nprocs
+        self.most = max(SLOT_MIN, 1 << (SLOTS_BYTES // self.nprocs).bit_length() - 1)    # a power of two
+        self.size = SLOT_MIN
+        self.more = False           # whether the last exchange has blocks that go by NBX
+        self._space = space
+        self._send = bytearray(self.nprocs * self.size)
+        self._received = memoryview(self._send)
+        self._request: Any = None
+
+    def start(self, outgoing: Sequence[Sequence[Buffer]], record: bytes) -> list[Sequence[Buffer]] | None:
+        """Start the Ialltoall of this rank's slots; return the blocks that
+        do not fit, by destination (None: all of them fit)."""
+        size, room, most = self.size, self.size - SLOT_HEAD, self.most - SLOT_HEAD
+        send = self._send
+        rest: list[Sequence[Buffer]] | None = None
+        lengths = [0] * self.nprocs
+        largest = 0
+        for dest, frames in enumerate(outgoing):
+            if not frames:
+                continue
+            nbytes = lengths[dest] = sum(len(frame) for frame in frames)
+            if nbytes <= most and nbytes > largest:
+                largest = nbytes
+            if nbytes > room:
+                if rest is None:
+                    rest = list(self.nothing)
+                rest[dest] = frames
+                lengths[dest] = -1
+                continue
+            offset = dest * size + SLOT_HEAD
+            for frame in frames:
+                end = offset + len(frame)
+                send[offset:end] = frame
+                offset = end
+        later = rest is not None
+        for dest, nbytes in enumerate(lengths):
+            _SLOT_HEADER.pack_into(send, dest * size, record, nbytes, later, largest)
+        self._received = self._space.take(self.nprocs * size)
+        self._request = self.comm.Ialltoall([send, size, MPI.BYTE], [self._received, size, MPI.BYTE])
+        return rest
+
+    def done(self) -> bool:
+        """Whether the Ialltoall has completed."""
+        return bool(self._request.Test())
+
+    def finish(self, record: bytes) -> tuple[bytes, list[list[memoryview] | None]]:
+        """After completion: the records (one, if every rank's is `record`),
+        and the blocks that came in slots; sets `more` and the next size."""
+        size, received = self.size, self._received
+        records = []
+        incoming: list[list[memoryview] | None] = [None] * self.nprocs
+        more = largest = 0
+        for source in range(self.nprocs):
+            start = source * size
+            theirs, nbytes, later, biggest = _SLOT_HEADER.unpack_from(received, start)
+            records.append(theirs)
+            if nbytes > 0:
+                incoming[source] = [received[start + SLOT_HEAD:start + SLOT_HEAD + nbytes]]
+            more |= later
+            largest = max(largest, biggest)
+        self.more = bool(more)
+        self._resize(largest)
+        same = all(theirs == record for theirs in records)
+        return (record if same else b"".join(records)), incoming
+
+    def _resize(self, largest: int) -> None:
+        wanted = max(SLOT_MIN, 1 << (largest + SLOT_HEAD - 1).bit_length())
+        size = wanted if wanted > self.size else max(wanted, self.size // 2)
+        if size != self.size:
+            self.size = size
+            self._send = bytearray(self.nprocs * size)
 
 
 class _Early:
@@ -294,7 +421,9 @@ class SyncWatch:
         self._yields = yields           # whether a waiting rank yields its core (see _oversubscribed)
         self._pid = comm.Get_rank()
         self._nprocs = comm.Get_size()
-        self._exchange = 0
+        # The exchanges this rank has entered (counted by the transport: some
+        # complete without a wait), which it tells a rank that asks.
+        self.exchanges = 0
 
     def close(self) -> None:
         self._queries.Free()
@@ -302,7 +431,6 @@ class SyncWatch:
     def wait(self, test: Callable[[], bool], record: bytes) -> None:
         """Call `test` until it says the exchange is complete, or the
         timeout has passed and the late ranks are found (SyncTimeoutError)."""
-        self._exchange += 1
         polls, waited = 0, None
         while not test():
             polls += 1
@@ -325,12 +453,12 @@ class SyncWatch:
         asked = np.zeros(1, np.int64)
         while self._queries.Iprobe(MPI.ANY_SOURCE, _TAG_QUERY, status):
             self._queries.Recv([asked, MPI.INT64_T], status.Get_source(), _TAG_QUERY)
-            self._queries.Send([np.array([self._exchange], np.int64), MPI.INT64_T], status.Get_source(), _TAG_ANSWER)
+            self._queries.Send([np.array([self.exchanges], np.int64), MPI.INT64_T], status.Get_source(), _TAG_ANSWER)
 
     def _late_ranks_found(self, test: Callable[[], bool], record: bytes) -> bool:
         """Ask the others; raise SyncTimeoutError naming the late ranks, or
         return False if the exchange completed meanwhile."""
-        mine = np.array([self._exchange], np.int64)
+        mine = np.array([self.exchanges], np.int64)
         others = [rank for rank in range(self._nprocs) if rank != self._pid]
         for rank in others:
             self._queries.Send([mine, MPI.INT64_T], rank, _TAG_QUERY)
@@ -344,7 +472,7 @@ class SyncWatch:
             while self._queries.Iprobe(MPI.ANY_SOURCE, _TAG_ANSWER, status):
                 self._queries.Recv([answer, MPI.INT64_T], status.Get_source(), _TAG_ANSWER)
                 answers[status.Get_source()] = int(answer[0])
-        waiting = sorted([self._pid] + [rank for rank, exchange in answers.items() if exchange == self._exchange])
+        waiting = sorted([self._pid] + [rank for rank, exchange in answers.items() if exchange == self.exchanges])
         late = [rank for rank in range(self._nprocs) if rank not in waiting]
         error = SyncTimeoutError(self._timeout, late, waiting, superstep_of(record))
         if 0 in late and self._pid == waiting[0]:

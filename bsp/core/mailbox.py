@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import pickle
 import struct
-from typing import Any, NamedTuple
+from typing import Any
 
 from bsp.core.align import ALIGN, aligned, padding
 from bsp.core.transport import Buffer
@@ -146,13 +146,19 @@ class Outbox:
         return front + [buffer for section in self.sections.values() for buffer in section.bulk]
 
 
-class Arrival(NamedTuple):
-    """What one source sent on one channel in the last superstep."""
+class Arrival:
+    """What one source sent on one channel in the last superstep: its
+    `count` of messages, their `stream` and their `bulk` buffers.  (A plain
+    class, not a NamedTuple: mypyc's NamedTuples fail at import on a field
+    of type memoryview.)"""
 
-    source: int
-    count: int  # type: ignore[assignment]  # shadows tuple.count, which nothing here calls
-    stream: memoryview
-    bulk: list[memoryview]
+    __slots__ = ("source", "count", "stream", "bulk")
+
+    def __init__(self, source: int, count: int, stream: memoryview, bulk: list[memoryview]):
+        self.source = source
+        self.count = count
+        self.stream = stream
+        self.bulk = bulk
 
 
 def unpack(source: int, pieces: list[memoryview]) -> list[tuple[int, Arrival]]:

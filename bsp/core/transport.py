@@ -10,6 +10,8 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from typing import Sequence, Union
 
+from mypy_extensions import mypyc_attr
+
 Buffer = Union[bytes, bytearray, memoryview]
 
 # The control record every rank contributes to every exchange: this many
@@ -24,6 +26,7 @@ def superstep_of(record: bytes | memoryview) -> int:
     return int.from_bytes(record[:8], "little", signed=True)
 
 
+@mypyc_attr(allow_interpreted_subclasses=True)     # compiled, it has subclasses that are not
 class Transport(ABC):
     """One rank's end of a backend."""
 

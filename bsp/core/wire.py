@@ -17,15 +17,16 @@ closure) carries any arrays inside it as a copy in the pickle.
 
 from __future__ import annotations
 
-import functools
 import io
 import pickle
 import struct
 import sys
-import types
-from typing import Any, Callable, Iterable, Iterator, cast
+from typing import Any, Callable, Iterable, Iterator
+
+from mypy_extensions import mypyc_attr
 
 from bsp.core import plain_arrays
+from bsp.core.dill_pickler import dill_pickler
 
 INBAND_LIMIT = 4096
 
@@ -66,7 +67,7 @@ def dill_dumps(obj: Any, main_by_name: bool = True) -> bytes:
     Costs a dill pickle: many times pickle's.  Raises what dill raises for
     what it cannot carry."""
     file = io.BytesIO()
-    _dill_pickler(main_by_name)(file, 5).dump(obj)
+    dill_pickler(main_by_name)(file, 5).dump(obj)
     return file.getvalue()
 
 
@@ -126,6 +127,7 @@ def deferrable(obj: Any) -> bool:
     return kind is tuple and len(obj) <= 8 and all(type(item) in IMMUTABLE for item in obj)
 
 
+@mypyc_attr(native_class=False)     # compiled (mypyc), a list subclass must stay a Python class
 class Batch(list):  # type: ignore[type-arg]
     """Several messages pickled as one (see `dumps_batch`): a receiver
     yields its items as messages of their own.  Private to the wire: no
@@ -166,51 +168,6 @@ def _dumps_with_dill(obj: Any, refusal: Exception, buffers: list[memoryview]) ->
     return pickle.dumps(_DillBox(data), 5, buffer_callback=_collector(buffers))
 
 
-@functools.lru_cache(maxsize=None)
-def _dill_pickler(main_by_name: bool = True) -> type:
-    """dill's pickler, with numpy arrays reduced as pickle (protocol 5)
-    reduces them.  dill uses numpy's legacy reduce, which rebuilds an array
-    of non-native byte order in native order; so a message that needs dill
-    would otherwise arrive with other dtypes than a plain one.
-
-    `main_by_name`: a function or class of `__main__` that `__main__` holds
-    under its name travels by name, so that it is the receiver's (every
-    rank's `__main__` holds the same ones: forked, or, under MPI, brought
-    over by bsp.core.main_namespace); others travel by value.  Either way
-    the globals of a function sent by value are the receiver's `__main__`:
-    the one in `sys.modules` at the time, not the one dill saw on import
-    (bsp.core.main_namespace swaps it for a run)."""
-    import dill     # imported on first use: it is slow to import and rarely needed
-    import numpy
-
-    class Pickler(dill.Pickler):  # type: ignore[misc]  # dill has no type information
-        def __init__(self, *args: Any, **kwargs: Any):
-            super().__init__(*args, **kwargs)
-            self._main = sys.modules["__main__"]
-
-        def reducer_override(self, obj: Any) -> Any:
-            if main_by_name and _named_in_main(obj):
-                return obj.__qualname__
-            if type(obj) is not numpy.ndarray:
-                return NotImplemented
-            rebuild, args, *rest = cast("tuple[Any, ...]", obj.__reduce_ex__(5))    # an array's: a tuple
-            if args and isinstance(args[0], pickle.PickleBuffer):
-                # in-band, as bytes: the pure-Python pickler under dill
-                # memoizes the temporary copies it makes of PickleBuffers
-                data = memoryview(args[0])
-                args = (data.tobytes() if data.readonly else bytearray(data), *args[1:])
-            return (rebuild, args, *rest)
-
-    return Pickler
-
-
-def _named_in_main(obj: Any) -> bool:
-    """Whether `obj` is a function or class that `__main__` holds by its name."""
-    if not isinstance(obj, (types.FunctionType, type)) or getattr(obj, "__module__", None) != "__main__":
-        return False
-    return getattr(sys.modules["__main__"], obj.__qualname__, None) is obj
-
-
 class _DillBox:
     """A dill pickle carried inside a plain one."""
 
@@ -224,7 +181,7 @@ class _DillBox:
 def _undill(data: bytes) -> Any:
     import dill
     unpickler = dill.Unpickler(io.BytesIO(data))
-    unpickler._main = sys.modules["__main__"]       # see _dill_pickler
+    unpickler._main = sys.modules["__main__"]       # see dill_pickler
     return unpickler.load()
 
 

@@ -36,15 +36,15 @@ class Barrier:
     """Made in the launching process before the fork; `wait(pid)` in the ranks."""
 
     def __init__(self, nprocs: int, spin_seconds: float):
-        self._context = Context()
         self._nprocs = nprocs
         self._spin_seconds = spin_seconds
         self._launcher = os.getpid()
 
     def close(self) -> None:
         """In the launching process, after the run: let go of the semaphores
-        now, rather than whenever a traceback that refers to us is freed."""
-        self.__dict__.clear()
+        now, rather than whenever a traceback that refers to us is freed.
+        (Each kind drops its own: compiled, a barrier has no __dict__.)"""
+        raise NotImplementedError
 
     def wait(self, pid: int) -> None:
         """Return once every rank has called wait (each once per barrier)."""
@@ -68,10 +68,14 @@ class Barrier:
 class DisseminationBarrier(Barrier):
     def __init__(self, nprocs: int, spin_seconds: float):
         super().__init__(nprocs, spin_seconds)
+        context = Context()     # the semaphores keep what they need of it
         self._rounds = [1 << k for k in range((nprocs - 1).bit_length())]
-        self._signals = [[self._context.Semaphore(0) for _ in self._rounds] for _ in range(nprocs)]
+        self._signals = [[context.Semaphore(0) for _ in self._rounds] for _ in range(nprocs)]
         # each rank's rounds: what it signals, what it waits on (made on first use)
         self._steps: list[list[tuple[Any, Any]] | None] = [None] * nprocs
+
+    def close(self) -> None:
+        self._signals, self._steps = [], []
 
     def wait(self, pid: int) -> None:
         """Return once every rank has called wait (each once per barrier)."""
@@ -88,10 +92,14 @@ class DisseminationBarrier(Barrier):
 class CentralBarrier(Barrier):
     def __init__(self, nprocs: int, spin_seconds: float, region: SharedRegion):
         super().__init__(nprocs, spin_seconds)
-        self._lock = self._context.Lock()
-        self._wake = [self._context.Semaphore(0) for _ in range(nprocs)]
+        context = Context()
+        self._lock: Any = context.Lock()
+        self._wake = [context.Semaphore(0) for _ in range(nprocs)]
         self._region = region       # arrivals are counted in its BARRIER word
         self._words: memoryview | None = None   # made in the rank, on first use
+
+    def close(self) -> None:
+        self._lock, self._wake, self._words = None, [], None
 
     def wait(self, pid: int) -> None:
         """Return once every rank has called wait (each once per barrier)."""

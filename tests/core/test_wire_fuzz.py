@@ -68,7 +68,10 @@ class Loopback(Transport):
     """A transport of one rank: what it sends comes back to it, copied into
     memory of its own."""
 
-    pid, nprocs = 0, 1
+    def __init__(self):
+        # instance attributes: compiled (setup.py), Transport's pid and nprocs
+        # are fields that a class attribute of a subclass would not fill
+        self.pid, self.nprocs = 0, 1
 
     def send_buffer(self, nbytes, exclusive=False):
         return memoryview(aligned_empty(nbytes))

@@ -49,3 +49,24 @@ def test_a_block_of_many_pieces_arrives_whole(world):
         assert objs[0] == ("small", source) and objs[-1] == ("end", source)
         for i, array in enumerate(objs[1:-1]):
             assert array.shape == (300_000 + i,) and (array == source * 10 + i).all()
+
+
+@spmd(nprocs=[2, 3, 4])
+def test_blocks_in_slots_and_by_nbx_in_one_superstep_arrive_whole(world):
+    """At small p a sync is one Alltoall of slots, and the blocks that do not
+    fit go by NBX after it: mixed in one superstep, with the slot size
+    growing and shrinking between supersteps, every block arrives whole."""
+    from mpi_backend.transport import DENSE_RANKS
+    assert (world._engine.transport._slots is not None) == (world.nprocs <= DENSE_RANKS)
+    rng = np.random.default_rng(7)          # the same draws on every rank
+    for step in range(16):
+        sizes = rng.choice([0, 0, 8, 200, 3000, 40_000, 200_000], size=(world.nprocs, world.nprocs))
+        for dest in range(world.nprocs):
+            if sizes[world.pid, dest]:
+                world.send(np.full(sizes[world.pid, dest], (world.pid + 3 * dest + step) % 256, np.uint8), dest)
+        world.sync()
+        got = dict(world.messages())
+        assert set(got) == {source for source in range(world.nprocs) if sizes[source, world.pid]}
+        for source, array in got.items():
+            assert array.shape == (sizes[source, world.pid],)
+            assert (array == (source + 3 * world.pid + step) % 256).all()

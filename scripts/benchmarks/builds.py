@@ -1,0 +1,88 @@
+"""The per-superstep tax (tax_report.py) on both builds of the engine layer,
+interleaved: round r runs `run.py --only tax --rounds 1` on the pure Python
+build (BSP_PURE_PYTHON=1), then on the compiled one, so that both see the
+same load.  Each row is the median over the rounds of the ratio taken
+within one round (pybsp against raw mpi4py in the same MPI job and run),
+with the load average beside it.
+
+    .venv/bin/python scripts/benchmarks/builds.py [--rounds 5] [--nprocs 2] [--json FILE]
+
+Prints a markdown table; needs the compiled build installed (scripts/setup)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+KIB, MIB = 1 << 10, 1 << 20
+# (row, pybsp's key, raw mpi4py's key, whether the ratio is raw / pybsp (throughput) or pybsp / raw (time))
+ROWS = ([(f"{count} message(s) per rank / mpi4py alltoall", f"messages|{count}", f"objects|{count}", False)
+         for count in (1, 10, 100)]
+        + [(f"{size // KIB} KiB arrays / Alltoallv (throughput)" if size < MIB else
+            f"{size // MIB} MiB arrays / Alltoallv (throughput)", f"exchange|{size}", f"exchange|{size}", True)
+           for size in (16 * KIB, 256 * KIB, 4 * MIB, 64 * MIB)]
+        + [("empty superstep / raw Barrier (fork), Alltoall of counts (MPI)", "empty_superstep", None, False)])
+
+
+def one_round(pure: bool, nprocs: int) -> tuple[dict, float]:
+    """The medians of one run.py round on one build, and the load average (1 min) before it."""
+    load = os.getloadavg()[0]
+    env = {**os.environ, "BSP_PURE_PYTHON": "1" if pure else "0"}
+    with tempfile.TemporaryDirectory() as scratch:
+        out = Path(scratch, "medians.json")
+        subprocess.run([sys.executable, str(HERE / "run.py"), "--only", "tax", "--rounds", "1", "--nprocs",
+                        str(nprocs), "--report", "", "--plots", "", "--scaling", "", "--json", str(out)],
+                       env=env, check=True, stdout=subprocess.DEVNULL, cwd=HERE.parent.parent)
+        return json.loads(out.read_text())["medians"], load
+
+
+def ratios(medians: dict) -> dict:
+    found = {}
+    for row, key, raw_key, throughput in ROWS:
+        for system in ("fork", "mpi"):
+            if raw_key is None:
+                raw = medians["raw|barrier"] if system == "fork" else medians["raw|alltoall_counts"]
+            else:
+                raw = medians[f"raw|{raw_key}"]
+            mine = medians[f"{system}|{key}"]
+            found[f"{row}|{system}"] = raw / mine if throughput else mine / raw
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--nprocs", type=int, default=2)
+    parser.add_argument("--json", help="write every round's medians and loads here")
+    options = parser.parse_args()
+    rounds: dict[str, list] = {"pure": [], "compiled": []}
+    for number in range(options.rounds):
+        for build in ("pure", "compiled"):
+            print(f"round {number + 1} of {options.rounds}: {build}", file=sys.stderr)
+            rounds[build].append(one_round(build == "pure", options.nprocs))
+    if options.json:
+        Path(options.json).write_text(json.dumps(rounds, indent=1))
+    loads = [load for build in rounds.values() for _, load in build]
+    print(f"nprocs {options.nprocs}, {options.rounds} interleaved rounds per build, load average (1 min) "
+          f"{min(loads):.1f} to {max(loads):.1f} before the rounds\n")
+    print("| superstep | pure: fork | pure: MPI | compiled: fork | compiled: MPI |")
+    print("|---|---|---|---|---|")
+    per_build = {build: [ratios(medians) for medians, _ in found] for build, found in rounds.items()}
+    for row, *_ in ROWS:
+        cells = []
+        for build in ("pure", "compiled"):
+            for system in ("fork", "mpi"):
+                values = [found[f"{row}|{system}"] for found in per_build[build]]
+                cells.append(f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})")
+        print(f"| {row} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,81 @@
+"""The two builds of the engine layer (setup.py, bsp/compiled.py) give the
+same results, byte for byte: random programs of test_properties.py, drawn
+once, run under each build in a process of its own, deliver the same logs
+(their dill pickles compared).  The pure Python build is the reference."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bsp import compiled
+
+PROGRAMS = int(os.environ.get("BSP_BUILD_PROGRAMS", 30))
+TESTS = Path(__file__).resolve().parent.parent
+
+# The programs, drawn once (hypothesis, derandomized) and saved with dill:
+# drawn in each build's process, they differ (hypothesis's generation is not
+# the same sequence there), so both builds run the programs of one file.
+DRAW = """
+import sys
+import dill
+from hypothesis import HealthCheck, given, settings
+from test_properties import programs
+
+drawn = []
+
+@settings(max_examples=int(sys.argv[1]), derandomize=True, database=None, deadline=None,
+          suppress_health_check=list(HealthCheck))
+@given(programs())
+def draw(program):
+    drawn.append(program)
+
+draw()
+with open(sys.argv[2], "wb") as file:
+    dill.dump(drawn, file)
+"""
+
+# Run in each build's process: each program of the file, a digest of its logs.
+DIGESTS = """
+import hashlib, json, sys
+import dill
+import bsp
+from bsp import compiled
+from test_properties import execute
+
+with open(sys.argv[1], "rb") as file:
+    drawn = dill.load(file)
+digests = []
+for nprocs, pool, plan in drawn:
+    logs = bsp.run(execute, pool, plan, nprocs=nprocs)
+    digests.append(hashlib.sha256(dill.dumps((nprocs, plan, logs), protocol=5)).hexdigest())
+print(json.dumps({"build": compiled.describe(), "compiled": compiled.COMPILED, "digests": digests}))
+"""
+
+
+def python(code: str, *args: str, pure: bool = True) -> str:
+    """Run `code` in a process of its own on one build; its output."""
+    env = {**os.environ, "PYTHONHASHSEED": "0", "BSP_PURE_PYTHON": "1" if pure else "0",
+           "PYTHONPATH": os.pathsep.join([str(TESTS), str(TESTS / "core")])}
+    done = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def digests(drawn: Path, pure: bool) -> dict:
+    return json.loads(python(DIGESTS, str(drawn), pure=pure).splitlines()[-1])
+
+
+@pytest.mark.mpi_skip
+@pytest.mark.skipif(not compiled.installed(), reason="no compiled build to compare: " + compiled.describe())
+def test_the_compiled_build_gives_the_pure_builds_results_byte_for_byte(tmp_path):
+    drawn = tmp_path / "programs.dill"
+    python(DRAW, str(PROGRAMS), str(drawn))
+    pure, fast = digests(drawn, pure=True), digests(drawn, pure=False)
+    assert not pure["compiled"] and fast["compiled"], (pure["build"], fast["build"])
+    assert len(pure["digests"]) == PROGRAMS
+    assert fast["digests"] == pure["digests"]
