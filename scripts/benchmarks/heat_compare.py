@@ -60,6 +60,7 @@ QUICK = {"square": 1024, "matmul": 512, "sort": 2 ** 20}
 CHECK_SHAPES = {"square": (37, 53), "matmul": (45, 45), "sort": (1001,)}
 SLOW_SECONDS = 2.0          # a row whose first repetition takes longer gets SLOW_REPETITIONS
 SLOW_REPETITIONS = 3
+TORCHVISION_SCHEMAS: list[Any] = []     # see import_heat: a library fragment's definitions live as long as it
 
 
 # -- the rows ------------------------------------------------------------------------------
@@ -208,7 +209,7 @@ def import_heat() -> Any:
         fragment = torch.library.Library("torchvision", "FRAGMENT")
         for name in ("nms", "qnms"):
             fragment.define(f"{name}(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
-        import_heat.fragment = fragment     # type: ignore[attr-defined]  # the definitions live as long as it
+        TORCHVISION_SCHEMAS.append(fragment)
     import heat
     return heat
 
@@ -312,9 +313,9 @@ def collect(options: argparse.Namespace) -> dict[str, Any]:
 
 
 def versions() -> dict[str, str]:
-    code = ("import json, numpy, torch, mpi4py, heat_compare as h; heat = h.import_heat(); "
+    code = ("import json, numpy, torch, mpi4py, bsp.compiled, heat_compare as h; heat = h.import_heat(); "
             "print(json.dumps({'heat': heat.__version__, 'torch': torch.__version__, "
-            "'numpy': numpy.__version__, 'mpi4py': mpi4py.__version__}))")
+            "'numpy': numpy.__version__, 'mpi4py': mpi4py.__version__, 'build': bsp.compiled.describe()}))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                           cwd=HERE, env={**os.environ, "PYTHONPATH": str(HERE)})
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -367,7 +368,8 @@ def report(found: dict[str, Any]) -> str:
              f"Made by `scripts/bench_heat{' --quick' if quick else ''} --nprocs {' '.join(found['runs'])}` on {time.strftime('%Y-%m-%d')}: {platform.machine()}, "
              f"{cores} cores, Python {platform.python_version()}, numpy {v['numpy']}, Heat {v['heat']} (PyPI has "
              f"no Heat 1.9), torch {v['torch']} (a CPU build; Heat 1.8.0 declares torch<2.11.1, so it is installed "
-             f"with --no-deps), mpi4py {v['mpi4py']}, MPICH from PyPI, all in `.venv-heat`.",
+             f"with --no-deps), mpi4py {v['mpi4py']}, MPICH from PyPI, all in `.venv-heat`; pybsp's build: "
+             f"{v.get('build', 'not recorded')}.",
              "",
              f"Sizes{' (--quick, not the issue sizes)' if quick else ''}: the sums, the resplit and the "
              f"slice-and-assign on {sizes['square']} x {sizes['square']} float64 split along axis 0; A @ B on two "
@@ -383,8 +385,9 @@ def report(found: dict[str, Any]) -> str:
              "is faster than numpy in one process. Memory: each rank's peak resident set during the row's "
              "repetitions (VmHWM, reset before them; the largest rank), with its rise over the resident set "
              "just before them (inputs already built). pybsp and Heat share each job's processes, so both peaks "
-             "include torch and Heat as loaded (a few hundred MiB per rank); the rise is the row's own working "
-             "memory.",
+             "include torch and Heat as loaded (a few hundred MiB per rank), and pybsp's, measured after Heat's "
+             "rows, also what the allocators kept of Heat's buffers: the rise is the row's own working memory, "
+             "the figure to compare.",
              "",
              f"**The figures are noisy**: the machine's {cores} cores are shared with other jobs. Load average "
              f"(1, 5, 15 min) at the start ({found['load_start']}), at the end ({found['load_end']})."]
