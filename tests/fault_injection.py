@@ -70,6 +70,10 @@ _MARKER = "PYBSP_FAULT_MARKER"        # in the environment of what a trial start
 _LAUNCHER_RANKS = (8, 16, 48)
 SUPERSTEPS = 4
 SYNC_TIMEOUT = 2.0
+# A suspension trial waits longer: what it checks is that the time stopped does
+# not count, and on a loaded machine the ranks' resumption alone can take a
+# good part of the usual timeout.
+SUSPENSION_SYNC_TIMEOUT = 2 * SYNC_TIMEOUT
 BOUND_SECONDS = {"fork": 15.0, "mpi": 30.0}    # from the fault to the error, start-up included
 
 
@@ -253,11 +257,12 @@ def run_trial(trial: Trial, backend: str) -> Trial:
 def _fork_trial(trial: Trial, marker: str) -> tuple[str, str]:
     stopper = None
     if trial.kind == "suspend":
-        stopper = threading.Thread(target=_stop_every_rank, args=(marker, 1.5 * SYNC_TIMEOUT))
+        stopper = threading.Thread(target=_stop_every_rank, args=(marker, 1.5 * SUSPENSION_SYNC_TIMEOUT))
         stopper.start()
     try:
         bsp.run(faulty, trial.kind, trial.rank, trial.superstep, nprocs=trial.nprocs, backend="fork",
-                sync_timeout=SYNC_TIMEOUT, record=recorded(trial.kind, marker))
+                sync_timeout=SUSPENSION_SYNC_TIMEOUT if trial.kind == "suspend" else SYNC_TIMEOUT,
+                record=recorded(trial.kind, marker))
     except Exception as error:          # a raw exception, not pybsp's error, is a failed trial
         return type(error).__name__, str(error)
     finally:
