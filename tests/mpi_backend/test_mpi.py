@@ -48,7 +48,7 @@ ARGUMENTS = {"inner_product.py": ["200000"], "stencil.py": ["60", "40"], "sample
              "pagerank.py": ["5000", "10"], "components.py": ["5000"], "power_couples.py": ["5000", "12"],
              "cpi_accumulate.py": ["100000"],
              "stencil2d.py": ["60", "40"], "matmul.py": ["60"],
-             "debug_me.py": ["--fixed"]}
+             "debug_me.py": ["--fixed"], "kmeans.py": ["3000", "4"]}
 
 
 # Examples that cannot run unattended the three ways, with the reason.

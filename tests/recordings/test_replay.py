@@ -278,7 +278,7 @@ EXAMPLES = sorted(path.name for path in (ROOT / "examples").glob("*.py") if path
 SMALL = {"inner_product.py": ["1000"], "stencil.py": ["12", "5"], "stencil_checkpoint.py": ["12", "5", "2"], "sample_sort.py": ["3000"],
          "sieve.py": ["2000"], "lu.py": ["12"], "lu2d.py": ["12"], "fft.py": ["6"], "spmv.py": ["300", "4"],
          "pagerank.py": ["300", "4"], "components.py": ["300"], "power_couples.py": ["300", "6"],
-         "debug_me.py": ["--fixed"]}
+         "debug_me.py": ["--fixed"], "kmeans.py": ["300", "3"]}
 # Examples whose results end with a time measured in the run, which no replay can repeat.
 TIMED = {"sample_sort.py", "pagerank.py"}
 
