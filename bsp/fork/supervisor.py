@@ -133,11 +133,11 @@ class Supervisor:
             self._waited = (exchange, 0.0)
             return
         stopped = [rank for rank in live if is_stopped(self._children[rank])]
-        job_stopped = len(stopped) == len(live)
+        # A stop that reaches ranks that only wait (Ctrl-Z, SIGSTOP of every rank) stops the job: that
+        # time does not count, nor the look after it (the ranks stop and resume one by one, so a look
+        # may find some stopped and others not).  A late rank stopped alone is late like any other.
+        job_stopped = any(rank in stopped for rank in waiting)
         if job_stopped or self._job_was_stopped:
-            # The whole job is stopped (Ctrl-Z, SIGSTOP of every rank), or was at the last look: that
-            # time does not count.  The ranks stop and resume one by one, so the first look after a
-            # resume may still find some stopped: the interval is the whole job's suspension.
             elapsed = 0.0
         self._job_was_stopped = job_stopped
         self._waited = (exchange, self._waited[1] + elapsed)
