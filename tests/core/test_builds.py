@@ -123,3 +123,26 @@ def test_every_bad_input_raises_the_same_error_on_both_builds():
     pure, fast = python(BAD_INPUTS, pure=True), python(BAD_INPUTS, pure=False)
     assert len(pure.splitlines()) > 100
     assert fast.splitlines() == pure.splitlines()
+
+
+def test_a_changed_source_makes_the_build_stale(tmp_path, monkeypatch):
+    """A compiled module whose source no longer matches its digest is never
+    run: the build is stale, and the process runs pure Python."""
+    manifest = tmp_path / "compiled_sources.json"
+    engine = compiled._source("bsp.core.engine")
+    manifest.write_text(json.dumps({"modules": {"bsp.core.engine": "0" * 64}}))
+    monkeypatch.setattr(compiled, "MANIFEST", manifest)
+    found = compiled._examine()
+    assert found[0] == "stale" and found[1] == ["bsp.core.engine"], found
+    manifest.write_text(json.dumps({"modules": {"bsp.core.engine": compiled._digest(engine)}}))
+    assert compiled._examine()[0] == ("compiled" if compiled._extension("bsp.core.engine") else "stale")
+    monkeypatch.setattr(compiled, "MANIFEST", tmp_path / "none.json")
+    assert compiled._examine() == ("pure", [])
+
+
+@pytest.mark.mpi_skip
+def test_bsp_pure_python_loads_the_sources():
+    where = "import bsp.core.engine, mpi_backend.transport as t; print(bsp.core.engine.__file__, t.__file__)"
+    assert [path.endswith(".py") for path in python(where, pure=True).split()] == [True, True]
+    if compiled.installed():
+        assert [path.endswith(".so") for path in python(where, pure=False).split()] == [True, True]
