@@ -102,6 +102,8 @@ class MPITransport(Transport):
         self._lost = True
 
     def close(self) -> None:
+        if self._slots is not None and not self._lost:
+            self._slots.close()
         self._window.close(self._lost)
         if self._watch is not None:
             self._watch.close()
@@ -296,35 +298,50 @@ class _Round:
 # sent in slots or could have (the same in each of its slots).
 _SLOT_HEADER = struct.Struct(f"<{RECORD_SIZE}sqqq")
 SLOT_HEAD = 64
-SLOT_MIN = 256                      # bytes per slot at least, its header included
-SLOTS_BYTES = 1 << 17               # p slots take at most this much (the slot size's bound)
+SLOT_MIN, SLOT_MAX = 256, 4096      # bytes per slot, its header included
+SHRINK_AFTER = 8                    # supersteps with data that need a smaller slot before it halves
 
 
 class _Slots:
-    """The dense protocol of small p: one Ialltoall of a slot per pair (see
-    the module's docstring).  Costs one Alltoall of p slots of `size`
-    bytes; a superstep with a block larger than the largest slot adds an
-    NBX exchange.  The slot size grows at once to fit the largest block
-    that could fit (rounded up to a power of two), and halves at each
-    superstep that needs less, down to SLOT_MIN: every rank computes it
-    from the same headers, so it is the same everywhere."""
+    """The dense protocol of small p: one Alltoall of a slot per pair (see
+    the module's docstring), persistent where MPI 4 has it (MPI_Alltoall_init:
+    its schedule is made once per slot size, not at every sync).  Costs one
+    Alltoall of p slots of `size` bytes and a copy of each block that came
+    in one; a superstep with a block larger than the largest slot adds an
+    NBX exchange.  The slot size grows at once to fit the largest block that
+    could fit (a power of two, up to SLOT_MAX), and halves after SHRINK_AFTER
+    supersteps in a row whose blocks all fit in half (supersteps without
+    data count for nothing): every rank computes it from the same headers,
+    so it is the same everywhere."""
 
     def __init__(self, comm: MPI.Comm, space: ReceiveSpace):
         self.comm = comm
         self.nprocs = comm.Get_size()
         self.nothing: list[Sequence[Buffer]] = [()] * self.nprocs
-        self.most = max(SLOT_MIN, 1 << (SLOTS_BYTES // self.nprocs).bit_length() - 1)    # a power of two
-        self.size = SLOT_MIN
         self.more = False           # whether the last exchange has blocks that go by NBX
         self._space = space
-        self._send = bytearray(self.nprocs * self.size)
-        self._received = memoryview(self._send)
+        self._smaller = 0           # supersteps in a row that would have fitted in half the size
         self._request: Any = None
+        self._persistent: Any = None
+        self._use(SLOT_MIN)
+
+    def _use(self, size: int) -> None:
+        """Slots of `size` bytes from now on: their buffers and collective."""
+        self.size = size
+        self._send = bytearray(self.nprocs * size)
+        self._received = memoryview(bytearray(self.nprocs * size))
+        if self._persistent is not None:
+            self._persistent.Free()
+        try:
+            self._persistent = self.comm.Alltoall_init([self._send, size, MPI.BYTE],
+                                                       [self._received, size, MPI.BYTE])
+        except (AttributeError, NotImplementedError, MPI.Exception):
+            self._persistent = None
 
     def start(self, outgoing: Sequence[Sequence[Buffer]], record: bytes) -> list[Sequence[Buffer]] | None:
-        """Start the Ialltoall of this rank's slots; return the blocks that
+        """Start the Alltoall of this rank's slots; return the blocks that
         do not fit, by destination (None: all of them fit)."""
-        size, room, most = self.size, self.size - SLOT_HEAD, self.most - SLOT_HEAD
+        size, room = self.size, self.size - SLOT_HEAD
         send = self._send
         rest: list[Sequence[Buffer]] | None = None
         lengths = [0] * self.nprocs
@@ -333,7 +350,7 @@ class _Slots:
             if not frames:
                 continue
             nbytes = lengths[dest] = sum(len(frame) for frame in frames)
-            if nbytes <= most and nbytes > largest:
+            if largest < nbytes <= SLOT_MAX - SLOT_HEAD:
                 largest = nbytes
             if nbytes > room:
                 if rest is None:
@@ -349,18 +366,24 @@ class _Slots:
         later = rest is not None
         for dest, nbytes in enumerate(lengths):
             _SLOT_HEADER.pack_into(send, dest * size, record, nbytes, later, largest)
-        self._received = self._space.take(self.nprocs * size)
-        self._request = self.comm.Ialltoall([send, size, MPI.BYTE], [self._received, size, MPI.BYTE])
+        if self._persistent is not None:
+            self._request = self._persistent
+            self._request.Start()
+        else:
+            self._received = self._space.take(self.nprocs * size)
+            self._request = self.comm.Ialltoall([send, size, MPI.BYTE], [self._received, size, MPI.BYTE])
         return rest
 
     def done(self) -> bool:
-        """Whether the Ialltoall has completed."""
+        """Whether the Alltoall has completed."""
         return bool(self._request.Test())
 
     def finish(self, record: bytes) -> tuple[bytes, list[list[memoryview] | None]]:
         """After completion: the records (one, if every rank's is `record`),
-        and the blocks that came in slots; sets `more` and the next size."""
+        and the blocks that came in slots, in memory of their own; sets
+        `more` and the next size."""
         size, received = self.size, self._received
+        copy = self._persistent is not None         # the persistent collective's buffer is used again
         records = []
         incoming: list[list[memoryview] | None] = [None] * self.nprocs
         more = largest = 0
@@ -369,20 +392,38 @@ class _Slots:
             theirs, nbytes, later, biggest = _SLOT_HEADER.unpack_from(received, start)
             records.append(theirs)
             if nbytes > 0:
-                incoming[source] = [received[start + SLOT_HEAD:start + SLOT_HEAD + nbytes]]
+                block = received[start + SLOT_HEAD:start + SLOT_HEAD + nbytes]
+                if copy:
+                    mine = self._space.take(nbytes)
+                    mine[:] = block
+                    block = mine
+                incoming[source] = [block]
             more |= later
             largest = max(largest, biggest)
         self.more = bool(more)
-        self._resize(largest)
+        if largest:
+            self._resize(largest)
         same = all(theirs == record for theirs in records)
         return (record if same else b"".join(records)), incoming
 
     def _resize(self, largest: int) -> None:
         wanted = max(SLOT_MIN, 1 << (largest + SLOT_HEAD - 1).bit_length())
-        size = wanted if wanted > self.size else max(wanted, self.size // 2)
-        if size != self.size:
-            self.size = size
-            self._send = bytearray(self.nprocs * size)
+        if wanted > self.size:
+            self._smaller = 0
+            self._use(wanted)
+        elif wanted < self.size:
+            self._smaller += 1
+            if self._smaller >= SHRINK_AFTER:
+                self._smaller = 0
+                self._use(self.size // 2)
+        else:
+            self._smaller = 0
+
+    def close(self) -> None:
+        """Free the persistent collective (it is not active between exchanges)."""
+        if self._persistent is not None and (self._request is None or self._request.Test()):
+            self._persistent.Free()
+            self._persistent = None
 
 
 class _Early:

@@ -6,6 +6,7 @@ within one round (pybsp against raw mpi4py in the same MPI job and run),
 with the load average beside it.
 
     .venv/bin/python scripts/benchmarks/builds.py [--rounds 5] [--nprocs 2] [--json FILE]
+        [--variant nbx:BSP_PURE_PYTHON=0,BSP_MPI_DENSE_RANKS=0]
 
 Prints a markdown table; needs the compiled build installed (scripts/setup)."""
 
@@ -31,10 +32,14 @@ ROWS = ([(f"{count} message(s) per rank / mpi4py alltoall", f"messages|{count}",
         + [("empty superstep / raw Barrier (fork), Alltoall of counts (MPI)", "empty_superstep", None, False)])
 
 
-def one_round(pure: bool, nprocs: int) -> tuple[dict, float]:
-    """The medians of one run.py round on one build, and the load average (1 min) before it."""
+# Each variant: its name and its environment (--variant adds others).
+VARIANTS = {"pure": {"BSP_PURE_PYTHON": "1"}, "compiled": {"BSP_PURE_PYTHON": "0"}}
+
+
+def one_round(variant: dict, nprocs: int) -> tuple[dict, float]:
+    """The medians of one run.py round on one variant, and the load average (1 min) before it."""
     load = os.getloadavg()[0]
-    env = {**os.environ, "BSP_PURE_PYTHON": "1" if pure else "0"}
+    env = {**os.environ, **variant}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch, "medians.json")
         subprocess.run([sys.executable, str(HERE / "run.py"), "--only", "tax", "--rounds", "1", "--nprocs",
@@ -61,23 +66,30 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--nprocs", type=int, default=2)
     parser.add_argument("--json", help="write every round's medians and loads here")
+    parser.add_argument("--variant", action="append", default=[],
+                        help="NAME:VAR=VALUE,...: one more variant, for example nbx:BSP_MPI_DENSE_RANKS=0")
     options = parser.parse_args()
-    rounds: dict[str, list] = {"pure": [], "compiled": []}
+    variants = dict(VARIANTS)
+    for text in options.variant:
+        name, _, settings = text.partition(":")
+        variants[name] = dict(setting.split("=", 1) for setting in settings.split(",") if setting)
+    rounds: dict[str, list] = {name: [] for name in variants}
     for number in range(options.rounds):
-        for build in ("pure", "compiled"):
-            print(f"round {number + 1} of {options.rounds}: {build}", file=sys.stderr)
-            rounds[build].append(one_round(build == "pure", options.nprocs))
+        for name, variant in variants.items():
+            print(f"round {number + 1} of {options.rounds}: {name}", file=sys.stderr)
+            rounds[name].append(one_round(variant, options.nprocs))
     if options.json:
         Path(options.json).write_text(json.dumps(rounds, indent=1))
     loads = [load for build in rounds.values() for _, load in build]
     print(f"nprocs {options.nprocs}, {options.rounds} interleaved rounds per build, load average (1 min) "
           f"{min(loads):.1f} to {max(loads):.1f} before the rounds\n")
-    print("| superstep | pure: fork | pure: MPI | compiled: fork | compiled: MPI |")
-    print("|---|---|---|---|---|")
+    print("| superstep | " + " | ".join(f"{name}: {system}" for name in variants for system in ("fork", "MPI"))
+          + " |")
+    print("|---|" + "---|" * (2 * len(variants)))
     per_build = {build: [ratios(medians) for medians, _ in found] for build, found in rounds.items()}
     for row, *_ in ROWS:
         cells = []
-        for build in ("pure", "compiled"):
+        for build in variants:
             for system in ("fork", "mpi"):
                 values = [found[f"{row}|{system}"] for found in per_build[build]]
                 cells.append(f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})")

@@ -23,7 +23,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-SHORT, LONG = 100, 600
+SHORT, LONG = 50, 300
 ROOT = Path(__file__).resolve().parent.parent.parent
 PROGRAM = """
 import sys
@@ -42,12 +42,14 @@ bsp.run(program, count, supersteps, nprocs=1, backend=backend)
 
 
 def rank_instructions(command: list[str], env: dict) -> int:
-    """The instructions of the rank process of `command`, under callgrind:
+    """The instructions of the main thread of the rank process of `command`, under callgrind:
     on fork the busiest process but the launching one (a forked rank's
     count includes what its parent ran before the fork), under mpiexec the
     busiest process valgrind started."""
     with tempfile.TemporaryDirectory() as scratch:
-        valgrind = ["valgrind", "--tool=callgrind", "--trace-children=yes",
+        # Per thread: a thread that polls (an output relay, a watchdog) runs
+        # as long as the program does, which is no measure of a superstep.
+        valgrind = ["valgrind", "--tool=callgrind", "--trace-children=yes", "--separate-threads=yes",
                     f"--callgrind-out-file={scratch}/out.%p"]
         if command[0].endswith("mpiexec"):
             command = [*command[:3], *valgrind, *command[3:]]
@@ -56,9 +58,9 @@ def rank_instructions(command: list[str], env: dict) -> int:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         if process.wait():
             raise RuntimeError(f"{command} failed ({process.returncode})")
-        launcher = f"{scratch}/out.{process.pid}"
+        launcher = f"{scratch}/out.{process.pid}-01"
         counts = []
-        for path in glob.glob(f"{scratch}/out.*"):
+        for path in glob.glob(f"{scratch}/out.*-01"):        # main threads only
             if path == launcher and not command[0].endswith("mpiexec"):
                 continue
             for line in Path(path).read_text(errors="replace").splitlines():

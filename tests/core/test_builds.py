@@ -56,6 +56,40 @@ print(json.dumps({"build": compiled.describe(), "compiled": compiled.COMPILED, "
 """
 
 
+# Run in each build's process: every case of the bad-input catalogue
+# (tests/bad_inputs.py), the exception each raises, with its message.
+BAD_INPUTS = """
+import re
+import bsp
+from bad_inputs import IN_RANK, NPROCS, OUTSIDE
+
+def caught(world, index):
+    case = IN_RANK[index]
+    try:
+        made = case.setup(world)
+        if world.pid == 0:
+            case.call(world, made)
+    except Exception as error:
+        return f"{type(error).__name__}: {error}"
+    return None
+
+def shown(text):
+    return re.sub(r"0x[0-9a-f]+|pid [0-9]+|/tmp/[^ ]*", "", str(text))
+
+for index, case in enumerate(IN_RANK):
+    try:
+        print(case.what, "|", shown(bsp.run(caught, index, nprocs=NPROCS)[0]))
+    except Exception as error:      # a case that the catalogue's own test finds broken
+        print(case.what, "| the run:", shown(f"{type(error).__name__}: {error}"))
+for case in OUTSIDE:
+    try:
+        case.call()
+        print(case.what, "| no error")
+    except Exception as error:
+        print(case.what, "|", shown(f"{type(error).__name__}: {error}"))
+"""
+
+
 def python(code: str, *args: str, pure: bool = True) -> str:
     """Run `code` in a process of its own on one build; its output."""
     env = {**os.environ, "PYTHONHASHSEED": "0", "BSP_PURE_PYTHON": "1" if pure else "0",
@@ -79,3 +113,36 @@ def test_the_compiled_build_gives_the_pure_builds_results_byte_for_byte(tmp_path
     assert not pure["compiled"] and fast["compiled"], (pure["build"], fast["build"])
     assert len(pure["digests"]) == PROGRAMS
     assert fast["digests"] == pure["digests"]
+
+
+@pytest.mark.mpi_skip
+@pytest.mark.skipif(not compiled.installed(), reason="no compiled build to compare: " + compiled.describe())
+def test_every_bad_input_raises_the_same_error_on_both_builds():
+    """The API's checks run before any compiled code: a type that a compiled
+    annotation would refuse is the API's own error, on both builds."""
+    pure, fast = python(BAD_INPUTS, pure=True), python(BAD_INPUTS, pure=False)
+    assert len(pure.splitlines()) > 100
+    assert fast.splitlines() == pure.splitlines()
+
+
+def test_a_changed_source_makes_the_build_stale(tmp_path, monkeypatch):
+    """A compiled module whose source no longer matches its digest is never
+    run: the build is stale, and the process runs pure Python."""
+    manifest = tmp_path / "compiled_sources.json"
+    engine = compiled._source("bsp.core.engine")
+    manifest.write_text(json.dumps({"modules": {"bsp.core.engine": "0" * 64}}))
+    monkeypatch.setattr(compiled, "MANIFEST", manifest)
+    found = compiled._examine()
+    assert found[0] == "stale" and found[1] == ["bsp.core.engine"], found
+    manifest.write_text(json.dumps({"modules": {"bsp.core.engine": compiled._digest(engine)}}))
+    assert compiled._examine()[0] == ("compiled" if compiled._extension("bsp.core.engine") else "stale")
+    monkeypatch.setattr(compiled, "MANIFEST", tmp_path / "none.json")
+    assert compiled._examine() == ("pure", [])
+
+
+@pytest.mark.mpi_skip
+def test_bsp_pure_python_loads_the_sources():
+    where = "import bsp.core.engine, mpi_backend.transport as t; print(bsp.core.engine.__file__, t.__file__)"
+    assert [path.endswith(".py") for path in python(where, pure=True).split()] == [True, True]
+    if compiled.installed():
+        assert [path.endswith(".so") for path in python(where, pure=False).split()] == [True, True]

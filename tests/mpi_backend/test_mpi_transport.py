@@ -70,3 +70,14 @@ def test_blocks_in_slots_and_by_nbx_in_one_superstep_arrive_whole(world):
         for source, array in got.items():
             assert array.shape == (sizes[source, world.pid],)
             assert (array == (source + 3 * world.pid + step) % 256).all()
+    # small supersteps after large ones: the slots halve every SHRINK_AFTER of
+    # them, back to the smallest (from the largest, 4096 bytes, in 4 steps)
+    from mpi_backend.transport import SHRINK_AFTER, SLOT_MIN
+    for step in range(4 * SHRINK_AFTER):
+        for dest in range(world.nprocs):
+            world.send((step, world.pid), dest)
+        world.sync()
+        assert world.messages() == [(source, (step, source)) for source in range(world.nprocs)]
+    slots = world._engine.transport._slots
+    if slots is not None:
+        assert slots.size == SLOT_MIN
