@@ -38,6 +38,28 @@ def run(command, timeout=300, **env):
                           timeout=timeout, env=clean_env(**env), cwd=ROOT)
 
 
+def run_together(*commands, timeout=300):
+    """`run` each of `commands` (a command, or a command and its extra
+    environment), all at once: most of a small job's time is its processes
+    starting, which overlap; their results, in order."""
+    started = []
+    for command in commands:
+        command, env = command if isinstance(command, tuple) else (command, {})
+        started.append((command, subprocess.Popen([str(part) for part in command], stdout=subprocess.PIPE,
+                                                  stderr=subprocess.PIPE, text=True, env=clean_env(**env),
+                                                  cwd=ROOT)))
+    done = []
+    for command, process in started:
+        with process:
+            try:
+                stdout, stderr = process.communicate(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                raise
+        done.append(subprocess.CompletedProcess(command, process.returncode, stdout, stderr))
+    return done
+
+
 # Small sizes, so that every example runs in well under a second.  A new
 # example is picked up by itself, with its default arguments unless named here.
 # (lu.py's check uses BLAS, whose last bits depend on its number of threads;
@@ -61,13 +83,15 @@ def test_an_example_prints_the_same_under_mpiexec_bsp_run_and_python(example, np
     if example in CANNOT:
         pytest.skip(CANNOT[example])
     script = [ROOT / "examples" / example, *ARGUMENTS.get(example, [])]
-    fork = run([sys.executable, *script], BSP_NPROCS=str(nprocs))
+    fork, bsp_run, mpi, bsp_run_mpi = run_together(([sys.executable, *script], {"BSP_NPROCS": str(nprocs)}),
+                                                   [BIN / "bsp", "run", "-n", nprocs, *script],
+                                                   [MPIEXEC, "-n", nprocs, sys.executable, *script],
+                                                   [BIN / "bsp", "run", "--mpi", "-n", nprocs, *script])
     assert fork.returncode == 0, fork.stderr
-    assert run([BIN / "bsp", "run", "-n", nprocs, *script]).stdout == fork.stdout
-    mpi = run([MPIEXEC, "-n", nprocs, sys.executable, *script])
+    assert bsp_run.stdout == fork.stdout
     assert mpi.returncode == 0, mpi.stderr
     assert mpi.stdout == fork.stdout
-    assert run([BIN / "bsp", "run", "--mpi", "-n", nprocs, *script]).stdout == fork.stdout
+    assert bsp_run_mpi.stdout == fork.stdout
 
 
 def test_bspbench_runs_under_mpiexec():
