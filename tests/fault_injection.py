@@ -219,7 +219,7 @@ EXPECTED_MPI = dict(EXPECTED, kill=("job ended", _FIRST_TO_END), exit=("job ende
 
 def run_trial(trial: Trial, backend: str) -> Trial:
     before = leftovers.snapshot()
-    semaphores = _semaphore_files()
+    semaphores = leftovers.named_semaphores()
     marker = os.environ[_MARKER] = os.path.join(leftovers.use_private_tempdir(), f"fault-{time.monotonic_ns()}")
     start = time.monotonic()
     if trial.kind == "launcher":
@@ -238,8 +238,9 @@ def run_trial(trial: Trial, backend: str) -> Trial:
     left = leftovers.new_since(before)
     if left_running:
         left["processes started by the trial"] = left_running
-    if _semaphore_files() - semaphores:
-        left["semaphores"] = sorted(_semaphore_files() - semaphores)
+    left_semaphores = leftovers.semaphores_left_since(semaphores)
+    if left_semaphores:
+        left["semaphores"] = left_semaphores
     problems = []
     if error != name:
         problems.append(f"ended in {error}, not {name}")
@@ -346,13 +347,6 @@ def _marked(marker: str) -> list[int]:
         except psutil.Error:        # gone meanwhile, or not ours to read
             continue
     return found
-
-
-def _semaphore_files() -> set[str]:
-    try:
-        return {name for name in os.listdir("/dev/shm") if name.startswith("sem.")}
-    except OSError:
-        return set()
 
 
 def _mpi_trial(trial: Trial) -> tuple[str, str]:

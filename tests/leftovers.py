@@ -58,7 +58,8 @@ def use_private_tempdir() -> str:
     at exit by the process that made it; return its path.
 
     One directory per run: an outer run's (PYBSP_TEST_TMPDIR, as
-    scripts/test exports) is reused; the ranks of an MPI job share one
+    scripts/test exports) is reused, one folder of it per pytest-xdist
+    worker; the ranks of an MPI job share one
     named after their common parent, the launcher's proxy."""
     global _private_dir
     if _private_dir is not None:
@@ -66,6 +67,12 @@ def use_private_tempdir() -> str:
     path = os.environ.get(_PRIVATE_VARIABLE, "")
     if not (path and _is_ours(path)):
         path = _shared_by_mpi_ranks() if launched_by_mpi() else _made_for_this_process()
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    if worker and not path.endswith(f"{os.sep}{worker}"):
+        # pytest-xdist's workers run tests side by side: one directory each,
+        # so that a worker counts only what its own tests left
+        path = os.path.join(path, worker)
+        os.makedirs(path, 0o700, exist_ok=True)
     os.environ[_PRIVATE_VARIABLE] = os.environ["TMPDIR"] = path
     tempfile.tempdir = path
     _private_dir = path
@@ -247,3 +254,26 @@ def _mapped_files(process: str) -> set[str]:
     except OSError:
         return set()
     return {field[5].strip() for field in fields if len(field) == 6}
+
+
+# multiprocessing's named semaphores: each is a file in /dev/shm from its
+# creation until multiprocessing unlinks it, microseconds later, unless its
+# creator is killed in between (pybsp's own semaphores have no name on Linux).
+_NAMED_SEMAPHORE = re.compile(r"^sem\.mp-")
+_SEMAPHORE_SETTLE_SECONDS = 0.5
+
+
+def named_semaphores() -> set[str]:
+    """The named semaphores of multiprocessing in /dev/shm now."""
+    return {name for name in _listdir("/dev/shm") if _NAMED_SEMAPHORE.match(name)}
+
+
+def semaphores_left_since(before: set[str]) -> list[str]:
+    """Named semaphores made since `before` (from `named_semaphores`) that
+    stay: one that another process of the machine is making at this moment
+    exists for microseconds and is gone after a short wait."""
+    new = named_semaphores() - before
+    if new:
+        time.sleep(_SEMAPHORE_SETTLE_SECONDS)
+        new &= named_semaphores()
+    return sorted(new)

@@ -22,6 +22,7 @@ import bsp
 from bsp.fork import launcher
 
 import fault_injection as faults
+import leftovers
 
 pytestmark = pytest.mark.mpi_skip
 BIN = Path(sys.executable).parent
@@ -114,7 +115,7 @@ def marked(marker):
 @pytest.mark.parametrize("nprocs,moment", [(8, 0.0), (16, 0.1), (48, 0.2)])
 def test_every_rank_dies_with_a_launching_process_killed_while_it_forks(tmp_path, nprocs, moment):
     marker = f"{tmp_path}-{nprocs}"
-    semaphores = {name for name in os.listdir("/dev/shm") if name.startswith("sem.")}
+    semaphores = leftovers.named_semaphores()
     env = dict(os.environ, PYBSP_TEST_MARKER=marker)
     launching = subprocess.Popen([sys.executable, "-c", LAUNCHER, str(nprocs)], env=env)
     time.sleep(moment)          # when the launching process dies: the fault injected
@@ -124,7 +125,7 @@ def test_every_rank_dies_with_a_launching_process_killed_while_it_forks(tmp_path
     while marked(marker) and time.monotonic() < deadline:
         time.sleep(0.05)
     assert not marked(marker)
-    assert {name for name in os.listdir("/dev/shm") if name.startswith("sem.")} <= semaphores
+    assert not leftovers.semaphores_left_since(semaphores)
 
 
 def interrupted(world, rank):
