@@ -258,7 +258,8 @@ def run_trial(trial: Trial, backend: str) -> Trial:
 def _fork_trial(trial: Trial, marker: str) -> tuple[str, str]:
     stopper = None
     if trial.kind == "suspend":
-        stopper = threading.Thread(target=_stop_every_rank, args=(marker, 1.5 * SUSPENSION_SYNC_TIMEOUT))
+        stopper = threading.Thread(target=_stop_every_rank, args=(marker, 1.5 * SUSPENSION_SYNC_TIMEOUT,
+                                                                  trial.nprocs))
         stopper.start()
     try:
         bsp.run(faulty, trial.kind, trial.rank, trial.superstep, nprocs=trial.nprocs, backend="fork",
@@ -269,7 +270,9 @@ def _fork_trial(trial: Trial, marker: str) -> tuple[str, str]:
     finally:
         if stopper is not None:
             Path(marker).touch()        # should the rank never have got there
+            Path(marker + ".done").touch()
             stopper.join()
+            os.unlink(marker + ".done")
         _remove(recorded(trial.kind, marker))
     return "no error", ""
 
@@ -284,12 +287,18 @@ def _remove(path: str | None) -> None:
         os.unlink(path)
 
 
-def _stop_every_rank(marker: str, seconds: float) -> None:
+def _stop_every_rank(marker: str, seconds: float, nprocs: int) -> None:
     """Once the faulty rank says so, stop every rank for `seconds` (as
-    Ctrl-Z would), then resume them."""
+    Ctrl-Z would), then resume them.  On a busy machine the faulty rank
+    may say so before the last ranks are forked: the stop waits for them
+    (stopping only some would be a stop of those ranks alone, a fault of
+    another kind)."""
     while not os.path.exists(marker):
         time.sleep(0.01)
     ranks = _ranks_of_this_process()
+    while len(ranks) < nprocs and not os.path.exists(marker + ".done"):
+        time.sleep(0.01)
+        ranks = _ranks_of_this_process()
     for rank in ranks:
         _signal(rank, signal.SIGSTOP)
     time.sleep(seconds)         # the length of the suspension is the fault injected
