@@ -104,10 +104,10 @@ class NodeWindow:
         """Whether a buffer placed here can be handed over to `rank`."""
         return rank in self._segments and rank != self.pid
 
-    def send_buffer(self, nbytes: int) -> memoryview | None:
+    def send_buffer(self, nbytes: int, smallest: int = HANDOVER_MIN) -> memoryview | None:
         """A region of this rank's segment for a buffer sent to one rank, or
-        None (no window, too small, or the segment is full)."""
-        if self._win is None or nbytes < HANDOVER_MIN:
+        None (no window, under `smallest` bytes, or the segment is full)."""
+        if self._win is None or nbytes < smallest:
             return None
         try:
             offset = self._heap.allocate(nbytes)
@@ -121,6 +121,26 @@ class NodeWindow:
         """Whether `frames` hold a buffer to hand over: one captured here,
         or a large one of the caller's (an unbuffered send)."""
         return any(id(frame) in self.placed or len(frame) >= HANDOVER_MIN for frame in frames)
+
+    def table_bytes(self, frames: Sequence[Buffer]) -> int:
+        """The bytes that `frames` take as a table of pieces and the bytes
+        of the pieces that are not handed over (each run of them one piece),
+        when every large frame among them lies captured here, so that
+        `plan` allocates nothing; 0 when none does, or another one is large
+        (an unbuffered send, written into a region by `plan`)."""
+        entries = inline = 0
+        placed = in_run = False
+        for frame in frames:
+            if id(frame) in self.placed:
+                placed, in_run = True, False
+                entries += 1
+            elif len(frame) >= HANDOVER_MIN:
+                return 0
+            else:
+                inline += len(frame)
+                entries += 0 if in_run else 1
+                in_run = True
+        return 8 + 24 * entries + inline if placed else 0
 
     def _written(self, frame: Buffer) -> tuple[int, None] | None:
         """A large frame of the caller's own memory (an unbuffered send)

@@ -59,7 +59,7 @@ from bsp.core.align import padding
 from mpi_backend.abort import abort_job
 from mpi_backend.agreement import Agreement
 from mpi_backend.clock import RunningClock
-from mpi_backend.shared_window import NodeWindow
+from mpi_backend.shared_window import HANDOVER_MIN, NodeWindow
 from bsp.core.transport import RECORD_SIZE, Buffer, Transport, superstep_of
 
 BIG_FRAME = 1 << 16
@@ -94,7 +94,7 @@ class MPITransport(Transport):
         self._watch = SyncWatch(comm, sync_timeout, self.yields) if sync_timeout else None
         self._window = NodeWindow(comm, self._pool)
         self._lost = False                  # a sync timed out: the late ranks will not come
-        self._slots = _Slots(comm, self._space) if 1 < self.nprocs <= DENSE_RANKS else None
+        self._slots = _Slots(comm, self._space, self._window) if 1 < self.nprocs <= DENSE_RANKS else None
 
     def abandon(self) -> None:
         """The job is ending while the ranks are out of step: `close` does
@@ -111,7 +111,10 @@ class MPITransport(Transport):
         self._pieces.Free()
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
-        shared = self._window.send_buffer(nbytes) if exclusive else None
+        # With slots, a buffer too large for one is handed over in a slot's
+        # table at no cost in messages: from SLOT_MAX bytes on, not HANDOVER_MIN.
+        smallest = SLOT_MAX if self._slots is not None else HANDOVER_MIN
+        shared = self._window.send_buffer(nbytes, smallest) if exclusive else None
         return self._pool.take(nbytes) if shared is None else shared
 
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
@@ -129,6 +132,8 @@ class MPITransport(Transport):
             _, late = self._sparse(parity, rest if rest is not None else self._slots.nothing, record)
             if late is not self._nothing:
                 incoming = [mine if mine is not None else theirs for mine, theirs in zip(incoming, late)]
+        elif self._window.placed:
+            self._window.settle()   # regions captured but not handed over (in no slot's table) come back
         return records, incoming
 
     def _sparse(self, parity: int, outgoing: Sequence[Sequence[Buffer]], record: bytes
@@ -293,10 +298,14 @@ class _Round:
 
 
 # A slot's header (`_Slots`), SLOT_HEAD bytes with its padding: the sender's
-# record; the bytes of its block in this slot (-1: the block goes by NBX);
-# whether the sender has any block that goes by NBX; the largest block it
-# sent in slots or could have (the same in each of its slots).
+# record; the bytes of its block in this slot (BY_NBX: the block goes by NBX;
+# TABLE_IN_SLOT - n: the slot holds n bytes of a table of pieces handed over
+# in the shared window, see `_Slots`); whether the sender has any block that
+# goes by NBX; the largest block it sent in slots or could have (the same in
+# each of its slots).
 _SLOT_HEADER = struct.Struct(f"<{RECORD_SIZE}sqqq")
+_COUNT = struct.Struct("<q")
+BY_NBX, TABLE_IN_SLOT = -1, -2
 SLOT_HEAD = 64
 SLOT_MIN, SLOT_MAX = 256, 4096      # bytes per slot, its header included
 SHRINK_AFTER = 8                    # supersteps with data that need a smaller slot before it halves
@@ -308,21 +317,27 @@ class _Slots:
     its schedule is made once per slot size, not at every sync).  Costs one
     Alltoall of p slots of `size` bytes and a copy of each block that came
     in one; a superstep with a block larger than the largest slot adds an
-    NBX exchange.  The slot size grows at once to fit the largest block that
+    NBX exchange, unless the block's large buffers lie in the shared window
+    (captured there at send for a rank of this node): then the slot carries
+    the table of its pieces, as NBX would (`NodeWindow.plan`), and the
+    receiver adopts them from the window.  The slot size grows at once to fit the largest block that
     could fit (a power of two, up to SLOT_MAX), and halves after SHRINK_AFTER
     supersteps in a row whose blocks all fit in half (supersteps without
     data count for nothing): every rank computes it from the same headers,
     so it is the same everywhere."""
 
-    def __init__(self, comm: MPI.Comm, space: ReceiveSpace):
+    def __init__(self, comm: MPI.Comm, space: ReceiveSpace, window: NodeWindow):
         self.comm = comm
+        self.pid = comm.Get_rank()
         self.nprocs = comm.Get_size()
+        self._window = window
         self.nothing: list[Sequence[Buffer]] = [()] * self.nprocs
         self.more = False           # whether the last exchange has blocks that go by NBX
         self._space = space
         self._smaller = 0           # supersteps in a row that would have fitted in half the size
         self._request: Any = None
         self._persistent: Any = None
+        self._own: memoryview | None = None     # a block to itself too large for its slot
         self._use(SLOT_MIN)
 
     def _use(self, size: int) -> None:
@@ -350,19 +365,27 @@ class _Slots:
             if not frames:
                 continue
             nbytes = lengths[dest] = sum(len(frame) for frame in frames)
+            if nbytes > room and dest == self.pid:      # to itself: no transfer, one copy as NBX makes
+                self._own = self._space.take(nbytes)
+                _copy_frames(frames, self._own, 0)
+                lengths[dest] = 0
+                continue
+            if nbytes > room and self._window.shares_memory_with(dest):
+                table = self._window.table_bytes(frames)
+                if largest < table <= SLOT_MAX - SLOT_HEAD:
+                    largest = table
+                if 0 < table <= room:
+                    lengths[dest] = TABLE_IN_SLOT - self._put_table(frames, dest * size + SLOT_HEAD)
+                    continue
             if largest < nbytes <= SLOT_MAX - SLOT_HEAD:
                 largest = nbytes
             if nbytes > room:
                 if rest is None:
                     rest = list(self.nothing)
                 rest[dest] = frames
-                lengths[dest] = -1
+                lengths[dest] = BY_NBX
                 continue
-            offset = dest * size + SLOT_HEAD
-            for frame in frames:
-                end = offset + len(frame)
-                send[offset:end] = frame
-                offset = end
+            _copy_frames(frames, send, dest * size + SLOT_HEAD)
         later = rest is not None
         for dest, nbytes in enumerate(lengths):
             _SLOT_HEADER.pack_into(send, dest * size, record, nbytes, later, largest)
@@ -373,6 +396,17 @@ class _Slots:
             self._received = self._space.take(self.nprocs * size)
             self._request = self.comm.Ialltoall([send, size, MPI.BYTE], [self._received, size, MPI.BYTE])
         return rest
+
+    def _put_table(self, frames: Sequence[Buffer], offset: int) -> int:
+        """Write into the slot at `offset` the table of `frames`' pieces (its
+        count of int64 first), then the bytes of the pieces not handed over;
+        return the bytes written."""
+        table, inline = self._window.plan(frames, _joined)
+        send = self._send
+        _COUNT.pack_into(send, offset, len(table))
+        start = offset + _COUNT.size
+        send[start:start + table.nbytes] = table.data.cast("B")
+        return _copy_frames(inline, send, start + table.nbytes) - offset
 
     def done(self) -> bool:
         """Whether the Alltoall has completed."""
@@ -398,13 +432,26 @@ class _Slots:
                     mine[:] = block
                     block = mine
                 incoming[source] = [block]
+            elif nbytes <= TABLE_IN_SLOT:
+                incoming[source] = self._adopt(source, received, start + SLOT_HEAD)
             more |= later
             largest = max(largest, biggest)
+        if self._own is not None:
+            incoming[self.pid], self._own = [self._own], None
         self.more = bool(more)
         if largest:
             self._resize(largest)
         same = all(theirs == record for theirs in records)
         return (record if same else b"".join(records)), incoming
+
+    def _adopt(self, source: int, received: memoryview, offset: int) -> list[memoryview]:
+        """The pieces of the block whose table `source` put in its slot at
+        `offset` (see `_put_table`): its regions of the window, and the
+        other pieces copied out of the slot."""
+        count = _COUNT.unpack_from(received, offset)[0]
+        start = offset + _COUNT.size
+        table = np.frombuffer(received, np.int64, count, start).tolist()
+        return self._window.adopt(source, table, _SlotReader(received, start + 8 * count).read_into)
 
     def _resize(self, largest: int) -> None:
         wanted = max(SLOT_MIN, 1 << (largest + SLOT_HEAD - 1).bit_length())
@@ -424,6 +471,33 @@ class _Slots:
         if self._persistent is not None and (self._request is None or self._request.Test()):
             self._persistent.Free()
             self._persistent = None
+
+
+def _copy_frames(frames: Sequence[Buffer], into: Any, offset: int) -> int:
+    """Copy `frames` one after another into `into` from `offset` on; return where they end."""
+    for frame in frames:
+        end = offset + len(frame)
+        into[offset:end] = frame
+        offset = end
+    return offset
+
+
+def _joined(frames: list[Buffer]) -> list[memoryview]:
+    """A run of small frames as one piece (for `NodeWindow.plan`)."""
+    return [memoryview(b"".join(frames))]
+
+
+class _SlotReader:
+    """The bytes of a slot after a table, piece after piece, in order."""
+
+    def __init__(self, received: memoryview, offset: int):
+        self._received = received
+        self._offset = offset
+
+    def read_into(self, view: memoryview) -> None:
+        end = self._offset + view.nbytes
+        view[:] = self._received[self._offset:end]
+        self._offset = end
 
 
 class _Early:

@@ -10,7 +10,10 @@ import numpy as np
 import pytest
 
 import bsp
+from bsp.core.plain_arrays import INBAND_LIMIT
 from bsp.testing import require_nprocs, spmd
+from mpi_backend.shared_window import HANDOVER_MIN
+from mpi_backend.transport import SLOT_MAX
 
 pytestmark = pytest.mark.mpi
 
@@ -106,6 +109,37 @@ def test_large_and_small_messages_mixed_arrive_in_send_order(world):
             assert _in_segment(window, source, big) and _in_segment(window, source, bigger)
     # one capture for every rank (not exclusive): it goes by MPI, from the segment
     assert (world.broadcast(shared + 1 if world.pid == 0 else None) == shared + 1).all()
+
+
+@spmd(nprocs=[2, 3])
+def test_mid_size_arrays_go_in_the_slots_tables_with_no_nbx_round(world):
+    """At small p a sync is one collective of slots: a 48 or 256 KiB array
+    (out of band: over the wire's INBAND_LIMIT) for a rank of the node is
+    handed over, its table of pieces in the slot
+    (small messages beside it inline), and once the slots have grown to fit
+    the table (at the first such superstep), no NBX round follows.  (The
+    3000-byte array is in band: it goes in a slot once they grow to fit it.)"""
+    transport = world._engine.transport
+    while hasattr(transport, "inner"):
+        transport = transport.inner
+    slots, window = transport._slots, transport._window
+    for step, nbytes in enumerate([48 << 10, 48 << 10, 256 << 10, 3000]):
+        for dest in range(world.nprocs):
+            world.send(("before", step), dest)
+            world.send(_payload(world.pid, dest, step, nbytes), dest)
+            world.send(("after", step), dest)
+        world.sync()
+        if slots is not None and step in (1, 2) and window.shares_memory_with((world.pid + 1) % world.nprocs):
+            assert not slots.more
+        by_source = {}
+        for source, obj in world.messages():
+            by_source.setdefault(source, []).append(obj)
+        for source, (before, array, after) in by_source.items():
+            assert before == ("before", step) and after == ("after", step)
+            assert (array == _payload(source, world.pid, step, nbytes)).all()
+            if window.shares_memory_with(source):
+                handed_from = max(INBAND_LIMIT, SLOT_MAX if slots is not None else HANDOVER_MIN)
+                assert _in_segment(window, source, array) == (nbytes >= handed_from)
 
 
 @spmd(nprocs=[2])
