@@ -123,24 +123,21 @@ class NodeWindow:
         return any(id(frame) in self.placed or len(frame) >= HANDOVER_MIN for frame in frames)
 
     def table_bytes(self, frames: Sequence[Buffer]) -> int:
-        """The bytes that `frames` take as a table of pieces and the bytes
-        of the pieces that are not handed over (each run of them one piece),
+        """The bytes that `frames` take as a table of pieces, one entry per
+        frame after its count, and the bytes of the frames not handed over,
         when every large frame among them lies captured here, so that
         `plan` allocates nothing; 0 when none does, or another one is large
         (an unbuffered send, written into a region by `plan`)."""
-        entries = inline = 0
-        placed = in_run = False
+        inline = 0
+        placed = False
         for frame in frames:
             if id(frame) in self.placed:
-                placed, in_run = True, False
-                entries += 1
+                placed = True
             elif len(frame) >= HANDOVER_MIN:
                 return 0
             else:
                 inline += len(frame)
-                entries += 0 if in_run else 1
-                in_run = True
-        return 8 + 24 * entries + inline if placed else 0
+        return 8 + 24 * len(frames) + inline if placed else 0
 
     def _written(self, frame: Buffer) -> tuple[int, None] | None:
         """A large frame of the caller's own memory (an unbuffered send)

@@ -95,6 +95,9 @@ class MPITransport(Transport):
         self._window = NodeWindow(comm, self._pool)
         self._lost = False                  # a sync timed out: the late ranks will not come
         self._slots = _Slots(comm, self._space, self._window) if 1 < self.nprocs <= DENSE_RANKS else None
+        # With slots, a buffer too large for one is handed over in a slot's
+        # table at no cost in messages: from SLOT_MAX bytes on, not HANDOVER_MIN.
+        self._handed_from = SLOT_MAX if self._slots is not None else HANDOVER_MIN
 
     def abandon(self) -> None:
         """The job is ending while the ranks are out of step: `close` does
@@ -111,10 +114,7 @@ class MPITransport(Transport):
         self._pieces.Free()
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
-        # With slots, a buffer too large for one is handed over in a slot's
-        # table at no cost in messages: from SLOT_MAX bytes on, not HANDOVER_MIN.
-        smallest = SLOT_MAX if self._slots is not None else HANDOVER_MIN
-        shared = self._window.send_buffer(nbytes, smallest) if exclusive else None
+        shared = self._window.send_buffer(nbytes, self._handed_from) if exclusive else None
         return self._pool.take(nbytes) if shared is None else shared
 
     def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
@@ -123,7 +123,17 @@ class MPITransport(Transport):
         if self._watch is not None:
             self._watch.exchanges += 1
         if self._slots is None:
-            return self._sparse(parity, outgoing, record)
+            records, incoming = self._sparse(parity, outgoing, record)
+        else:
+            records, incoming = self._dense(parity, outgoing, record)
+        if self._window.placed:
+            self._window.settle()   # the sends are complete: regions captured but not handed over come back
+        return records, incoming
+
+    def _dense(self, parity: int, outgoing: Sequence[Sequence[Buffer]], record: bytes
+               ) -> tuple[bytes, list[list[memoryview] | None]]:
+        """One exchange of slots, and NBX for the blocks that did not fit."""
+        assert self._slots is not None
         rest = self._slots.start(outgoing, record)
         if not self._slots.done():
             self._wait(self._slots.done, record)
@@ -132,8 +142,6 @@ class MPITransport(Transport):
             _, late = self._sparse(parity, rest if rest is not None else self._slots.nothing, record)
             if late is not self._nothing:
                 incoming = [mine if mine is not None else theirs for mine, theirs in zip(incoming, late)]
-        elif self._window.placed:
-            self._window.settle()   # regions captured but not handed over (in no slot's table) come back
         return records, incoming
 
     def _sparse(self, parity: int, outgoing: Sequence[Sequence[Buffer]], record: bytes
@@ -292,8 +300,6 @@ class _Round:
             MPI.Request.Waitall(self.receives)
         if self.sends:
             MPI.Request.Waitall(self.sends)     # complete already, but for p = 1
-        if self.t._window.placed:
-            self.t._window.settle()     # the sends are complete: regions not handed over come back
         return self.t._nothing if self.incoming is None else self.incoming
 
 
@@ -365,13 +371,13 @@ class _Slots:
             if not frames:
                 continue
             nbytes = lengths[dest] = sum(len(frame) for frame in frames)
-            if nbytes > room and dest == self.pid:      # to itself: no transfer, one copy as NBX makes
-                self._own = self._space.take(nbytes)
-                _copy_frames(frames, self._own, 0)
-                lengths[dest] = 0
-                continue
-            if nbytes > room and self._window.shares_memory_with(dest):
-                table = self._window.table_bytes(frames)
+            if nbytes > room:
+                if dest == self.pid:        # to itself: no transfer, one copy as NBX makes
+                    self._own = self._space.take(nbytes)
+                    _copy_frames(frames, self._own, 0)
+                    lengths[dest] = 0
+                    continue
+                table = self._window.table_bytes(frames) if self._window.shares_memory_with(dest) else 0
                 if largest < table <= SLOT_MAX - SLOT_HEAD:
                     largest = table
                 if 0 < table <= room:
@@ -401,7 +407,7 @@ class _Slots:
         """Write into the slot at `offset` the table of `frames`' pieces (its
         count of int64 first), then the bytes of the pieces not handed over;
         return the bytes written."""
-        table, inline = self._window.plan(frames, _joined)
+        table, inline = self._window.plan(frames, _as_views)
         send = self._send
         _COUNT.pack_into(send, offset, len(table))
         start = offset + _COUNT.size
@@ -482,9 +488,10 @@ def _copy_frames(frames: Sequence[Buffer], into: Any, offset: int) -> int:
     return offset
 
 
-def _joined(frames: list[Buffer]) -> list[memoryview]:
-    """A run of small frames as one piece (for `NodeWindow.plan`)."""
-    return [memoryview(b"".join(frames))]
+def _as_views(frames: list[Buffer]) -> list[memoryview]:
+    """A run of small frames as pieces of their own (for `NodeWindow.plan`;
+    the receiver's `lay_out` makes the run one view again)."""
+    return [memoryview(frame) for frame in frames]
 
 
 class _SlotReader:
