@@ -30,8 +30,8 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-COMPILED = ["bsp/core/wire.py", "bsp/core/mailbox.py", "bsp/core/engine.py", "bsp/core/buffers.py",
-            "bsp/core/plain_arrays.py", "bsp/core/transport.py", "bsp/core/observed_engine.py",
+COMPILED = ["bsp/core/wire.py", "bsp/core/mailbox.py", "bsp/core/engine.py", "bsp/core/sender.py",
+            "bsp/core/buffers.py", "bsp/core/plain_arrays.py", "bsp/core/transport.py", "bsp/core/observed_engine.py",
             "bsp/fork/transport.py", "mpi_backend/transport.py"]
 # Not bsp/fork/barrier.py: compiled, its wait loop never let Python run a signal
 # handler, so a rank told to end (SIGTERM) was killed before its finally blocks ran.

@@ -48,6 +48,7 @@ class World(Collectives):
         self._checkpointing = checkpointing
         self._team = world_team(engine)
         self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
+        self.send = self._default_queue.send     # type: ignore[method-assign]  # compiled: see Queue
         self._checkpoints: Any = None   # set by bsp.checkpoint.save in a run with a checkpoint directory
 
     def __reduce__(self) -> NoReturn:
@@ -89,12 +90,7 @@ class World(Collectives):
         Raises ValueError for a dest outside 0..nprocs-1, TypeError for an
         object that neither pickle nor dill can serialize, or, with
         copy=False, for one that is not a buffer."""
-        engine = self._engine
-        if copy and type(dest) is int and 0 <= dest < engine.nprocs:
-            # the commonest call of a BSP program, straight to the engine (Queue.send checks the rest)
-            engine.post_one(DEFAULT_QUEUE_CHANNEL, dest, obj)
-        else:
-            self._default_queue.send(obj, dest, copy)
+        self._default_queue.send(obj, dest, copy)
 
     def sync(self) -> None:
         """End the superstep: wait for every rank and deliver everything

@@ -7,6 +7,8 @@
   exchange, the kinds of call, and the verdict over all ranks' records.
 - `wire` (pickle 5 with out-of-band buffers, dill as the fallback) and
   `plain_arrays` (a hand-written pickle of plain numpy arrays): objects to bytes.
+- `sender`: the send call of a message queue, the commonest call of a
+  program, compiled in one piece.
 - `mailbox`: framing of one rank's traffic to one destination, per channel.
 - `buffers`, `align`: aligned, reused memory for message data.
 - `transport`: the interface a backend implements (bsp.fork, mpi_backend).

@@ -37,7 +37,7 @@ import threading
 import weakref
 import zlib
 from itertools import repeat
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Final, Iterable, Iterator, Protocol, Sequence
 
 from bsp.core import wire
 from bsp.core.align import padding
@@ -47,8 +47,10 @@ from bsp.core.mailbox import Arrival, Outbox, unpack
 from bsp.core.sync_record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from bsp.core.transport import Buffer, Transport
 
-_IMMUTABLE = wire.IMMUTABLE
-_thread = threading.get_ident
+# Final: compiled, these are C statics, not a lookup in the module's dict per call.
+_IMMUTABLE: Final = wire.IMMUTABLE
+_thread: Final = threading.get_ident
+_NO_OWNER: Final = -1       # the owner once the program has returned (no thread has this ident)
 
 # Channel 0 carries the collectives and the protocol's own messages (call
 # sites, tracebacks), channel 1 the messages of world.send; data objects get
@@ -98,19 +100,19 @@ class Engine:
         self._arrivals: dict[int, list[Arrival]] = {}
         self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
         self._ever_delivering = False           # whether _delivering ever held one (its len() is Python code)
-        self._owner: int | None = threading.get_ident()     # the thread that runs the program
+        self._owner = threading.get_ident()     # the thread that runs the program (a plain int: compiled, no boxing)
         self._defer = True                      # pickle immutable messages at the sync (see post_object)
 
     def close(self) -> None:
         """The program has ended on this rank: no more communication."""
-        self._owner = None
+        self._owner = _NO_OWNER
 
     def check_caller(self) -> None:
         """Raise BSPError unless called from the program's own thread, while
         the program runs (communication from elsewhere would desynchronize
         the ranks)."""
         if threading.get_ident() != self._owner:
-            if self._owner is None:
+            if self._owner == _NO_OWNER:
                 raise BSPError("this World's program has returned: its World can no longer communicate")
             raise BSPError("World methods must be called from the thread that runs the program: "
                            "other threads may compute, but only that thread sends and syncs")

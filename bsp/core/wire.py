@@ -23,8 +23,6 @@ import struct
 import sys
 from typing import Any, Callable, Iterable, Iterator
 
-from mypy_extensions import mypyc_attr
-
 from bsp.core import plain_arrays
 from bsp.core.dill_pickler import dill_pickler
 
@@ -81,7 +79,7 @@ def loads(data: bytes | memoryview, buffers: Iterable[memoryview] = ()) -> Any:
     return pickle.loads(data, buffers=buffers)
 
 
-def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memoryview] = ()) -> Iterator[Any]:
+def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memoryview] = ()) -> Iterable[Any]:
     """Rebuild the `count` objects serialized one after another into
     `stream` (by `dumps`, or several at once by `dumps_batch`); `buffers`
     are all their out-of-band buffers, in order.
@@ -93,23 +91,25 @@ def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memory
     object's entries.  All of them read the same file and buffer iterator,
     each from where the previous one stopped.
     """
-    if count == 1:                          # the common case: one pickle (a batch, or one message)
-        return iter(_expanded(pickle.loads(stream, buffers=buffers)))
+    if len(stream) and stream[0] == _BATCH:
+        batch: list[Any] = pickle.loads(stream[1:])     # a batch has no out-of-band buffers
+        if len(batch) == count:             # the commonest stream: one batch and nothing else
+            return batch
+    elif count == 1:                        # or one message
+        return (pickle.loads(stream, buffers=buffers),)
     return _load_all(stream, buffers)
 
 
 def _load_all(stream: bytes | memoryview, buffers: Iterable[memoryview]) -> Iterator[Any]:
     file, pending, end = io.BytesIO(stream), iter(buffers), len(stream)
-    while file.tell() < end:
-        obj = pickle.Unpickler(file, buffers=pending).load()
-        if type(obj) is Batch:
-            yield from obj
+    position = 0
+    while position < end:
+        if stream[position] == _BATCH:
+            file.seek(position + 1)
+            yield from pickle.Unpickler(file).load()
         else:
-            yield obj
-
-
-def _expanded(obj: Any) -> list[Any] | tuple[Any]:
-    return obj if type(obj) is Batch else (obj,)
+            yield pickle.Unpickler(file, buffers=pending).load()
+        position = file.tell()
 
 
 # Objects that cannot change once made, so that their pickling may wait
@@ -127,20 +127,20 @@ def deferrable(obj: Any) -> bool:
     return kind is tuple and len(obj) <= 8 and all(type(item) in IMMUTABLE for item in obj)
 
 
-@mypyc_attr(native_class=False)     # compiled (mypyc), a list subclass must stay a Python class
-class Batch(list):  # type: ignore[type-arg]
-    """Several messages pickled as one (see `dumps_batch`): a receiver
-    yields its items as messages of their own.  Private to the wire: no
-    program sends one."""
-
-    __slots__ = ()
+# A batch (`dumps_batch`) is this byte, then the pickle of a plain list of its
+# messages.  A pickle (protocol 2 on) begins with the PROTO opcode, 0x80, so a
+# reader tells a batch from a message by its first byte.  (A list subclass
+# marking the batch cost four times the list's pickling and loading, in
+# copyreg and in finding the class.)
+BATCH_MARK = b"B"
+_BATCH = BATCH_MARK[0]
 
 
 def dumps_batch(objs: list[Any]) -> bytes:
     """One pickle of the deferrable `objs` (see `deferrable`), which
     `load_stream` yields as len(objs) messages: one pickle call per
     superstep instead of one per message."""
-    return pickle.dumps(Batch(objs), 5)
+    return BATCH_MARK + pickle.dumps(objs, 5)
 
 
 def _collector(buffers: list[memoryview]) -> Callable[[pickle.PickleBuffer], bool]:

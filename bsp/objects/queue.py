@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any, Iterator
 
 import numpy as np
@@ -9,6 +10,7 @@ import numpy as np
 from bsp.base.argument_checks import check_pid
 from bsp.objects.data_object import Channel
 from bsp.core.engine import Engine
+from bsp.core.sender import Sender
 
 
 class Queue(Channel):
@@ -24,6 +26,9 @@ class Queue(Channel):
     def __init__(self, engine: Engine, channel: int):
         super().__init__(engine, channel)
         self._delivered: tuple[int, list[tuple[int, Any]]] = (-1, [])
+        # The commonest call runs compiled (a Sender), which calls the method
+        # below for anything else; the method stays for its checks and docs.
+        self.send = Sender(engine, channel, partial(Queue.send, self))  # type: ignore[method-assign]
 
     def send(self, obj: Any, dest: int, copy: bool = True) -> None:
         """Queue a copy of `obj` for rank `dest`, delivered at the next sync.

@@ -1,4 +1,6 @@
-"""The file of a recorded run (`bsp.run(..., record=path)`), version 2.
+"""The file of a recorded run (`bsp.run(..., record=path)`), version 3
+(version 3: a batch of small messages in the blocks is marked by its first
+byte, `bsp.core.wire.BATCH_MARK`, where version 2 pickled a list subclass).
 
 One file holds the whole run, so that a record made on a cluster can be
 copied to a laptop and replayed there:
@@ -56,7 +58,7 @@ from bsp.core.buffers import aligned_empty
 from bsp.version import __version__
 
 MAGIC = b"BSPREC\r\n"
-VERSION = 2
+VERSION = 3
 EXCHANGE, ERROR, END = 1, 2, 3
 
 _VERSION = struct.Struct("<I")

@@ -201,7 +201,7 @@ def test_bad_replays_say_what_is_wrong(ring_record, tmp_path):
     data = bytearray(ring_record.read_bytes())
     data[8] = 99
     newer.write_bytes(bytes(data))
-    with pytest.raises(RecordFormatError, match="format version 99; this pybsp reads version 2"):
+    with pytest.raises(RecordFormatError, match="format version 99; this pybsp reads version 3"):
         bsp.replay(newer, rank=0)
 
 
