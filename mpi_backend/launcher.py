@@ -221,15 +221,15 @@ def _execute(control: MPI.Comm, nprocs: int, block: memoryview | np.ndarray,
             if isinstance(outcome.error, SyncTimeoutError):
                 return [outcome] if rank == 0 else None
             # pickled in the run's __main__: its classes travel by name (see _call_of_the_run)
-            outgoing = [wire.to_frames(outcome) if dest == 0 else () for dest in range(nprocs)]
+            outgoing = {0: wire.to_frames(outcome)}
         _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
         if rank != 0:
             return None
         # each rank sent rank 0 one block: in one piece, or in several when
         # parts of it were handed over through the node's shared window
         outcomes = []
-        for pieces in incoming:
-            assert pieces is not None       # every rank sent rank 0 its outcome
+        for source in range(nprocs):
+            pieces = incoming[source]       # every rank sent rank 0 its outcome
             outcomes.append(wire.from_block(pieces[0] if len(pieces) == 1 else _joined(pieces).data))
         return outcomes
     except BaseException:

@@ -15,7 +15,8 @@ on its barrier:
 
 So a superstep in which a rank talks to k others costs it k messages, their
 acknowledgements and ceil(log2 p) rounds of an 80-byte allreduce: no
-Alltoall of counts, no O(p) anything (but the zeroed list of sources).  An
+Alltoall of counts, no O(p) anything (what is sent and what arrived are
+keyed by rank, only the k ranks talked to; see bsp.core.transport).  An
 empty superstep is the allreduce alone.  Tags alternate between successive
 exchanges: a rank that has finished exchange n may send exchange n+1's
 blocks to a rank still probing in n, which keeps them for n+1.
@@ -60,7 +61,7 @@ from mpi_backend.abort import abort_job
 from mpi_backend.agreement import Agreement
 from mpi_backend.clock import RunningClock
 from mpi_backend.shared_window import HANDOVER_MIN, NodeWindow
-from bsp.core.transport import RECORD_SIZE, Buffer, Transport, superstep_of
+from bsp.core.transport import RECORD_SIZE, Buffer, Incoming, Outgoing, Transport, superstep_of
 
 BIG_FRAME = 1 << 16
 CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))
@@ -84,7 +85,6 @@ class MPITransport(Transport):
         self.nprocs = comm.Get_size()
         self._pieces = comm.Dup()           # the pieces of blocks sent in several
         self._agreement = Agreement(comm)
-        self._nothing: list[list[memoryview] | None] = [None] * self.nprocs
         self._pool = BufferPool()
         self._space = ReceiveSpace(self._pool)
         self._status = MPI.Status()
@@ -117,8 +117,7 @@ class MPITransport(Transport):
         shared = self._window.send_buffer(nbytes, self._handed_from) if exclusive else None
         return self._pool.take(nbytes) if shared is None else shared
 
-    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                 ) -> tuple[bytes, list[list[memoryview] | None]]:
+    def exchange(self, outgoing: Outgoing, record: bytes) -> tuple[bytes, Incoming]:
         parity, self._parity = self._parity, self._parity ^ 1
         if self._watch is not None:
             self._watch.exchanges += 1
@@ -130,8 +129,7 @@ class MPITransport(Transport):
             self._window.settle()   # the sends are complete: regions captured but not handed over come back
         return records, incoming
 
-    def _dense(self, parity: int, outgoing: Sequence[Sequence[Buffer]], record: bytes
-               ) -> tuple[bytes, list[list[memoryview] | None]]:
+    def _dense(self, parity: int, outgoing: Outgoing, record: bytes) -> tuple[bytes, Incoming]:
         """One exchange of slots, and NBX for the blocks that did not fit."""
         assert self._slots is not None
         rest = self._slots.start(outgoing, record)
@@ -139,16 +137,14 @@ class MPITransport(Transport):
             self._wait(self._slots.done, record)
         records, incoming = self._slots.finish(record)
         if self._slots.more:        # some rank has blocks that did not fit: they go by NBX
-            _, late = self._sparse(parity, rest if rest is not None else self._slots.nothing, record)
-            if late is not self._nothing:
-                incoming = [mine if mine is not None else theirs for mine, theirs in zip(incoming, late)]
+            _, late = self._sparse(parity, rest, record)
+            incoming.update(late)       # no source is in both
         return records, incoming
 
-    def _sparse(self, parity: int, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                ) -> tuple[bytes, list[list[memoryview] | None]]:
+    def _sparse(self, parity: int, outgoing: Outgoing, record: bytes) -> tuple[bytes, Incoming]:
         """One NBX exchange (see the module's docstring)."""
         round_ = _Round(self, parity, record)
-        if any(outgoing):
+        if outgoing:
             round_.send(outgoing)
         if self._early:
             for early in self._early:
@@ -204,18 +200,13 @@ class _Round:
         self.parity = parity
         self.record = record
         self.agreement: Any = None          # the allreduce's request, once started
-        self.incoming: list[list[memoryview] | None] | None = None
+        self.incoming: Incoming = {}
         self.sends: list[Any] = []
         self.receives: list[Any] = []
 
-    def _incoming(self) -> list[list[memoryview] | None]:
-        if self.incoming is None:
-            self.incoming = [None] * self.t.nprocs
-        return self.incoming
-
-    def send(self, outgoing: Sequence[Sequence[Buffer]]) -> None:
+    def send(self, outgoing: Outgoing) -> None:
         comm, pid, parity = self.t.comm, self.t.pid, self.parity
-        for dest, frames in enumerate(outgoing):
+        for dest, frames in outgoing.items():
             if not frames:
                 continue
             if len(frames) == 1 and len(frames[0]) < BIG_FRAME:       # the common small block
@@ -234,7 +225,7 @@ class _Round:
             if dest == pid:
                 mine = self.t._space.take(sum(len(piece) for piece in pieces))
                 _Plan.join_into(pieces, mine)
-                self._incoming()[pid] = [mine]
+                self.incoming[pid] = [mine]
             elif len(pieces) == 1:
                 self.sends.append(comm.Issend([pieces[0], MPI.BYTE], dest, _TAG_BLOCK[parity]))
             else:
@@ -247,13 +238,13 @@ class _Round:
         if tag in _TAG_BLOCK:
             block = self.t._space.take(count)
             message.Recv([block, MPI.BYTE])
-            self._incoming()[source] = [block]
+            self.incoming[source] = [block]
             return
         if tag in _TAG_SHARED:
             shared = np.empty(count // 8, np.int64)
             message.Recv([shared, MPI.INT64_T])
             pieces, parity = self.t._pieces, tag - _TAG_SHARED[0]
-            self._incoming()[source] = self.t._window.adopt(
+            self.incoming[source] = self.t._window.adopt(
                 source, shared.tolist(), lambda view: self.receives.append(pieces.Irecv([view, MPI.BYTE], source, parity)))
             return
         table = np.empty(count // 8, np.int64)
@@ -264,7 +255,7 @@ class _Round:
         for size in sizes:
             self.receives.append(self.t._pieces.Irecv([block[offset:offset + size], MPI.BYTE], source, tag - 2))
             offset += size
-        self._incoming()[source] = [block]
+        self.incoming[source] = [block]
 
     def probe(self) -> None:
         """Receive every first message that has come; keep those of the next exchange."""
@@ -295,12 +286,12 @@ class _Round:
             self.agreement = self.t._agreement.start(self.record)
         return False
 
-    def finish(self) -> list[list[memoryview] | None]:
+    def finish(self) -> Incoming:
         if self.receives:
             MPI.Request.Waitall(self.receives)
         if self.sends:
             MPI.Request.Waitall(self.sends)     # complete already, but for p = 1
-        return self.t._nothing if self.incoming is None else self.incoming
+        return self.incoming
 
 
 # A slot's header (`_Slots`), SLOT_HEAD bytes with its padding: the sender's
@@ -337,7 +328,6 @@ class _Slots:
         self.pid = comm.Get_rank()
         self.nprocs = comm.Get_size()
         self._window = window
-        self.nothing: list[Sequence[Buffer]] = [()] * self.nprocs
         self.more = False           # whether the last exchange has blocks that go by NBX
         self._space = space
         self._smaller = 0           # supersteps in a row that would have fitted in half the size
@@ -359,15 +349,15 @@ class _Slots:
         except (AttributeError, NotImplementedError, MPI.Exception):
             self._persistent = None
 
-    def start(self, outgoing: Sequence[Sequence[Buffer]], record: bytes) -> list[Sequence[Buffer]] | None:
+    def start(self, outgoing: Outgoing, record: bytes) -> dict[int, Sequence[Buffer]]:
         """Start the Alltoall of this rank's slots; return the blocks that
-        do not fit, by destination (None: all of them fit)."""
+        do not fit, by destination."""
         size, room = self.size, self.size - SLOT_HEAD
         send = self._send
-        rest: list[Sequence[Buffer]] | None = None
+        rest: dict[int, Sequence[Buffer]] = {}
         lengths = [0] * self.nprocs
         largest = 0
-        for dest, frames in enumerate(outgoing):
+        for dest, frames in outgoing.items():
             if not frames:
                 continue
             nbytes = lengths[dest] = sum(len(frame) for frame in frames)
@@ -386,13 +376,11 @@ class _Slots:
             if largest < nbytes <= SLOT_MAX - SLOT_HEAD:
                 largest = nbytes
             if nbytes > room:
-                if rest is None:
-                    rest = list(self.nothing)
                 rest[dest] = frames
                 lengths[dest] = BY_NBX
                 continue
             _copy_frames(frames, send, dest * size + SLOT_HEAD)
-        later = rest is not None
+        later = bool(rest)
         for dest, nbytes in enumerate(lengths):
             _SLOT_HEADER.pack_into(send, dest * size, record, nbytes, later, largest)
         if self._persistent is not None:
@@ -418,14 +406,14 @@ class _Slots:
         """Whether the Alltoall has completed."""
         return bool(self._request.Test())
 
-    def finish(self, record: bytes) -> tuple[bytes, list[list[memoryview] | None]]:
+    def finish(self, record: bytes) -> tuple[bytes, Incoming]:
         """After completion: the records (one, if every rank's is `record`),
         and the blocks that came in slots, in memory of their own; sets
         `more` and the next size."""
         size, received = self.size, self._received
         copy = self._persistent is not None         # the persistent collective's buffer is used again
         records = []
-        incoming: list[list[memoryview] | None] = [None] * self.nprocs
+        incoming: Incoming = {}
         more = largest = 0
         for source in range(self.nprocs):
             start = source * size

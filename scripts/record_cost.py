@@ -54,7 +54,7 @@ def received_in_record(path: str) -> tuple[int, int, int]:
             for entry in record.entries(pid):
                 if entry.tag == EXCHANGE:
                     exchanges += 1
-                    nbytes += sum(block[0].nbytes for block in entry.incoming if block is not None)
+                    nbytes += sum(block[0].nbytes for block in entry.incoming.values())
     return exchanges, nbytes, results
 
 

@@ -6,12 +6,12 @@ process, shared memory or MPI at all, for the unit tests of the engine."""
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable, Sequence
+from typing import Any, Callable
 
 from bsp.core.buffers import aligned_empty
 from bsp.launch.outcome import Outcome, resolve
 from bsp.launch.rank_runner import run_program
-from bsp.core.transport import Buffer, Transport
+from bsp.core.transport import Incoming, Outgoing, Transport
 
 BARRIER_SECONDS = 60        # a test that leaves a rank waiting fails with BrokenBarrierError, not a hang
 
@@ -36,23 +36,22 @@ class LoopbackTransport(Transport):
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         return aligned_empty(nbytes).data
 
-    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                 ) -> tuple[bytes, list[list[memoryview] | None]]:
+    def exchange(self, outgoing: Outgoing, record: bytes) -> tuple[bytes, Incoming]:
         loop = self.loop
         loop.records[self.pid] = bytes(record)
-        for dest, frames in enumerate(outgoing):
+        for dest in range(self.nprocs):
+            frames = outgoing.get(dest)
             loop.blocks[self.pid][dest] = b"".join(bytes(frame) for frame in frames) if frames else None
         loop.barrier.wait()         # every rank has contributed
         records = b"".join(loop.records)
-        incoming: list[list[memoryview] | None] = []
+        incoming: Incoming = {}
         for source in range(self.nprocs):
             block = loop.blocks[source][self.pid]
             if block is None:
-                incoming.append(None)
                 continue
             copy = aligned_empty(len(block))        # the receiver's own, ALIGN-aligned
             copy[:] = memoryview(block)
-            incoming.append([copy.data])
+            incoming[source] = [copy.data]
         loop.exchanges[self.pid] += 1
         loop.barrier.wait()         # every rank has read before the next exchange writes
         return records, incoming

@@ -45,7 +45,7 @@ from bsp.base.callsite import user_call_site
 from bsp.errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError, shortened
 from bsp.core.mailbox import Arrival, Outbox, unpack
 from bsp.core.sync_record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
-from bsp.core.transport import Buffer, Transport
+from bsp.core.transport import Incoming, Outgoing, Transport
 
 # Final: compiled, these are C statics, not a lookup in the module's dict per call.
 _IMMUTABLE: Final = wire.IMMUTABLE
@@ -94,9 +94,9 @@ class Engine:
         self.broken: BSPError | None = None
         self.getting = False                    # whether this superstep has gets
         self.before_exchange: list[Callable[[], None]] = []     # to call once at the next exchange
-        self._outboxes: list[Outbox | None] = [None] * self.nprocs
-        self._sending = False                   # whether any outbox holds something
-        self._nothing = ((),) * self.nprocs     # what an exchange with nothing to send sends
+        # Keyed by destination, only those sent to: a superstep that talks to
+        # k ranks costs O(k), whatever p (docs/performance.md).
+        self._outboxes: dict[int, Outbox] = {}
         self._arrivals: dict[int, list[Arrival]] = {}
         self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
         self._ever_delivering = False           # whether _delivering ever held one (its len() is Python code)
@@ -150,10 +150,9 @@ class Engine:
     # -- queuing traffic ----------------------------------------------------
 
     def outbox(self, dest: int) -> Outbox:
-        outbox = self._outboxes[dest]
+        outbox = self._outboxes.get(dest)
         if outbox is None:
             outbox = self._outboxes[dest] = Outbox()
-            self._sending = True
         return outbox
 
     def capture(self, buffer: memoryview, exclusive: bool) -> memoryview:
@@ -177,7 +176,7 @@ class Engine:
             # messages.
             self.check_caller()
             for dest in dests:
-                outbox = self._outboxes[dest] or self.outbox(dest)
+                outbox = self._outboxes.get(dest) or self.outbox(dest)
                 (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
             return
         data, buffers = wire.dumps(obj)
@@ -188,7 +187,7 @@ class Engine:
         send, a small immutable object (a number, a short tuple), is queued
         here with no call it can do without."""
         if type(obj) in _IMMUTABLE and self._defer and _thread() == self._owner:
-            outbox = self._outboxes[dest] or self.outbox(dest)
+            outbox = self._outboxes.get(dest) or self.outbox(dest)
             (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
         else:
             self.post_object(channel, (dest,), obj)
@@ -345,32 +344,32 @@ class Engine:
 
     def _swap(self, record: bytes) -> bytes:
         """One transport exchange; file what arrived; return the records."""
-        if self._sending:
-            outgoing: Sequence[Sequence[Buffer]] = [outbox.frames() if outbox is not None else () for outbox in self._outboxes]
-            self._outboxes = [None] * self.nprocs
-            self._sending = False
-        else:
-            outgoing = self._nothing
+        outgoing: Outgoing = {dest: outbox.frames() for dest, outbox in self._outboxes.items()}
+        if outgoing:
+            self._outboxes = {}
         try:
             records, incoming = self.transport.exchange(outgoing, record)
         except SyncTimeoutError as error:
             self.broken = error       # the late ranks are lost to the run
             raise
         self.exchanges += 1
-        if any(incoming):
-            arrivals: dict[int, list[Arrival]] = {}
-            for source, pieces in enumerate(incoming):
-                if pieces is not None:
-                    for channel, arrival in unpack(source, pieces):
-                        arrivals.setdefault(channel, []).append(arrival)
-            self._arrivals = arrivals
+        if incoming:
+            self._arrivals = self._file(incoming)
         elif self._arrivals:
             self._arrivals = {}
         return records
 
+    @staticmethod
+    def _file(incoming: Incoming) -> dict[int, list[Arrival]]:
+        """What arrived, by channel, each channel's in source order."""
+        arrivals: dict[int, list[Arrival]] = {}
+        for source in sorted(incoming) if len(incoming) > 1 else incoming:
+            for channel, arrival in unpack(source, incoming[source]):
+                arrivals.setdefault(channel, []).append(arrival)
+        return arrivals
+
     def _drop_outboxes(self) -> None:
-        self._outboxes = [None] * self.nprocs
-        self._sending = False
+        self._outboxes = {}
         self.before_exchange = []
 
     def _raise_remote_error(self, records: list[SyncRecord]) -> None:

@@ -8,11 +8,16 @@ backend (`bsp.fork`) and the MPI backend (`mpi_backend`) implement it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Sequence, Union
+from typing import Mapping, Sequence, Union
 
 from mypy_extensions import mypyc_attr
 
 Buffer = Union[bytes, bytearray, memoryview]
+# What an exchange sends, by destination, and what it received, by source:
+# only the ranks this one talks to are keys, so that a superstep that talks
+# to k ranks costs O(k) passes, not O(p) (docs/performance.md).
+Outgoing = Mapping[int, Sequence[Buffer]]
+Incoming = dict[int, list[memoryview]]
 
 # The control record every rank contributes to every exchange: this many
 # bytes (bsp.core.sync_record's format), the superstep number first (int64,
@@ -42,22 +47,25 @@ class Transport(ABC):
         keep this memory as its own rather than copy it."""
 
     @abstractmethod
-    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                 ) -> tuple[bytes, list[list[memoryview] | None]]:
-        """Send, to each destination d, the frames `outgoing[d]` (bytes-like,
-        of item size 1) as one block; contribute `record` (a fixed number of
-        bytes, the same on every rank) to the control exchange.
+    def exchange(self, outgoing: Outgoing, record: bytes) -> tuple[bytes, Incoming]:
+        """Send, to each destination d that is a key of `outgoing`, the
+        frames `outgoing[d]` (bytes-like, of item size 1) as one block (no
+        frames, or frames of no bytes, send nothing); contribute `record`
+        (a fixed number of bytes, the same on every rank) to the control
+        exchange.
 
         Every rank calls this the same number of times; it returns once every
         rank has called it.  Returns the records of all ranks concatenated in
         pid order (or, from a transport that learns only whether they agree,
         one record when every rank's is that one, its flags being the or of
         all ranks' and its group leader any rank's; with one rank the two
-        are the same), and for each source either None (it sent nothing) or the
-        pieces of the block it sent: memoryviews, in order, each made of whole
-        frames, the first starting at an ALIGN-aligned address and every
-        piece at an address congruent to its offset in the block, modulo
-        ALIGN.  The pieces belong to the caller from then on.
+        are the same), and, keyed by source (in any order), the pieces of
+        the block each source that sent this rank something sent:
+        memoryviews, in order, each made of whole frames, the first starting
+        at an ALIGN-aligned address and every piece at an address congruent
+        to its offset in the block, modulo ALIGN.  The pieces belong to the
+        caller from then on.  Neither argument nor answer has an entry per
+        rank: a superstep that talks to k ranks should cost O(k) work here.
         """
 
     def close(self) -> None:

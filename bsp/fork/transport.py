@@ -32,7 +32,7 @@ import numpy as np
 
 from bsp.core.align import ALIGN, aligned
 from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, room_for
-from bsp.core.transport import RECORD_SIZE, Buffer, Transport
+from bsp.core.transport import RECORD_SIZE, Buffer, Incoming, Outgoing, Transport
 from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.fork.barrier import Barrier
 from bsp.fork.shared import SharedRegion
@@ -62,7 +62,6 @@ class ForkTransport(Transport):
         self._pool = BufferPool()
         self._half = 0
         self._used = 0                      # bytes used in the scratch arena of this exchange
-        self._sizes_written = [False, False]
         # send_buffer views of this superstep by id, with offset and kind;
         # the views are kept so that their ids cannot be reused meanwhile.
         self._placed: dict[int, tuple[int, int, memoryview]] = {}
@@ -73,15 +72,18 @@ class ForkTransport(Transport):
         spans = [region.records(half) for half in (0, 1)]
         self._all_records = [slice(start, end) for start, end in spans]
         self._my_record = [slice(start + pid * RECORD_SIZE, start + (pid + 1) * RECORD_SIZE) for start, _ in spans]
-        self._sizes_for_me = [slice(region.sizes(half, pid), region.sizes(half, pid) + p) for half in (0, 1)]
-        self._direct_for_me = [slice(region.direct(half, pid), region.direct(half, pid) + p) for half in (0, 1)]
-        # the words where this rank tells each destination its bytes, and where they lie
-        self._size_slots = [[region.sizes(half, dest) + pid for dest in range(p)] for half in (0, 1)]
-        self._direct_slots = [[region.direct(half, dest) + pid for dest in range(p)] for half in (0, 1)]
+        # The bytes each source sends this rank, a numpy view: the sources
+        # that sent something are found by one scan in C, not a pass in Python.
+        self._sizes_for_me = [np.frombuffer(region.map, np.int64, p, 8 * region.sizes(half, pid)) for half in (0, 1)]
+        self._direct_for_me = [region.direct(half, pid) for half in (0, 1)]
+        # the word where this rank tells destination d its bytes is
+        # _size_slot[half] + d * p; where they lie, _direct_slot[half] + d * p
+        self._size_slot = [region.sizes(half, 0) + pid for half in (0, 1)]
+        self._direct_slot = [region.direct(half, 0) + pid for half in (0, 1)]
+        self._told: list[list[int]] = [[], []]     # per half: the destinations told a size, to zero next time
         self._space = ReceiveSpace(self._pool)
         self._arrived = region.ARRIVED + pid
         self._departed = region.DEPARTED + pid
-        self._nothing: list[list[memoryview] | None] = [None] * p
 
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         if exclusive and nbytes >= HANDOVER_MIN:
@@ -112,10 +114,11 @@ class ForkTransport(Transport):
         self._used = aligned(end)
         return self._scratch[self._half] + start
 
-    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                 ) -> tuple[bytes, list[list[memoryview] | None]]:
+    def exchange(self, outgoing: Outgoing, record: bytes) -> tuple[bytes, Incoming]:
         words, pid, half = self._words, self.pid, self._half
-        handed_over = self._write_table(outgoing) if any(outgoing) else self._announce_nothing()
+        if self._told[half]:
+            self._untell(half)
+        handed_over = self._write_table(outgoing) if outgoing else set()
         self._bytes[self._my_record[half]] = record
         self._exchanges += 1
         words[self._arrived] = self._exchanges
@@ -123,8 +126,8 @@ class ForkTransport(Transport):
         words[self._departed] = self._exchanges
 
         records = bytes(self._bytes[self._all_records[half]])
-        sizes = words[self._sizes_for_me[half]].tolist()
-        incoming = self._read(sizes, words[self._direct_for_me[half]].tolist()) if any(sizes) else self._nothing
+        senders = np.flatnonzero(self._sizes_for_me[half])
+        incoming = self._read(senders.tolist()) if len(senders) else {}
         if self._placed:
             self._drop_placed(handed_over)
         # The other arena was last read at the previous exchange, which every
@@ -133,28 +136,28 @@ class ForkTransport(Transport):
         self._used = 0
         return records, incoming
 
-    def _announce_nothing(self) -> set[int]:
-        """Zero this rank's sizes for the exchange, if not zero already."""
-        half = self._half
-        if self._sizes_written[half]:
-            for dest in range(self.nprocs):
-                self._words[self._region.sizes(half, dest) + self.pid] = 0
-            self._sizes_written[half] = False
-        return set()
+    def _untell(self, half: int) -> None:
+        """Zero the sizes this rank told for the last exchange of `half`."""
+        words, slot, p = self._words, self._size_slot[half], self.nprocs
+        for dest in self._told[half]:
+            words[slot + dest * p] = 0
+        self._told[half] = []
 
-    def _write_table(self, outgoing: Sequence[Sequence[Buffer]]) -> set[int]:
+    def _write_table(self, outgoing: Outgoing) -> set[int]:
         """Place every frame; publish the bytes for each destination, and
         where to find them: a block that is one small frame (the common
         case) directly, by its offset; the others in the extent table
-        [start index of each destination's extents (p+1 words), then
-        (offset, length, kind) triples].  Returns the heap regions handed over."""
-        words, region, pid, half, placed = self._words, self._region, self.pid, self._half, self._placed
-        starts, extents, handed_over = [0], list[int](), set[int]()
-        for frames, size_slot, direct_slot in zip(outgoing, self._size_slots[half], self._direct_slots[half]):
-            direct = -1
+        [n, the n destinations, the index of each one's first extent and
+        one past the last (n + 1 words), then (offset, length, kind)
+        triples].  Returns the heap regions handed over."""
+        words, placed, p, half = self._words, self._placed, self.nprocs, self._half
+        extents, handed_over = list[int](), set[int]()
+        tabled, starts = list[int](), list[int]()      # the destinations in the table, their first extents
+        told, size_slot, direct_slot = self._told[half], self._size_slot[half], self._direct_slot[half]
+        for dest, frames in outgoing.items():
             if not frames:
-                total = 0
-            elif len(frames) == 1 and len(frames[0]) < HANDOVER_MIN and id(frames[0]) not in placed:
+                continue
+            if len(frames) == 1 and len(frames[0]) < HANDOVER_MIN and id(frames[0]) not in placed:
                 frame = frames[0]
                 total = len(frame)
                 direct = self._allocate(total)
@@ -162,17 +165,22 @@ class ForkTransport(Transport):
             elif len(frames) == 2 and (direct := self._in_head_room(frames, handed_over)) != -1:
                 total = len(frames[0]) + len(frames[1])
             else:
+                direct = -1                 # in the extent table
+                first = len(extents) // 3
                 total = self._place(frames, extents, handed_over)
-            starts.append(len(extents) // 3)
-            words[size_slot] = total
-            words[direct_slot] = direct
+                if total:
+                    tabled.append(dest)
+                    starts.append(first)
+            if total:
+                told.append(dest)
+                words[size_slot + dest * p] = total
+                words[direct_slot + dest * p] = direct
         if extents:
-            table = array.array("q", starts + extents)
+            table = array.array("q", [len(tabled), *tabled, *starts, len(extents) // 3, *extents])
             offset = self._allocate(8 * len(table))
             words[offset // 8:offset // 8 + len(table)] = table
-            where = region.table(half, pid)
+            where = self._region.table(half, self.pid)
             words[where], words[where + 1] = offset // 8, len(table)
-        self._sizes_written[half] = True
         return handed_over
 
     def _in_head_room(self, frames: Sequence[Buffer], handed_over: set[int]) -> int:
@@ -223,18 +231,19 @@ class ForkTransport(Transport):
             total += size
         return total
 
-    def _read(self, sizes: list[int], direct: list[int]) -> list[list[memoryview] | None]:
-        """The pieces each source sent this rank: a block that is one run
-        of bytes, and the copied runs of the others, in receive space of
-        ours; handed-over regions as they are."""
-        words, region, p = self._words, self._region, self.nprocs
-        incoming: list[list[memoryview] | None] = [None] * p
+    def _read(self, senders: list[int]) -> Incoming:
+        """The pieces each of `senders` sent this rank: a block that is one
+        run of bytes, and the copied runs of the others, in receive space
+        of ours; handed-over regions as they are."""
+        words, half, pid = self._words, self._half, self.pid
+        sizes = self._sizes_for_me[half]
+        direct_for_me = self._direct_for_me[half]
+        incoming: Incoming = {}
         extents: dict[int, list[int]] = {}
         copy_bytes = 0
-        for source, size in enumerate(sizes):
-            if not size:
-                continue
-            offset = direct[source]
+        for source in senders:
+            size = int(sizes[source])
+            offset = words[direct_for_me + source]
             if offset >= 0:
                 space = self._space.take(size)
                 space[:] = self._bytes[offset:offset + size]
@@ -244,9 +253,12 @@ class ForkTransport(Transport):
                 start, head = divmod(-2 - offset, ALIGN)
                 incoming[source] = [self._receive_handover(start * ALIGN, size, start * ALIGN + head * ALIGN)]
                 continue
-            where = region.table(self._half, source)
+            where = self._region.table(half, source)
             table = words[words[where]:words[where] + words[where + 1]]
-            found = table[p + 1 + 3 * table[self.pid]:p + 1 + 3 * table[self.pid + 1]].tolist()
+            count = table[0]
+            index = table[1:1 + count].tolist().index(pid)
+            first = 2 + 2 * count           # where the triples start
+            found = table[first + 3 * table[1 + count + index]:first + 3 * table[2 + count + index]].tolist()
             extents[source] = found
             copy_bytes += room_for(found)
         if not extents:

@@ -23,7 +23,8 @@ part cut short (the rank was killed while writing) ends at its last whole
 entry, and a damaged one is found:
 
     EXCHANGE   what the exchange returned to the rank: the sync records of
-               all ranks and, per source, the block of bytes that arrived,
+               all ranks and, for each source that sent the rank something, its
+               pid and the block of bytes that arrived,
                as it arrived (each block at an ALIGN-aligned offset of the
                payload, so a replay hands numpy aligned memory, as the
                transports do); and what the rank sent: a digest of it
@@ -49,12 +50,13 @@ import pickle
 import struct
 import warnings
 import zlib
-from typing import Any, BinaryIO, Callable, Iterator, NamedTuple, Sequence
+from typing import Any, BinaryIO, Callable, Iterator, Mapping, NamedTuple, Sequence
 
 from bsp.base import atomic_files
 from bsp.base.trusted_files import check_trusted
 from bsp.core.align import ALIGN, padding
 from bsp.core.buffers import aligned_empty
+from bsp.core.transport import RECORD_SIZE
 from bsp.version import __version__
 
 MAGIC = b"BSPREC\r\n"
@@ -65,7 +67,7 @@ _VERSION = struct.Struct("<I")
 _FOOTER = struct.Struct("<QQI")         # index offset, length, CRC-32
 _ENTRY = struct.Struct("<QI")           # payload length, its CRC-32
 _ENTRY_HEAD = struct.Struct("<II")      # tag, metadata length
-_EXCHANGE_META = struct.Struct("<IIII")     # bytes of the records, of the digest; sections sent; sources
+_EXCHANGE_META = struct.Struct("<IIII")     # bytes of the records, of the digest; sections sent; 2 x blocks
 _ZEROS = bytes(ALIGN)
 _READ = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
 _TRUST_ADVICE = "replay only records you trust; copy it to a directory of your own if you trust it"
@@ -89,15 +91,16 @@ class PartWriter:
         self._file = open(fd, "wb", buffering=1 << 16)
 
     def exchange(self, records: bytes, digest: bytes, sent: list[tuple[int, int, int, int]],
-                 incoming: Sequence[Sequence[memoryview] | None]) -> None:
-        """An exchange: the records and blocks it returned, and what was sent."""
-        lengths = [-1 if pieces is None else sum(piece.nbytes for piece in pieces) for pieces in incoming]
-        meta = _pack_exchange(bytes(records), digest, sent, lengths)
+                 incoming: Mapping[int, Sequence[memoryview]]) -> None:
+        """An exchange: the records and blocks it returned (by source), and
+        what was sent."""
+        sources = sorted(incoming)
+        lengths = [sum(piece.nbytes for piece in incoming[source]) for source in sources]
+        meta = _pack_exchange(bytes(records), digest, sent, [n for pair in zip(sources, lengths) for n in pair])
         front = _ENTRY_HEAD.pack(EXCHANGE, len(meta)) + meta
         chunks: list[bytes | memoryview] = [front, _ZEROS[:padding(len(front))]]
-        for pieces, length in zip(incoming, lengths):
-            if pieces is not None:
-                chunks += [*pieces, _ZEROS[:padding(length)]]
+        for source, length in zip(sources, lengths):
+            chunks += [*incoming[source], _ZEROS[:padding(length)]]
         self._entry(chunks)
 
     def error(self, record: bytes, error: BaseException) -> None:
@@ -131,9 +134,10 @@ class PartWriter:
         self._file.flush()
 
 
-def _pack_exchange(records: bytes, digest: bytes, sent: list[tuple[int, int, int, int]], lengths: list[int]) -> bytes:
-    numbers = [value for section in sent for value in section] + lengths
-    return (_EXCHANGE_META.pack(len(records), len(digest), len(sent), len(lengths)) + records + digest
+def _pack_exchange(records: bytes, digest: bytes, sent: list[tuple[int, int, int, int]], blocks: list[int]) -> bytes:
+    """`blocks`: (source, bytes) of each block that arrived, flattened."""
+    numbers = [value for section in sent for value in section] + blocks
+    return (_EXCHANGE_META.pack(len(records), len(digest), len(sent), len(blocks)) + records + digest
             + struct.pack(f"<{len(numbers)}q", *numbers))
 
 
@@ -251,7 +255,7 @@ class Entry(NamedTuple):
     records: bytes = b""        # of all ranks; for ERROR, this rank's own
     digest: bytes = b""
     sent: list[Any] = []
-    incoming: list[Any] = []    # per source: None, or [a memoryview of its block]
+    incoming: dict[int, list[memoryview]] = {}      # by source, those that sent: [a memoryview of its block]
     error: BaseException | None = None
 
 
@@ -436,16 +440,16 @@ def _parse(payload: memoryview) -> Entry:
         return Entry(ERROR, records=mine, error=error)
     if tag != EXCHANGE:
         raise ValueError(f"an entry of kind {tag}")
-    records, digest, sent, lengths = _unpack_exchange(meta)
+    records, digest, sent, blocks = _unpack_exchange(meta)
     offset = _ENTRY_HEAD.size + meta_length
     offset += padding(offset)
-    incoming: list[Any] = []
-    for length in lengths:
-        if length < 0:
-            incoming.append(None)
-            continue
+    incoming: dict[int, list[memoryview]] = {}
+    nprocs = len(records) // RECORD_SIZE
+    for source, length in zip(blocks[::2], blocks[1::2]):
+        if not 0 <= source < nprocs or source in incoming or length < 0:
+            raise ValueError(f"a block from rank {source}, of {length} bytes, in a run of {nprocs} ranks")
         if offset + length > payload.nbytes:
             raise ValueError("a block runs past its entry")
-        incoming.append([payload[offset:offset + length]])
+        incoming[source] = [payload[offset:offset + length]]
         offset += length + padding(length)
     return Entry(EXCHANGE, records, digest, sent, incoming)

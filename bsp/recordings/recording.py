@@ -44,20 +44,20 @@ from bsp.core.mailbox import unpack
 from bsp.launch.outcome import Ending, Outcome
 from bsp.core.sync_record import RECORD_SIZE
 from bsp.recordings.record_file import VERSION, PartWriter, assemble, part_complete
-from bsp.core.transport import Buffer, Transport
+from bsp.core.transport import Incoming, Outgoing, Transport
 from bsp.version import __version__
 
 _SECTION = struct.Struct("<qqqq")
 _runs_recorded_here = 0         # runs recorded at the path BSP_RECORD names, by this process
 
 
-def digest_sent(outgoing: Sequence[Sequence[Buffer]]) -> tuple[bytes, list[tuple[int, int, int, int]]]:
+def digest_sent(outgoing: Outgoing) -> tuple[bytes, list[tuple[int, int, int, int]]]:
     """A digest of what is sent (per destination and channel: the message
     count, the pickles and the bulk buffers, without the framing's padding),
     and the list of (dest, channel, messages, bytes)."""
     digest = hashlib.blake2b(digest_size=16)
     sent = []
-    for dest, frames in enumerate(outgoing):
+    for dest, frames in sorted(outgoing.items()) if len(outgoing) > 1 else outgoing.items():
         if not frames:
             continue
         for channel, arrival in unpack(dest, [memoryview(frame).cast("B") for frame in frames]):
@@ -92,8 +92,7 @@ class RecordingTransport(Transport):
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         return self.inner.send_buffer(nbytes, exclusive)
 
-    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                 ) -> tuple[bytes, list[list[memoryview] | None]]:
+    def exchange(self, outgoing: Outgoing, record: bytes) -> tuple[bytes, Incoming]:
         if self._failure is not None:
             failure, self._failure = self._failure, None
             raise failure

@@ -36,7 +36,7 @@ from bsp.launch.rank_runner import exit_site, rank_running
 from bsp.core.sync_record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, unpack_all
 from bsp.recordings.record_file import END, ERROR, Entry, RecordFile
 from bsp.recordings.recording import digest_sent
-from bsp.core.transport import Buffer, Transport
+from bsp.core.transport import Incoming, Outgoing, Transport
 from bsp.world import World
 
 
@@ -171,8 +171,7 @@ class ReplayTransport(Transport):
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         return aligned_empty(nbytes).data
 
-    def exchange(self, outgoing: Sequence[Sequence[Buffer]], record: bytes
-                 ) -> tuple[bytes, list[list[memoryview] | None]]:
+    def exchange(self, outgoing: Outgoing, record: bytes) -> tuple[bytes, Incoming]:
         mine = unpack_all(record, 1)[0]
         self._superstep = mine.superstep
         entry = next(self._entries, None)

@@ -28,20 +28,19 @@ def test_blocks_and_records_arrive_exchange_after_exchange(size: int, exclusive:
         transport = ForkTransport(pid, region, barrier)
         seen = []
         for exchange in range(exchanges):
-            outgoing = []
+            outgoing = {}
             for dest in range(nprocs):
                 if size == 0 or dest == (pid + exchange) % nprocs:
-                    outgoing.append([])             # nothing for this one in this exchange
-                    continue
+                    continue                        # nothing for this one in this exchange
                 frame = transport.send_buffer(aligned(size), exclusive)
                 frame[:size] = block_for(pid, dest, exchange, size)
-                outgoing.append([frame])
+                outgoing[dest] = [frame]
             records, incoming = transport.exchange(outgoing, bytes([pid + exchange]) * RECORD_SIZE)
-            for pieces in incoming:
-                if pieces:
-                    assert np.frombuffer(pieces[0], np.uint8).ctypes.data % ALIGN == 0
-            seen.append((records, [None if pieces is None else b"".join(bytes(p) for p in pieces)[:size]
-                                   for pieces in incoming]))
+            for pieces in incoming.values():
+                assert np.frombuffer(pieces[0], np.uint8).ctypes.data % ALIGN == 0
+            seen.append((records, [None if source not in incoming
+                                   else b"".join(bytes(p) for p in incoming[source])[:size]
+                                   for source in range(nprocs)]))
         return seen
 
     with region_and_barrier(nprocs, 1) as (region, barrier):     # a barrier that sleeps: threads share the GIL
@@ -70,18 +69,19 @@ def test_a_head_and_a_send_buffer_arrive_as_one_block(size: int, exclusive: bool
         for exchange in range(exchanges):
             dests = [dest for dest in range(nprocs) if dest != pid]
             shared = None
-            outgoing: list[list[bytes | memoryview]] = [[] for _ in range(nprocs)]
+            outgoing: dict[int, list[bytes | memoryview]] = {}
             for dest in dests[:1] if exclusive else dests:
                 if shared is None or exclusive:
                     shared = transport.send_buffer(aligned(size), exclusive)
                     shared[:size] = block_for(pid, -1, exchange, size)
                 outgoing[dest] = [block_for(pid, dest, exchange, ALIGN), shared]
             _, incoming = transport.exchange(outgoing, bytes(RECORD_SIZE))
-            for pieces in incoming:
-                if pieces:
-                    assert len(pieces) == 1 and np.frombuffer(pieces[0], np.uint8).ctypes.data % ALIGN == 0
-            seen.append([None if pieces is None else bytes(pieces[0])[:ALIGN + size] for pieces in incoming])
-            del incoming, pieces            # handover regions go back to their senders
+            pieces = None
+            for pieces in incoming.values():
+                assert len(pieces) == 1 and np.frombuffer(pieces[0], np.uint8).ctypes.data % ALIGN == 0
+            seen.append([None if source not in incoming else bytes(incoming[source][0])[:ALIGN + size]
+                         for source in range(nprocs)])
+            incoming = pieces = None        # handover regions go back to their senders
         return seen
 
     with region_and_barrier(nprocs, 1) as (region, barrier):
