@@ -22,17 +22,13 @@ recursive doubling), plus an O(p) Allgather only on the error path.
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
+from bsp.core.sync_record import FLAGS_AT as _FLAGS, LEADER_AT as _LEADER, with_flags
 from bsp.core.transport import RECORD_SIZE
 
 from mpi4py import MPI    # imported after mpi_backend.transport has set the thread level
 
-# Byte offsets of the fields left out of the test (see bsp.core.sync_record's layout:
-# superstep q, kind, arg, objects, signature, status, flags, group, leader).
-_FLAGS = struct.calcsize("<qiiiIi")
-_LEADER = struct.calcsize("<qiiiIiii")
 _ONES = (1 << (8 * RECORD_SIZE)) - 1
 _INVERT = bytes(255 - byte for byte in range(256))      # bytes.translate table: each byte's complement
 _TESTED = _ONES ^ ((((1 << 32) - 1) << (8 * _FLAGS)) | (((1 << 32) - 1) << (8 * _LEADER)))
@@ -82,8 +78,7 @@ class Agreement:
             found = bytearray(nprocs * RECORD_SIZE)
             self._comm.Allgather([record, MPI.BYTE], [found, MPI.BYTE])
             return bytes(found)
-        flags = ored.to_bytes(RECORD_SIZE, "little")[_FLAGS:_FLAGS + 4]
-        return record[:_FLAGS] + flags + record[_FLAGS + 4:]
+        return with_flags(record, (ored >> (8 * _FLAGS)) & 0xFFFFFFFF)
 
     def close(self) -> None:
         # A pending request cannot be freed (MPICH crashes): it is left to

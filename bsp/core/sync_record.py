@@ -88,6 +88,17 @@ _ROOTED = {kind + offset for kind in (Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, 
 
 _FORMAT = struct.Struct("<qiiiIiiii")
 assert _FORMAT.size == RECORD_SIZE and _FORMAT.format.startswith("<q")    # superstep first: superstep_of
+# Byte offsets of the two 4-byte fields that need not agree for the records of
+# a correct superstep to agree (a transport that answers with one record
+# tests the others): the flags, or-ed over the ranks, and a group
+# collective's leader, which differs from group to group.
+FLAGS_AT = struct.calcsize("<qiiiIi")
+LEADER_AT = struct.calcsize("<qiiiIiii")
+
+
+def with_flags(record: bytes, flags: int) -> bytes:
+    """`record` with its flags replaced by `flags`."""
+    return record[:FLAGS_AT] + flags.to_bytes(4, "little") + record[FLAGS_AT + 4:]
 
 
 def pack_record(superstep: int, kind: int, arg: int, objects: int, signature: int, status: int,

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from bsp.fork.semaphores import Context
 
@@ -33,7 +33,12 @@ _PARENT_CHECK_SECONDS = 1.0
 
 
 class Barrier:
-    """Made in the launching process before the fork; `wait(pid)` in the ranks."""
+    """Made in the launching process before the fork; `wait(pid)` in the ranks.
+    Where `serializes_arrivals`, the ranks arrive one at a time, under a
+    lock: `wait(pid, on_arrival)` calls on_arrival(first) under it, `first`
+    telling the first rank to arrive at this barrier."""
+
+    serializes_arrivals = False
 
     def __init__(self, nprocs: int, spin_seconds: float):
         self._nprocs = nprocs
@@ -46,7 +51,7 @@ class Barrier:
         (Each kind drops its own: compiled, a barrier has no __dict__.)"""
         raise NotImplementedError
 
-    def wait(self, pid: int) -> None:
+    def wait(self, pid: int, on_arrival: Callable[[bool], None] | None = None) -> None:
         """Return once every rank has called wait (each once per barrier)."""
         raise NotImplementedError
 
@@ -77,8 +82,9 @@ class DisseminationBarrier(Barrier):
     def close(self) -> None:
         self._signals, self._steps = [], []
 
-    def wait(self, pid: int) -> None:
-        """Return once every rank has called wait (each once per barrier)."""
+    def wait(self, pid: int, on_arrival: Callable[[bool], None] | None = None) -> None:
+        """Return once every rank has called wait (each once per barrier);
+        `on_arrival` is not called: arrivals are not serialized."""
         steps = self._steps[pid]
         if steps is None:
             steps = self._steps[pid] = [(self._signals[(pid + distance) % self._nprocs][k].release,
@@ -90,6 +96,8 @@ class DisseminationBarrier(Barrier):
 
 
 class CentralBarrier(Barrier):
+    serializes_arrivals = True
+
     def __init__(self, nprocs: int, spin_seconds: float, region: SharedRegion):
         super().__init__(nprocs, spin_seconds)
         context = Context()
@@ -101,12 +109,15 @@ class CentralBarrier(Barrier):
     def close(self) -> None:
         self._lock, self._wake, self._words = None, [], None
 
-    def wait(self, pid: int) -> None:
-        """Return once every rank has called wait (each once per barrier)."""
+    def wait(self, pid: int, on_arrival: Callable[[bool], None] | None = None) -> None:
+        """Return once every rank has called wait (each once per barrier),
+        having called `on_arrival(first)` under the lock of the arrivals."""
         words, index = self._words, self._region.BARRIER
         if words is None:
             words = self._words = self._region.words()
         with self._lock:
+            if on_arrival is not None:
+                on_arrival(words[index] == 0)
             arrived = words[index] + 1
             last = arrived == self._nprocs
             words[index] = 0 if last else arrived

@@ -4,7 +4,10 @@ One anonymous shared mapping, made before the ranks are forked, holds:
 
 - a control block: each rank's sync record, the bytes each rank sends each
   other rank (and where, when they are one run of bytes), where each rank's
-  extent table lies, and progress counters that the supervisor reads;
+  extent table lies, and progress counters that the supervisor reads; for
+  ranks that share cores, per exchange the agreement of the records and each
+  rank's inbox: the ranks that sent it something, listed as they arrive at
+  the barrier (see bsp.fork.transport);
 - per rank, two scratch arenas used in alternate exchanges, for data the
   receivers copy out.  A rank writes an exchange's data into one arena while
   the others may still be reading the previous exchange's data from its other
@@ -62,6 +65,10 @@ class SharedRegion:
         word += 2 * p * p
         self._tables = word                 # [2][p source][2]
         word += 4 * p
+        self._agreements = word             # [2][8]: the reference record (5 words), differs, flags
+        word += 16
+        self._inboxes = word                # [2][p dest][1 + p]: a count, then the sources
+        word += 2 * p * (p + 1)
         self.ARRIVED = _round_up(word, 8)
         self.DEPARTED = self.ARRIVED + _round_up(p, 8)
         self.BARRIER = self.DEPARTED + _round_up(p, 8)
@@ -89,6 +96,16 @@ class SharedRegion:
     def table(self, half: int, source: int) -> int:
         """Index of two words: offset and length (in words) of `source`'s extent table."""
         return self._tables + 2 * (half * self.nprocs + source)
+
+    def agreement(self, half: int) -> int:
+        """Index of 8 words: the first rank's record (5 words), whether
+        another rank's differed from it, the or of their flags."""
+        return self._agreements + 8 * half
+
+    def inbox(self, half: int, dest: int) -> int:
+        """Index of the count, then the list, of the ranks that sent `dest`
+        something (1 + p words)."""
+        return self._inboxes + (half * self.nprocs + dest) * (self.nprocs + 1)
 
     def records(self, half: int) -> tuple[int, int]:
         """Byte range of the sync records of all ranks, in pid order."""

@@ -32,6 +32,7 @@ import numpy as np
 
 from bsp.core.align import ALIGN, aligned
 from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, room_for
+from bsp.core.sync_record import FLAGS_AT, LEADER_AT, with_flags
 from bsp.core.transport import RECORD_SIZE, Buffer, Incoming, Outgoing, Transport
 from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.fork.barrier import Barrier
@@ -81,6 +82,13 @@ class ForkTransport(Transport):
         self._size_slot = [region.sizes(half, 0) + pid for half in (0, 1)]
         self._direct_slot = [region.direct(half, 0) + pid for half in (0, 1)]
         self._told: list[list[int]] = [[], []]     # per half: the destinations told a size, to zero next time
+        # Ranks that share cores arrive at the barrier one at a time: then
+        # each one, as it arrives, compares its record with the first one's
+        # and puts its pid in the inbox of each rank it sends to, so that no
+        # rank reads p records or p sizes (`_arrive`): O(k) per superstep.
+        self._serialized = barrier.serializes_arrivals
+        self._agreement = [region.agreement(half) for half in (0, 1)]
+        self._inbox = [region.inbox(half, 0) for half in (0, 1)]      # + dest * (p + 1)
         self._space = ReceiveSpace(self._pool)
         self._arrived = region.ARRIVED + pid
         self._departed = region.DEPARTED + pid
@@ -122,12 +130,16 @@ class ForkTransport(Transport):
         self._bytes[self._my_record[half]] = record
         self._exchanges += 1
         words[self._arrived] = self._exchanges
-        self._barrier.wait(pid)
-        words[self._departed] = self._exchanges
-
-        records = bytes(self._bytes[self._all_records[half]])
-        senders = np.flatnonzero(self._sizes_for_me[half])
-        incoming = self._read(senders.tolist()) if len(senders) else {}
+        if self._serialized:
+            self._barrier.wait(pid, lambda first: self._arrive(first, half, record))
+            words[self._departed] = self._exchanges
+            records, senders = self._agreed(half, record), self._senders(half)
+        else:
+            self._barrier.wait(pid)
+            words[self._departed] = self._exchanges
+            records = bytes(self._bytes[self._all_records[half]])
+            senders = np.flatnonzero(self._sizes_for_me[half]).tolist()
+        incoming = self._read(senders) if senders else {}
         if self._placed:
             self._drop_placed(handed_over)
         # The other arena was last read at the previous exchange, which every
@@ -135,6 +147,50 @@ class ForkTransport(Transport):
         self._half = half ^ 1
         self._used = 0
         return records, incoming
+
+    def _arrive(self, first: bool, half: int, record: bytes) -> None:
+        """Under the barrier's lock, as this rank arrives: fold its record
+        into the agreement (the first one's record, whether any other
+        differed from it but for the flags and the leader, the flags or-ed)
+        and list this rank in the inbox of each rank it sent to."""
+        words, at, p = self._words, self._agreement[half], self.nprocs
+        flags = int.from_bytes(record[FLAGS_AT:FLAGS_AT + 4], "little")
+        if first:
+            self._bytes[8 * at:8 * at + RECORD_SIZE] = record
+            words[at + 5], words[at + 6] = 0, flags
+        else:
+            reference = self._bytes[8 * at:8 * at + RECORD_SIZE]
+            if (reference[:FLAGS_AT] != record[:FLAGS_AT]
+                    or reference[FLAGS_AT + 4:LEADER_AT] != record[FLAGS_AT + 4:LEADER_AT]):
+                words[at + 5] = 1
+            words[at + 6] |= flags
+        inboxes, pid = self._inbox[half], self.pid
+        for dest in self._told[half]:
+            inbox = inboxes + dest * (p + 1)
+            count = words[inbox]
+            words[inbox + 1 + count] = pid
+            words[inbox] = count + 1
+
+    def _agreed(self, half: int, record: bytes) -> bytes:
+        """After the barrier: the one record every rank's agrees with (the
+        flags or-ed), or, when some differ, the records of all ranks."""
+        words, at = self._words, self._agreement[half]
+        if words[at + 5]:
+            return bytes(self._bytes[self._all_records[half]])
+        flags = words[at + 6]
+        return record if flags == int.from_bytes(record[FLAGS_AT:FLAGS_AT + 4], "little") else with_flags(record, flags)
+
+    def _senders(self, half: int) -> list[int]:
+        """After the barrier: the ranks that listed themselves in this rank's
+        inbox, in pid order; the inbox is emptied for the next exchange of
+        this half (which no rank can reach before this one arrives at the
+        next barrier)."""
+        words, inbox = self._words, self._inbox[half] + self.pid * (self.nprocs + 1)
+        count = words[inbox]
+        if not count:
+            return []
+        words[inbox] = 0
+        return sorted(words[inbox + 1:inbox + 1 + count].tolist())
 
     def _untell(self, half: int) -> None:
         """Zero the sizes this rank told for the last exchange of `half`."""
