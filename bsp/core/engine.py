@@ -51,6 +51,7 @@ from bsp.core.transport import Incoming, Outgoing, Transport
 _IMMUTABLE: Final = wire.IMMUTABLE
 _thread: Final = threading.get_ident
 _NO_OWNER: Final = -1       # the owner once the program has returned (no thread has this ident)
+_NOTHING: Final[Outgoing] = {}      # what an exchange with nothing to send sends (transports only read it)
 
 # Channel 0 carries the collectives and the protocol's own messages (call
 # sites, tracebacks), channel 1 the messages of world.send; data objects get
@@ -344,8 +345,9 @@ class Engine:
 
     def _swap(self, record: bytes) -> bytes:
         """One transport exchange; file what arrived; return the records."""
-        outgoing: Outgoing = {dest: outbox.frames() for dest, outbox in self._outboxes.items()}
-        if outgoing:
+        outgoing: Outgoing = _NOTHING
+        if self._outboxes:
+            outgoing = {dest: outbox.frames() for dest, outbox in self._outboxes.items()}
             self._outboxes = {}
         try:
             records, incoming = self.transport.exchange(outgoing, record)

@@ -73,9 +73,9 @@ class ForkTransport(Transport):
         spans = [region.records(half) for half in (0, 1)]
         self._all_records = [slice(start, end) for start, end in spans]
         self._my_record = [slice(start + pid * RECORD_SIZE, start + (pid + 1) * RECORD_SIZE) for start, _ in spans]
-        # The bytes each source sends this rank, a numpy view: the sources
-        # that sent something are found by one scan in C, not a pass in Python.
-        self._sizes_for_me = [np.frombuffer(region.map, np.int64, p, 8 * region.sizes(half, pid)) for half in (0, 1)]
+        # The bytes each source sends this rank (read whole only where every
+        # rank has a core, so p is small; see `_serialized`).
+        self._sizes_for_me = [slice(region.sizes(half, pid), region.sizes(half, pid) + p) for half in (0, 1)]
         self._direct_for_me = [region.direct(half, pid) for half in (0, 1)]
         # the word where this rank tells destination d its bytes is
         # _size_slot[half] + d * p; where they lie, _direct_slot[half] + d * p
@@ -138,7 +138,8 @@ class ForkTransport(Transport):
             self._barrier.wait(pid)
             words[self._departed] = self._exchanges
             records = bytes(self._bytes[self._all_records[half]])
-            senders = np.flatnonzero(self._sizes_for_me[half]).tolist()
+            sizes = words[self._sizes_for_me[half]].tolist()
+            senders = [source for source, size in enumerate(sizes) if size] if any(sizes) else []
         incoming = self._read(senders) if senders else {}
         if self._placed:
             self._drop_placed(handed_over)
@@ -292,13 +293,13 @@ class ForkTransport(Transport):
         run of bytes, and the copied runs of the others, in receive space
         of ours; handed-over regions as they are."""
         words, half, pid = self._words, self._half, self.pid
-        sizes = self._sizes_for_me[half]
+        sizes = self._sizes_for_me[half].start
         direct_for_me = self._direct_for_me[half]
         incoming: Incoming = {}
         extents: dict[int, list[int]] = {}
         copy_bytes = 0
         for source in senders:
-            size = int(sizes[source])
+            size = words[sizes + source]
             offset = words[direct_for_me + source]
             if offset >= 0:
                 space = self._space.take(size)

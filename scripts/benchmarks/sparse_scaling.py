@@ -37,7 +37,10 @@ def _counted(wait):
             _in_barrier[0] -= time.process_time() - began
         start = time.process_time()
         try:
-            wait(self, pid, None if on_arrival is None else timed_arrival)
+            if on_arrival is None:
+                wait(self, pid)
+            else:
+                wait(self, pid, timed_arrival)
         finally:
             _in_barrier[0] += time.process_time() - start
     return counted
