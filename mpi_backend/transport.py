@@ -113,6 +113,12 @@ class MPITransport(Transport):
         self._agreement.close()
         self._pieces.Free()
 
+    def array_bulk_from(self) -> int | None:
+        """With slots, from the largest slot on: such an array, captured in
+        the shared window, goes in the slot's table of pieces, in the one
+        collective round, where in the stream it would take an NBX round."""
+        return SLOT_MAX if self._slots is not None else None
+
     def send_buffer(self, nbytes: int, exclusive: bool = False) -> memoryview:
         shared = self._window.send_buffer(nbytes, self._handed_from) if exclusive else None
         return self._pool.take(nbytes) if shared is None else shared

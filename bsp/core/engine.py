@@ -39,7 +39,7 @@ import zlib
 from itertools import repeat
 from typing import Any, Callable, Final, Iterable, Iterator, Protocol, Sequence
 
-from bsp.core import wire
+from bsp.core import plain_arrays, wire
 from bsp.core.align import padding
 from bsp.base.callsite import user_call_site
 from bsp.errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError, shortened
@@ -103,6 +103,9 @@ class Engine:
         self._ever_delivering = False           # whether _delivering ever held one (its len() is Python code)
         self._owner = threading.get_ident()     # the thread that runs the program (a plain int: compiled, no boxing)
         self._defer = True                      # pickle immutable messages at the sync (see post_object)
+        # From this size on an array's data travels as a bulk buffer, not in
+        # the stream: the transport's choice (Transport.array_bulk_from).
+        self.array_bulk_from = transport.array_bulk_from() or plain_arrays.INBAND_LIMIT
 
     def close(self) -> None:
         """The program has ended on this rank: no more communication."""
@@ -180,7 +183,7 @@ class Engine:
                 outbox = self._outboxes.get(dest) or self.outbox(dest)
                 (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
             return
-        data, buffers = wire.dumps(obj)
+        data, buffers = wire.dumps(obj, self.array_bulk_from)
         self._post(channel, dests, data, buffers if copy else [], [] if copy else buffers)
 
     def post_one(self, channel: int, dest: int, obj: Any) -> None:

@@ -68,6 +68,13 @@ class Transport(ABC):
         rank: a superstep that talks to k ranks should cost O(k) work here.
         """
 
+    def array_bulk_from(self) -> int | None:
+        """The size from which the data of an array message is best sent as
+        a bulk buffer of its own (captured with `send_buffer`) rather than
+        copied into the message's stream, for this transport; None: the
+        engine's default (bsp.core.plain_arrays.INBAND_LIMIT)."""
+        return None
+
     def close(self) -> None:
         """This rank's run is over: release what this end holds (timers,
         requests, communicators).  The launcher calls it after the rank's

@@ -33,15 +33,16 @@ INBAND_LIMIT = 4096
 _REFUSALS = (pickle.PicklingError, TypeError, AttributeError)
 
 
-def dumps(obj: Any) -> tuple[bytes, list[memoryview]]:
-    """Serialize `obj`; return the pickle and its out-of-band buffers.
+def dumps(obj: Any, array_bulk_from: int = plain_arrays.INBAND_LIMIT) -> tuple[bytes, list[memoryview]]:
+    """Serialize `obj`; return the pickle and its out-of-band buffers (the
+    data of a plain array of `array_bulk_from` bytes or more is one).
 
     The buffers are views of the object's own memory: capture (copy) them
     before the object can change.  Raises TypeError naming the type that
     neither pickle nor dill can serialize, and ValueError for structures
     nested too deeply to serialize.
     """
-    fast = plain_arrays.dumps(obj, plain_arrays.INBAND_LIMIT)     # a plain array: its pickle written by hand
+    fast = plain_arrays.dumps(obj, array_bulk_from)     # a plain array: its pickle written by hand
     if fast is not None:
         return fast
     buffers: list[memoryview] = []
