@@ -16,7 +16,7 @@ import pytest
 import bsp
 from bsp.launch import profile_request
 from bsp.observe import units
-from bsp.core import wire
+from bsp.core import plain_arrays, wire
 from bsp.machine import MachineParameters
 from bsp.core.sync_record import Kind
 from bsp.testing import require_nprocs
@@ -34,10 +34,16 @@ def line_of(marker: str) -> int:
     return next(number for number, line in enumerate(lines, 1) if line.endswith(f"# {marker}"))
 
 
-def message_bytes(obj) -> int:
-    """What one message of `obj` adds to h: its pickle and bulk buffers."""
-    data, buffers = wire.dumps(obj)
+def message_bytes(obj, array_bulk_from: int = plain_arrays.INBAND_LIMIT) -> int:
+    """What one message of `obj` adds to h: its pickle and bulk buffers
+    (from `array_bulk_from` bytes on, an array's data is a bulk buffer)."""
+    data, buffers = wire.dumps(obj, array_bulk_from)
     return len(data) + sum(buffer.nbytes for buffer in buffers)
+
+
+def array_bulk_from(world):
+    """Where this run's transport has an array's data travel as a bulk buffer."""
+    return world.engine.array_bulk_from
 
 
 def known(world):
@@ -65,7 +71,8 @@ def test_known_supersteps_bytes_and_messages_on_every_rank(nprocs):
     assert results == list(range(nprocs))
     assert profile.nprocs == nprocs and profile.supersteps == 4
     assert profile.kinds.tolist() == [Kind.SYNC, Kind.SYNC, Kind.ALLGATHER, Kind.EXIT]
-    sent = message_bytes(PAYLOAD) + message_bytes(ARRAY)
+    bulk_from = bsp.run(array_bulk_from, nprocs=nprocs)[0]
+    sent = message_bytes(PAYLOAD, bulk_from) + message_bytes(ARRAY, bulk_from)
     gathered = sum(message_bytes(pid) for pid in range(nprocs))
     for rank in range(nprocs):
         assert profile.bytes_sent[rank].tolist() == [sent, 0, nprocs * message_bytes(rank), 0]
