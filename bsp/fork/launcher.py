@@ -30,7 +30,7 @@ from bsp.launch.outcome import Outcome
 from bsp.launch import output_relay
 from bsp.launch import stdio
 from bsp.launch.signals import replaced
-from bsp.launch.cores import share_cores, usable_cores
+from bsp.launch.cores import load_limiter, share_cores, usable_cores
 from bsp.launch.rank_runner import Stopped
 from bsp.launch.observers import run_rank
 from bsp.core.wire import to_frames
@@ -81,6 +81,7 @@ def _launch(program: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         shared = _made(lambda: SharedRegion(nprocs), nprocs, "the run's shared memory")
         barrier = _made(lambda: make_barrier(shared, usable_cores(), SPIN_SECONDS), nprocs, "the run's semaphores")
         output = output_relay.prepare(nprocs)
+        load_limiter()
         with _forking:
             pipes = _pipes(nprocs, mine)
             for rank in range(nprocs):
