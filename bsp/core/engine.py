@@ -43,7 +43,7 @@ from bsp.core import plain_arrays, wire
 from bsp.core.align import padding
 from bsp.base.callsite import user_call_site
 from bsp.errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError, shortened
-from bsp.core.mailbox import Arrival, Outbox, unpack
+from bsp.core.mailbox import Arrival, Outbox, Section, unpack
 from bsp.core.sync_record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
 from bsp.core.transport import Incoming, Outgoing, Transport
 
@@ -98,6 +98,10 @@ class Engine:
         # Keyed by destination, only those sent to: a superstep that talks to
         # k ranks costs O(k), whatever p (docs/performance.md).
         self._outboxes: dict[int, Outbox] = {}
+        # The section of the last post_one, by (channel, dest): a program's
+        # sends come in runs to one rank, which then skip two dict lookups.
+        self._last: tuple[int, int] = (-1, -1)
+        self._last_section = Section()
         self._arrivals: dict[int, list[Arrival]] = {}
         self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
         self._ever_delivering = False           # whether _delivering ever held one (its len() is Python code)
@@ -191,8 +195,11 @@ class Engine:
         send, a small immutable object (a number, a short tuple), is queued
         here with no call it can do without."""
         if type(obj) in _IMMUTABLE and self._defer and _thread() == self._owner:
-            outbox = self._outboxes.get(dest) or self.outbox(dest)
-            (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
+            if self._last != (channel, dest):
+                outbox = self._outboxes.get(dest) or self.outbox(dest)
+                self._last_section = outbox.sections.get(channel) or outbox.section(channel)
+                self._last = (channel, dest)
+            self._last_section.defer(obj)
         else:
             self.post_object(channel, (dest,), obj)
 
@@ -352,6 +359,7 @@ class Engine:
         if self._outboxes:
             outgoing = {dest: outbox.frames() for dest, outbox in self._outboxes.items()}
             self._outboxes = {}
+            self._last = (-1, -1)
         try:
             records, incoming = self.transport.exchange(outgoing, record)
         except SyncTimeoutError as error:
@@ -375,6 +383,7 @@ class Engine:
 
     def _drop_outboxes(self) -> None:
         self._outboxes = {}
+        self._last = (-1, -1)
         self.before_exchange = []
 
     def _raise_remote_error(self, records: list[SyncRecord]) -> None:
