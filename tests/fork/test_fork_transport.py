@@ -11,6 +11,7 @@ import pytest
 
 from bsp.core.align import ALIGN, aligned
 from bsp.fork.transport import HANDOVER_MIN, ForkTransport
+from bsp.core.sync_record import Kind, pack_record, unpack_all
 from bsp.core.transport import RECORD_SIZE
 
 from forkthreads import on_threads, region_and_barrier
@@ -94,3 +95,55 @@ def test_a_head_and_a_send_buffer_arrive_as_one_block(size: int, exclusive: bool
                     assert block == block_for(source, dest, exchange, ALIGN) + block_for(source, -1, exchange, size)
                 else:
                     assert block is None
+
+
+@pytest.mark.parametrize("cores", [1, 4])
+def test_agreeing_records_come_back_as_one_with_the_flags_ored_and_each_rank_gets_its_senders(cores: int) -> None:
+    """Ranks sharing cores (cores=1: arrivals serialized under the
+    barrier's lock) fold their records into one agreement and list
+    themselves in their destinations' inboxes; with a core each, every
+    record is read.  Either way: records that agree but for the flags and
+    the leader are one record, the flags or-ed (or all records, which the
+    engine reads the same), and each rank gets the blocks of exactly the
+    ranks that sent it one, itself included."""
+    nprocs, exchanges = 4, 4
+    sends_to = {0: [0, 2], 1: [2], 2: [], 3: [0, 1, 2, 3]}
+
+    def record(pid: int, exchange: int) -> bytes:
+        flags = 1 if pid == exchange % nprocs else 0        # one rank asks for a round of replies
+        return pack_record(exchange, Kind.SYNC, 0, 1, 7, 0, flags, 0, leader=pid)
+
+    def rank(pid: int) -> list[tuple[bytes, dict[int, bytes]]]:
+        transport = ForkTransport(pid, region, barrier)
+        seen = []
+        for exchange in range(exchanges):
+            outgoing = {dest: [block_for(pid, dest, exchange, 40)] for dest in sends_to[pid]}
+            records, incoming = transport.exchange(outgoing, record(pid, exchange))
+            seen.append((records, {source: bytes(pieces[0])[:40] for source, pieces in incoming.items()}))
+        return seen
+
+    with region_and_barrier(nprocs, cores) as (region, barrier):
+        results = on_threads(nprocs, rank)
+    for pid, seen in enumerate(results):
+        for exchange, (records, blocks) in enumerate(seen):
+            parsed = unpack_all(records, len(records) // RECORD_SIZE)
+            assert all(one.superstep == exchange and one.kind == Kind.SYNC for one in parsed)
+            assert any(one.flags == 1 for one in parsed)
+            if cores == 1:
+                assert len(parsed) == 1 and parsed[0].flags == 1
+            senders = [source for source, dests in sends_to.items() if pid in dests]
+            assert blocks == {source: block_for(source, pid, exchange, 40) for source in senders}
+
+
+def test_records_that_differ_come_back_whole_from_ranks_sharing_cores() -> None:
+    nprocs = 3
+
+    def rank(pid: int) -> bytes:
+        transport = ForkTransport(pid, region, barrier)
+        records, _ = transport.exchange({}, pack_record(5, Kind.SYNC if pid else Kind.BROADCAST, 0, 0, 0, 0, 0))
+        return records
+
+    with region_and_barrier(nprocs, 1) as (region, barrier):
+        results = on_threads(nprocs, rank)
+    for records in results:
+        assert [one.kind for one in unpack_all(records, nprocs)] == [Kind.BROADCAST, Kind.SYNC, Kind.SYNC]
