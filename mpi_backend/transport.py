@@ -230,7 +230,7 @@ class _Round:
                     continue
             if dest == pid:
                 mine = self.t._space.take(sum(len(piece) for piece in pieces))
-                _Plan.join_into(pieces, mine)
+                _copy_frames(pieces, mine, 0)
                 self.incoming[pid] = [mine]
             elif len(pieces) == 1:
                 self.sends.append(comm.Issend([pieces[0], MPI.BYTE], dest, _TAG_BLOCK[parity]))
@@ -626,14 +626,3 @@ class _Plan:
         if run:
             self.pieces.append(memoryview(b"".join(run)))
 
-    def copy_into(self, block: memoryview) -> None:
-        self.join_into(self.pieces, block)
-
-    @staticmethod
-    def join_into(pieces: Sequence[Buffer], block: memoryview) -> None:
-        """Copy `pieces` one after the other into `block`."""
-        offset = 0
-        for piece in pieces:
-            size = len(piece)
-            block[offset:offset + size] = piece
-            offset += size

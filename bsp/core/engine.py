@@ -163,6 +163,11 @@ class Engine:
             outbox = self._outboxes[dest] = Outbox()
         return outbox
 
+    def _section(self, channel: int, dest: int) -> Section:
+        """This superstep's section of `channel` for `dest`, made if new."""
+        outbox = self._outboxes.get(dest) or self.outbox(dest)
+        return outbox.sections.get(channel) or outbox.section(channel)
+
     def capture(self, buffer: memoryview, exclusive: bool) -> memoryview:
         """Copy `buffer` (a one-dimensional view of bytes) into send space
         now, so that later changes to the original do not change what is
@@ -184,8 +189,7 @@ class Engine:
             # messages.
             self.check_caller()
             for dest in dests:
-                outbox = self._outboxes.get(dest) or self.outbox(dest)
-                (outbox.sections.get(channel) or outbox.section(channel)).defer(obj)
+                self._section(channel, dest).defer(obj)
             return
         data, buffers = wire.dumps(obj, self.array_bulk_from)
         self._post(channel, dests, data, buffers if copy else [], [] if copy else buffers)
@@ -196,8 +200,7 @@ class Engine:
         here with no call it can do without."""
         if type(obj) in _IMMUTABLE and self._defer and _thread() == self._owner:
             if self._last != (channel, dest):
-                outbox = self._outboxes.get(dest) or self.outbox(dest)
-                self._last_section = outbox.sections.get(channel) or outbox.section(channel)
+                self._last_section = self._section(channel, dest)
                 self._last = (channel, dest)
             self._last_section.defer(obj)
         else:
@@ -220,7 +223,7 @@ class Engine:
         self.check_caller()
         bulk = [(self.capture(buffer, len(dests) == 1), buffer.nbytes) for buffer in buffers]
         for dest in dests:
-            section = self.outbox(dest).section(channel)
+            section = self._section(channel, dest)
             section.add_stream(data)
             for padded, nbytes in bulk:
                 section.add_bulk(padded, nbytes)

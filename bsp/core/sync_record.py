@@ -96,9 +96,19 @@ FLAGS_AT = struct.calcsize("<qiiiIi")
 LEADER_AT = struct.calcsize("<qiiiIiii")
 
 
+def flags_of(record: bytes | memoryview) -> int:
+    """The flags of a packed record."""
+    return int.from_bytes(record[FLAGS_AT:FLAGS_AT + 4], "little")
+
+
 def with_flags(record: bytes, flags: int) -> bytes:
     """`record` with its flags replaced by `flags`."""
     return record[:FLAGS_AT] + flags.to_bytes(4, "little") + record[FLAGS_AT + 4:]
+
+
+def agree(one: bytes | memoryview, other: bytes | memoryview) -> bool:
+    """Whether two packed records agree but for the flags and the leader."""
+    return one[:FLAGS_AT] == other[:FLAGS_AT] and one[FLAGS_AT + 4:LEADER_AT] == other[FLAGS_AT + 4:LEADER_AT]
 
 
 def pack_record(superstep: int, kind: int, arg: int, objects: int, signature: int, status: int,

@@ -32,7 +32,7 @@ import numpy as np
 
 from bsp.core.align import ALIGN, aligned
 from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, room_for
-from bsp.core.sync_record import FLAGS_AT, LEADER_AT, with_flags
+from bsp.core.sync_record import agree, flags_of, with_flags
 from bsp.core.transport import RECORD_SIZE, Buffer, Incoming, Outgoing, Transport
 from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.fork.barrier import Barrier
@@ -155,14 +155,12 @@ class ForkTransport(Transport):
         differed from it but for the flags and the leader, the flags or-ed)
         and list this rank in the inbox of each rank it sent to."""
         words, at, p = self._words, self._agreement[half], self.nprocs
-        flags = int.from_bytes(record[FLAGS_AT:FLAGS_AT + 4], "little")
+        flags = flags_of(record)
         if first:
             self._bytes[8 * at:8 * at + RECORD_SIZE] = record
             words[at + 5], words[at + 6] = 0, flags
         else:
-            reference = self._bytes[8 * at:8 * at + RECORD_SIZE]
-            if (reference[:FLAGS_AT] != record[:FLAGS_AT]
-                    or reference[FLAGS_AT + 4:LEADER_AT] != record[FLAGS_AT + 4:LEADER_AT]):
+            if not agree(self._bytes[8 * at:8 * at + RECORD_SIZE], record):
                 words[at + 5] = 1
             words[at + 6] |= flags
         inboxes, pid = self._inbox[half], self.pid
@@ -179,7 +177,7 @@ class ForkTransport(Transport):
         if words[at + 5]:
             return bytes(self._bytes[self._all_records[half]])
         flags = words[at + 6]
-        return record if flags == int.from_bytes(record[FLAGS_AT:FLAGS_AT + 4], "little") else with_flags(record, flags)
+        return record if flags == flags_of(record) else with_flags(record, flags)
 
     def _senders(self, half: int) -> list[int]:
         """After the barrier: the ranks that listed themselves in this rank's

@@ -51,18 +51,22 @@ def cores_shared(ranks_sharing: int, cores: int) -> Iterator[None]:
             limiter.restore_original_limits()
 
 
+def _user_chose_threads() -> bool:
+    return any(os.environ.get(name) for name in USER_SETTINGS)
+
+
 def load_limiter() -> None:
     """In a launching process about to fork its ranks: import threadpoolctl
     now, if the ranks will limit their pools, so that the ranks share the
     module's memory rather than each import it into pages of its own (a
     rank's private memory: 5.4 MiB with the import, 3.6 MiB without)."""
-    if not any(os.environ.get(name) for name in USER_SETTINGS):
+    if not _user_chose_threads():
         import threadpoolctl  # noqa: F401
 
 
 def _limit(ranks_sharing: int, cores: int) -> Any:
     """The threadpoolctl limiter of share_cores, or None."""
-    if any(os.environ.get(name) for name in USER_SETTINGS):
+    if _user_chose_threads():
         return None
     from threadpoolctl import ThreadpoolController     # imported here: only ranks need it (see load_limiter)
 

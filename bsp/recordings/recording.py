@@ -57,7 +57,7 @@ def digest_sent(outgoing: Outgoing) -> tuple[bytes, list[tuple[int, int, int, in
     and the list of (dest, channel, messages, bytes)."""
     digest = hashlib.blake2b(digest_size=16)
     sent = []
-    for dest, frames in sorted(outgoing.items()) if len(outgoing) > 1 else outgoing.items():
+    for dest, frames in sorted(outgoing.items()):
         if not frames:
             continue
         for channel, arrival in unpack(dest, [memoryview(frame).cast("B") for frame in frames]):

@@ -23,7 +23,7 @@ from __future__ import annotations
 import linecache
 import os
 import sys
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
