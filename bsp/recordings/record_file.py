@@ -445,6 +445,8 @@ def _parse(payload: memoryview) -> Entry:
     offset += padding(offset)
     incoming: dict[int, list[memoryview]] = {}
     nprocs = len(records) // RECORD_SIZE
+    if len(blocks) % 2:
+        raise ValueError("an exchange lists a block's source without its length")
     for source, length in zip(blocks[::2], blocks[1::2]):
         if not 0 <= source < nprocs or source in incoming or length < 0:
             raise ValueError(f"a block from rank {source}, of {length} bytes, in a run of {nprocs} ranks")
