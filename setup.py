@@ -30,9 +30,10 @@ from setuptools import setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
-COMPILED = ["bsp/core/wire.py", "bsp/core/mailbox.py", "bsp/core/engine.py", "bsp/core/sender.py",
-            "bsp/core/buffers.py", "bsp/core/plain_arrays.py", "bsp/core/transport.py", "bsp/core/observed_engine.py",
-            "bsp/fork/transport.py", "mpi_backend/transport.py"]
+COMPILED = ["bsp/core/align.py", "bsp/core/wire.py", "bsp/core/mailbox.py", "bsp/core/engine.py",
+            "bsp/core/sender.py", "bsp/core/buffers.py", "bsp/core/plain_arrays.py", "bsp/core/transport.py",
+            "bsp/core/observed_engine.py", "bsp/fork/heap.py", "bsp/fork/transport.py",
+            "mpi_backend/shared_window.py", "mpi_backend/transport.py"]
 # Not bsp/fork/barrier.py: compiled, its wait loop never let Python run a signal
 # handler, so a rank told to end (SIGTERM) was killed before its finally blocks ran.
 MANIFEST = ROOT / "bsp" / "compiled_sources.json"    # read by bsp/compiled.py
@@ -73,10 +74,12 @@ def probe_compiler() -> None:
 
 
 def manifest(paths: list[str]) -> str:
-    """MANIFEST's text: the SHA-256 of each compiled module's source."""
+    """MANIFEST's text: the SHA-256 of each compiled module's source, and of
+    this file (whose COMPILED list an editable checkout may change)."""
     digests = {path[:-3].replace("/", "."): hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
                for path in paths}
-    return json.dumps({"modules": digests}, indent=1) + "\n"
+    setup = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+    return json.dumps({"modules": digests, "setup": setup}, indent=1) + "\n"
 
 
 class BuildPy(build_py):

@@ -71,11 +71,16 @@ def _examine() -> tuple[str, list[str]]:
     modules, or for "stale" those whose source changed or whose extension
     is missing)."""
     try:
-        built: dict[str, str] = json.loads(MANIFEST.read_text())["modules"]
+        manifest = json.loads(MANIFEST.read_text())
+        built: dict[str, str] = manifest["modules"]
     except (OSError, ValueError, KeyError):
         return "pure", []
     changed = [module for module, digest in sorted(built.items())
                if not _source(module).exists() or _digest(_source(module)) != digest or _extension(module) is None]
+    # In a checkout, setup.py's list of what to compile may have changed too.
+    setup = ROOT / "setup.py"
+    if "setup" in manifest and setup.exists() and _digest(setup) != manifest["setup"]:
+        changed.append("setup.py")
     return ("stale", changed) if changed else ("compiled", sorted(built))
 
 

@@ -49,6 +49,7 @@ class World(Collectives):
         self._team = world_team(engine)
         self._default_queue = Queue(engine, DEFAULT_QUEUE_CHANNEL)
         self.send = self._default_queue.send     # type: ignore[method-assign]  # compiled: see Queue
+        self.messages = self._default_queue.messages     # type: ignore[method-assign]  # one call, not two
         self._checkpoints: Any = None   # set by bsp.checkpoint.save in a run with a checkpoint directory
 
     def __reduce__(self) -> NoReturn:

@@ -73,6 +73,8 @@ def _reservation(ranks_here: int) -> int:
 class NodeWindow:
     """One rank's view of the window of its node (see the module's docstring)."""
 
+    __deletable__ = ["_heap"]      # mypyc: `close` drops the heap's view of the segment before freeing it
+
     def __init__(self, comm: MPI.Comm, pool: BufferPool):
         """Collective over `comm`."""
         self._pool = pool

@@ -36,7 +36,7 @@ from __future__ import annotations
 import threading
 import weakref
 import zlib
-from itertools import repeat
+from _thread import _count as count_started_threads
 from typing import Any, Callable, Final, Iterable, Iterator, Protocol, Sequence
 
 from bsp.core import plain_arrays, wire
@@ -44,12 +44,22 @@ from bsp.core.align import padding
 from bsp.base.callsite import user_call_site
 from bsp.errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError, shortened
 from bsp.core.mailbox import Arrival, Outbox, Section, unpack
-from bsp.core.sync_record import RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge, pack_record
+from bsp.core.sync_record import (RECORD_FORMAT, RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge,
+                                  pack_record)
 from bsp.core.transport import Incoming, Outgoing, Transport
 
 # Final: compiled, these are C statics, not a lookup in the module's dict per call.
 _IMMUTABLE: Final = wire.IMMUTABLE
 _thread: Final = threading.get_ident
+# The threads started from Python that are running, the main one not
+# counted: while none is, only the main thread runs Python code, and if it
+# owns the engine a caller need not ask for its own identity (which costs
+# a quarter of a small send).  A count that a fork left stale only ever
+# errs high, which costs that saving, never the check.  (A thread that a C
+# library made and that enters Python on its own is not counted: such a
+# thread's small send is not caught.)
+_threads_started: Final = count_started_threads
+_RECORD: Final = RECORD_FORMAT       # packed here, not by an interpreted pack_record per sync
 _NO_OWNER: Final = -1       # the owner once the program has returned (no thread has this ident)
 _NOTHING: Final[Outgoing] = {}      # what an exchange with nothing to send sends (transports only read it)
 
@@ -106,6 +116,7 @@ class Engine:
         self._delivering: weakref.WeakValueDictionary[int, Delivering] = weakref.WeakValueDictionary()
         self._ever_delivering = False           # whether _delivering ever held one (its len() is Python code)
         self._owner = threading.get_ident()     # the thread that runs the program (a plain int: compiled, no boxing)
+        self._main_owns = self._owner == threading.main_thread().ident
         self._defer = True                      # pickle immutable messages at the sync (see post_object)
         # From this size on an array's data travels as a bulk buffer, not in
         # the stream: the transport's choice (Transport.array_bulk_from).
@@ -114,6 +125,7 @@ class Engine:
     def close(self) -> None:
         """The program has ended on this rank: no more communication."""
         self._owner = _NO_OWNER
+        self._main_owns = False
 
     def check_caller(self) -> None:
         """Raise BSPError unless called from the program's own thread, while
@@ -198,7 +210,8 @@ class Engine:
         """`post_object` for one destination, a valid pid: the commonest
         send, a small immutable object (a number, a short tuple), is queued
         here with no call it can do without."""
-        if type(obj) in _IMMUTABLE and self._defer and _thread() == self._owner:
+        if (type(obj) in _IMMUTABLE and self._defer
+                and (self._main_owns and _threads_started() == 0 or _thread() == self._owner)):
             if self._last != (channel, dest):
                 self._last_section = self._section(channel, dest)
                 self._last = (channel, dest)
@@ -245,7 +258,9 @@ class Engine:
             arrivals = [arrival for arrival in arrivals if arrival.source in wanted]
         found: list[tuple[int, Any]] = []
         for arrival in arrivals:
-            found += zip(repeat(arrival.source), wire.load_stream(arrival.stream, arrival.count, arrival.bulk))
+            source: Any = arrival.source        # boxed once, not per pair
+            for obj in wire.load_stream(arrival.stream, arrival.count, arrival.bulk):
+                found.append((source, obj))
         return found
 
     @staticmethod
@@ -296,7 +311,7 @@ class Engine:
         """One exchange and the sync rules; returns the flags of all ranks."""
         if self.broken is not None:
             raise self.broken
-        record = pack_record(self.superstep, kind, arg, self.objects, self.signature, status, flags, *group)
+        record = _RECORD.pack(self.superstep, kind, arg, self.objects, self.signature, status, flags, *group)
         records = self._swap(record)
         if len(records) == RECORD_SIZE:        # the transport's short answer: every rank's is this
             if records == record and not status:

@@ -86,8 +86,8 @@ _GROUP_KINDS = frozenset(range(Kind.GROUP_BROADCAST, Kind.GROUP_SCAN + 1))
 _ROOTED = {kind + offset for kind in (Kind.BROADCAST, Kind.REDUCE, Kind.GATHER, Kind.SCATTER)
            for offset in (0, GROUP)}
 
-_FORMAT = struct.Struct("<qiiiIiiii")
-assert _FORMAT.size == RECORD_SIZE and _FORMAT.format.startswith("<q")    # superstep first: superstep_of
+RECORD_FORMAT = struct.Struct("<qiiiIiiii")
+assert RECORD_FORMAT.size == RECORD_SIZE and RECORD_FORMAT.format.startswith("<q")    # superstep first: superstep_of
 # Byte offsets of the two 4-byte fields that need not agree for the records of
 # a correct superstep to agree (a transport that answers with one record
 # tests the others): the flags, or-ed over the ranks, and a group
@@ -114,7 +114,7 @@ def agree(one: bytes | memoryview, other: bytes | memoryview) -> bool:
 def pack_record(superstep: int, kind: int, arg: int, objects: int, signature: int, status: int,
                 flags: int, group: int = 0, leader: int = 0) -> bytes:
     """The record of one rank, as bytes (fields: see SyncRecord)."""
-    return _FORMAT.pack(superstep, kind, arg, objects, signature, status, flags, group, leader)
+    return RECORD_FORMAT.pack(superstep, kind, arg, objects, signature, status, flags, group, leader)
 
 
 class SyncRecord(NamedTuple):
@@ -151,7 +151,7 @@ def group_roots_agree(records: list[SyncRecord]) -> bool:
 
 
 def unpack_all(blob: bytes | memoryview, nprocs: int) -> list[SyncRecord]:
-    return [SyncRecord(*_FORMAT.unpack_from(blob, i * RECORD_SIZE)) for i in range(nprocs)]
+    return [SyncRecord(*RECORD_FORMAT.unpack_from(blob, i * RECORD_SIZE)) for i in range(nprocs)]
 
 
 class Verdict(enum.Enum):

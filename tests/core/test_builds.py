@@ -140,6 +140,20 @@ def test_a_changed_source_makes_the_build_stale(tmp_path, monkeypatch):
     assert compiled._examine() == ("pure", [])
 
 
+def test_a_changed_list_of_compiled_modules_makes_the_build_stale(tmp_path, monkeypatch):
+    """In a checkout, a setup.py changed since the build (its COMPILED list,
+    say) makes the build stale, so that scripts/setup builds it again."""
+    manifest = tmp_path / "compiled_sources.json"
+    engine = compiled._source("bsp.core.engine")
+    monkeypatch.setattr(compiled, "MANIFEST", manifest)
+    modules = {"bsp.core.engine": compiled._digest(engine)}
+    manifest.write_text(json.dumps({"modules": modules, "setup": "0" * 64}))
+    found = compiled._examine()
+    assert found[0] == "stale" and found[1][-1] == "setup.py", found
+    manifest.write_text(json.dumps({"modules": modules, "setup": compiled._digest(compiled.ROOT / "setup.py")}))
+    assert "setup.py" not in compiled._examine()[1]
+
+
 @pytest.mark.mpi_skip
 def test_bsp_pure_python_loads_the_sources():
     where = "import bsp.core.engine, mpi_backend.transport as t; print(bsp.core.engine.__file__, t.__file__)"
