@@ -41,12 +41,12 @@ from __future__ import annotations
 
 import gc
 import os
-import weakref
+from array import array
 from typing import Any, Sequence, cast
 
 import numpy as np
 
-from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, lay_out, room_for
+from bsp.core.buffers import COPIED, HANDED_OVER, ReceiveSpace, lay_out, on_release, room_for
 from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.core.transport import Buffer
 
@@ -75,9 +75,9 @@ class NodeWindow:
 
     __deletable__ = ["_heap"]      # mypyc: `close` drops the heap's view of the segment before freeing it
 
-    def __init__(self, comm: MPI.Comm, pool: BufferPool):
-        """Collective over `comm`."""
-        self._pool = pool
+    def __init__(self, comm: MPI.Comm, space: ReceiveSpace):
+        """Collective over `comm`.  `space`: where inline pieces are received."""
+        self._space = space
         self._win: Any = None
         self._node: Any = None
         self._segments: dict[int, np.ndarray] = {}       # comm rank -> its segment, as bytes
@@ -154,7 +154,7 @@ class NodeWindow:
         self._segments[self.pid][offset:offset + nbytes] = np.frombuffer(frame, np.uint8)
         return offset, None
 
-    def plan(self, frames: Sequence[Buffer], split: Any) -> tuple[np.ndarray, list[memoryview]]:
+    def plan(self, frames: Sequence[Buffer], split: Any) -> tuple[array[int], list[memoryview]]:
         """How `frames` go to a rank of this node: the table of pieces,
         (offset, size, kind) each as `bsp.core.buffers.lay_out` reads them, and
         the inline pieces (COPIED: MPI carries them, as `split(run)` cuts a
@@ -173,7 +173,7 @@ class NodeWindow:
             run = []
             if found is not None:
                 table += (found[0], len(frame), HANDED_OVER)    # type: ignore[arg-type]
-        return np.array(table, np.int64), inline
+        return array("q", table), inline
 
     def settle(self) -> None:
         """After an exchange: take back the regions captured but not handed
@@ -189,7 +189,7 @@ class NodeWindow:
         piece (a frame cut into chunks is whole again), at an address
         congruent to its offset in the block."""
         room = room_for(table)
-        buffer = self._pool.take(room) if room else None
+        buffer = self._space.take(room) if room else None
         pieces, _ = lay_out(table, buffer, 0, lambda view, _: receive(view),
                             lambda offset, size: self._region(source, offset, size))
         return pieces
@@ -197,7 +197,7 @@ class NodeWindow:
     def _region(self, source: int, offset: int, size: int) -> memoryview:
         region = self._segments[source][offset:offset + size]
         self.held += 1
-        weakref.finalize(region, self._release, self._words[source], offset)
+        on_release(region, self._release, self._words[source], offset)
         return region.data
 
     def _release(self, words: memoryview, offset: int) -> None:

@@ -55,7 +55,6 @@ from mpi4py import MPI as MPI     # re-exported: the rest of mpi_backend imports
 from bsp.core.buffers import BufferPool, ReceiveSpace
 from bsp.launch.cores import usable_cores
 from bsp.errors import SyncTimeoutError
-from bsp.core.align import padding
 
 from mpi_backend.abort import abort_job
 from mpi_backend.agreement import Agreement
@@ -92,7 +91,7 @@ class MPITransport(Transport):
         self._early: list[tuple[int, int, int, Any]] = []    # (source, tag, count, message) of the next exchange
         self.yields = _oversubscribed(comm)
         self._watch = SyncWatch(comm, sync_timeout, self.yields) if sync_timeout else None
-        self._window = NodeWindow(comm, self._pool)
+        self._window = NodeWindow(comm, self._space)
         self._lost = False                  # a sync timed out: the late ranks will not come
         self._slots = _Slots(comm, self._space, self._window) if 1 < self.nprocs <= DENSE_RANKS else None
         # With slots, a buffer too large for one is handed over in a slot's
@@ -405,8 +404,9 @@ class _Slots:
         send = self._send
         _COUNT.pack_into(send, offset, len(table))
         start = offset + _COUNT.size
-        send[start:start + table.nbytes] = table.data.cast("B")
-        return _copy_frames(inline, send, start + table.nbytes) - offset
+        end = start + 8 * len(table)
+        send[start:end] = table
+        return _copy_frames(inline, send, end) - offset
 
     def done(self) -> bool:
         """Whether the Alltoall has completed."""
@@ -450,7 +450,7 @@ class _Slots:
         other pieces copied out of the slot."""
         count = _COUNT.unpack_from(received, offset)[0]
         start = offset + _COUNT.size
-        table = np.frombuffer(received, np.int64, count, start).tolist()
+        table = received[start:start + 8 * count].cast("q").tolist()
         return self._window.adopt(source, table, _SlotReader(received, start + 8 * count).read_into)
 
     def _resize(self, largest: int) -> None:

@@ -25,13 +25,12 @@ tables of the ranks that sent it others.
 from __future__ import annotations
 
 import array
-import weakref
 from typing import Sequence
 
 import numpy as np
 
 from bsp.core.align import ALIGN, aligned
-from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, room_for
+from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, on_release, room_for
 from bsp.core.sync_record import agree, flags_of, with_flags
 from bsp.core.transport import RECORD_SIZE, Buffer, Incoming, Outgoing, Transport
 from bsp.fork.heap import HandoverHeap, mark_free
@@ -334,7 +333,7 @@ class ForkTransport(Transport):
         where the buffer starts, when the block's head lies before it."""
         region = self._mapping[offset:offset + length]
         data = offset if data is None else data
-        weakref.finalize(region, mark_free, self._words, self._region_of(data))
+        on_release(region, mark_free, self._words, self._region_of(data))
         return region.data
 
     def _drop_placed(self, handed_over: set[int]) -> None:
