@@ -42,7 +42,7 @@ from __future__ import annotations
 import os
 import struct
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Final, Sequence
 
 import mpi4py
 
@@ -68,7 +68,7 @@ CHUNK_BYTES = int(os.environ.get("BSP_MPI_CHUNK_BYTES", 1 << 30))
 _TAG_BLOCK, _TAG_TABLE = (0, 1), (2, 3)
 _TAG_SHARED = (6, 7)                # a table of pieces, some of them handed over (see shared_window)
 _TAG_QUERY, _TAG_ANSWER = 4, 5
-_SPIN_POLLS = 64                    # polls that spin before each further one yields the core (oversubscribed)
+_SPIN_POLLS: Final = 64                    # polls that spin before each further one yields the core (oversubscribed)
 # The dense protocol (`_Slots`): used at this many ranks or fewer (0: never).
 DENSE_RANKS = int(os.environ.get("BSP_MPI_DENSE_RANKS", 8))
 
@@ -305,11 +305,13 @@ class _Round:
 # in the shared window, see `_Slots`); whether the sender has any block that
 # goes by NBX; the largest block it sent in slots or could have (the same in
 # each of its slots).
-_SLOT_HEADER = struct.Struct(f"<{RECORD_SIZE}sqqq")
-_COUNT = struct.Struct("<q")
-BY_NBX, TABLE_IN_SLOT = -1, -2
-SLOT_HEAD = 64
-SLOT_MIN, SLOT_MAX = 256, 4096      # bytes per slot, its header included
+_SLOT_HEADER: Final = struct.Struct(f"<{RECORD_SIZE}sqqq")
+_COUNT: Final = struct.Struct("<q")
+BY_NBX: Final = -1
+TABLE_IN_SLOT: Final = -2
+SLOT_HEAD: Final = 64
+SLOT_MIN: Final = 256              # bytes per slot, its header included
+SLOT_MAX: Final = 4096
 SHRINK_AFTER = 8                    # supersteps with data that need a smaller slot before it halves
 
 

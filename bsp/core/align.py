@@ -5,7 +5,9 @@ mailboxes, the record files and both transports use it."""
 
 from __future__ import annotations
 
-ALIGN = 64
+from typing import Final
+
+ALIGN: Final = 64
 
 
 def padding(nbytes: int) -> int:

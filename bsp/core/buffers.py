@@ -11,14 +11,14 @@ the next superstep writes into memory that is already mapped.
 from __future__ import annotations
 
 import weakref
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Final, Sequence
 
 import numpy as np
 
 from bsp.core.align import ALIGN, padding
 
-POOLED_BYTES = 1 << 20      # smaller buffers come from malloc, which reuses them well already
-KEEP_BYTES = 1 << 30        # at most this much idle memory stays in the pool
+POOLED_BYTES: Final = 1 << 20      # smaller buffers come from malloc, which reuses them well already
+KEEP_BYTES: Final = 1 << 30        # at most this much idle memory stays in the pool
 
 
 # What `on_release` waits for: by the id of each weak reference, the
@@ -84,7 +84,7 @@ class BufferPool:
             self._idle_bytes -= self._idle.pop(0).nbytes
 
 
-SLAB_BYTES = 1 << 20        # small receive space is carved from slabs of this size
+SLAB_BYTES: Final = 1 << 20        # small receive space is carved from slabs of this size
 
 
 class ReceiveSpace:

@@ -210,7 +210,9 @@ class Engine:
         """`post_object` for one destination, a valid pid: the commonest
         send, a small immutable object (a number, a short tuple), is queued
         here with no call it can do without."""
-        if (type(obj) in _IMMUTABLE and self._defer
+        kind = type(obj)
+        # floats and ints first: a pointer comparison each, where the set's lookup hashes
+        if ((kind is float or kind is int or kind in _IMMUTABLE) and self._defer
                 and (self._main_owns and _threads_started() == 0 or _thread() == self._owner)):
             if self._last != (channel, dest):
                 self._last_section = self._section(channel, dest)

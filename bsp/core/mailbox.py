@@ -30,21 +30,25 @@ from __future__ import annotations
 
 import pickle
 import struct
-from typing import Any
+from typing import Any, Final
 
 from bsp.core.align import ALIGN, aligned, padding
 from bsp.core.transport import Buffer
 from bsp.core.wire import dumps_batch
 
-_PADDING = bytes(ALIGN)
-JOIN_BYTES = 1 << 18        # header and streams up to this size go as one frame
-_WORD = struct.Struct("<q")
+# Final: compiled, a C static (or a constant), not a lookup in the module per use.
+_PADDING: Final = bytes(ALIGN)
+JOIN_BYTES: Final = 1 << 18        # header and streams up to this size go as one frame
+_WORD: Final = struct.Struct("<q")
 # The header of the commonest block: one section, no bulk buffers (its
 # words: 5, one section, channel, count, stream bytes, no buffers).
-_ONE_SECTION = struct.Struct("<6q")
+_ONE_SECTION: Final = struct.Struct("<6q")
+_ONE_SECTION_SIZE: Final = 48
 # ... and of one section with one bulk buffer (6, one section, channel,
 # count, stream bytes, one buffer, its size): an array alone, say.
-_ONE_BULK = struct.Struct("<7q")
+_ONE_BULK: Final = struct.Struct("<7q")
+_ONE_BULK_SIZE: Final = 56
+assert (_ONE_SECTION.size, _ONE_BULK.size) == (_ONE_SECTION_SIZE, _ONE_BULK_SIZE)
 
 
 class Section:
@@ -119,18 +123,10 @@ class Outbox:
         """The frames of this destination's block, in wire order.  (Once:
         the outbox is spent.)"""
         if len(self.sections) == 1:
-            ((channel, section),) = self.sections.items()
-            if section.deferred:
-                section.flush()         # onto an empty stream (the commonest block): no copy
-            stream = section.stream
-            if not section.sizes and len(stream) <= JOIN_BYTES:      # the common small case
-                used = _ONE_SECTION.size + len(stream)
-                return [b"".join((_ONE_SECTION.pack(5, 1, channel, section.count, len(stream), 0),
-                                  stream, _PADDING[:padding(used)]))]     # one copy of the stream
-            if len(section.bulk) == 1 and len(stream) <= JOIN_BYTES:     # one array, say: as below, made faster
-                used = _ONE_BULK.size + len(stream)
-                return [b"".join((_ONE_BULK.pack(6, 1, channel, section.count, len(stream), 1, section.sizes[0]),
-                                  stream, _PADDING[:padding(used)])), section.bulk[0]]
+            for channel, section in self.sections.items():      # the one section (a loop: compiled, no iterator)
+                found = _one_section(channel, section)
+                if found is not None:
+                    return found
         for section in self.sections.values():
             if section.deferred:
                 section.flush()
@@ -144,6 +140,26 @@ class Outbox:
         if used <= JOIN_BYTES:
             front = [b"".join(front)]
         return front + [buffer for section in self.sections.values() for buffer in section.bulk]
+
+
+def _one_section(channel: int, section: Section) -> list[Buffer] | None:
+    """`Outbox.frames` of a block of one section, in its two commonest
+    shapes (a stream alone; a stream and one bulk buffer, an array say),
+    each with a header of fixed size; None for any other."""
+    if section.deferred:
+        section.flush()         # onto an empty stream (the commonest block): no copy
+    stream = section.stream
+    if len(stream) > JOIN_BYTES:
+        return None
+    if not section.sizes:       # the common small case: one copy of the stream
+        used = _ONE_SECTION_SIZE + len(stream)
+        return [b"".join((_ONE_SECTION.pack(5, 1, channel, section.count, len(stream), 0),
+                          stream, _PADDING[:padding(used)]))]
+    if len(section.bulk) == 1:
+        used = _ONE_BULK_SIZE + len(stream)
+        return [b"".join((_ONE_BULK.pack(6, 1, channel, section.count, len(stream), 1, section.sizes[0]),
+                          stream, _PADDING[:padding(used)])), section.bulk[0]]
+    return None
 
 
 class Arrival:
@@ -165,10 +181,10 @@ def unpack(source: int, pieces: list[memoryview]) -> list[tuple[int, Arrival]]:
     """Split a block received from `source`, in pieces, into (channel,
     Arrival) pairs.  The views share the pieces' memory."""
     head = pieces[0]
-    if len(pieces) <= 2 and len(head) >= _ONE_SECTION.size:
+    if len(pieces) <= 2 and len(head) >= _ONE_SECTION_SIZE:
         nwords, _, channel, count, nbytes, _ = _ONE_SECTION.unpack_from(head)
         if nwords == 5 and len(pieces) == 1:        # one section, no bulk buffers
-            return [(channel, Arrival(source, count, head[_ONE_SECTION.size:_ONE_SECTION.size + nbytes], []))]
+            return [(channel, Arrival(source, count, head[_ONE_SECTION_SIZE:_ONE_SECTION_SIZE + nbytes], []))]
         if nwords == 6:                             # one section, one bulk buffer
             found = _one_bulk(source, pieces)
             if found is not None:
@@ -201,7 +217,7 @@ def _one_bulk(source: int, pieces: list[memoryview]) -> tuple[int, Arrival] | No
     pieces are cut otherwise."""
     head = pieces[0]
     _, _, channel, count, nbytes, _, size = _ONE_BULK.unpack_from(head)
-    start = aligned(_ONE_BULK.size + nbytes)
+    start = aligned(_ONE_BULK_SIZE + nbytes)
     if len(pieces) == 1:
         bulk = head[start:start + size]
     elif len(head) == start:
@@ -210,7 +226,7 @@ def _one_bulk(source: int, pieces: list[memoryview]) -> tuple[int, Arrival] | No
         return None
     if len(bulk) != size:
         raise ValueError("a block is shorter than its header says (a transport bug)")
-    return channel, Arrival(source, count, head[_ONE_BULK.size:_ONE_BULK.size + nbytes], [bulk])
+    return channel, Arrival(source, count, head[_ONE_BULK_SIZE:_ONE_BULK_SIZE + nbytes], [bulk])
 
 
 class _Reader:

@@ -8,7 +8,7 @@ backend (`bsp.fork`) and the MPI backend (`mpi_backend`) implement it.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Mapping, Sequence, Union
+from typing import Final, Mapping, Sequence, Union
 
 from mypy_extensions import mypyc_attr
 
@@ -23,7 +23,7 @@ Incoming = dict[int, list[memoryview]]
 # bytes (bsp.core.sync_record's format), the superstep number first (int64,
 # little-endian), which a transport may name in a timeout message without
 # decoding the rest (see superstep_of).
-RECORD_SIZE = 40
+RECORD_SIZE: Final = 40
 
 
 def superstep_of(record: bytes | memoryview) -> int:

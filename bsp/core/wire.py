@@ -21,7 +21,7 @@ import io
 import pickle
 import struct
 import sys
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Final, Iterable, Iterator
 
 from bsp.core import plain_arrays
 from bsp.core.dill_pickler import dill_pickler
@@ -133,8 +133,8 @@ def deferrable(obj: Any) -> bool:
 # reader tells a batch from a message by its first byte.  (A list subclass
 # marking the batch cost four times the list's pickling and loading, in
 # copyreg and in finding the class.)
-BATCH_MARK = b"B"
-_BATCH = BATCH_MARK[0]
+BATCH_MARK: Final = b"B"
+_BATCH: Final = BATCH_MARK[0]
 
 
 def dumps_batch(objs: list[Any]) -> bytes:

@@ -25,7 +25,7 @@ tables of the ranks that sent it others.
 from __future__ import annotations
 
 import array
-from typing import Sequence
+from typing import Final, Sequence
 
 import numpy as np
 
@@ -37,14 +37,14 @@ from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.fork.barrier import Barrier
 from bsp.fork.shared import SharedRegion
 
-HANDOVER_MIN = 1 << 16      # smaller frames are cheaper to copy than to hand over
+HANDOVER_MIN: Final = 1 << 16      # smaller frames are cheaper to copy than to hand over
 # Room left free before each send buffer and each handover region's data,
 # where the header and stream of a block made of them and that buffer alone
 # (one array sent, the commonest bulk message) are written at the exchange:
 # the block is then one run of bytes, announced by its offset like a small
 # one, with no extent table (a handover region's as -2 - (offset + the
 # head's length in units of ALIGN: offsets are multiples of ALIGN)).
-HEAD_ROOM = 256
+HEAD_ROOM: Final = 256
 
 
 class ForkTransport(Transport):
