@@ -191,10 +191,12 @@ class NodeWindow:
         room = room_for(table)
         buffer = self._space.take(room) if room else None
         pieces, _ = lay_out(table, buffer, 0, lambda view, _: receive(view),
-                            lambda offset, size: self._region(source, offset, size))
+                            lambda offset, size: self.region(source, offset, size))
         return pieces
 
-    def _region(self, source: int, offset: int, size: int) -> memoryview:
+    def region(self, source: int, offset: int, size: int) -> memoryview:
+        """The region at `offset` of `source`'s segment, handed over to this
+        rank: memory of its own, given back when the last object on it is gone."""
         region = self._segments[source][offset:offset + size]
         self.held += 1
         on_release(region, self._release, self._words[source], offset)

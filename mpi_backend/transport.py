@@ -52,7 +52,7 @@ if "mpi4py.MPI" not in sys.modules:     # the thread level is fixed when MPI sta
 import numpy as np
 from mpi4py import MPI as MPI     # re-exported: the rest of mpi_backend imports it from here
 
-from bsp.core.buffers import BufferPool, ReceiveSpace
+from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace
 from bsp.launch.cores import usable_cores
 from bsp.errors import SyncTimeoutError
 
@@ -307,6 +307,9 @@ class _Round:
 # each of its slots).
 _SLOT_HEADER: Final = struct.Struct(f"<{RECORD_SIZE}sqqq")
 _COUNT: Final = struct.Struct("<q")
+# A table of two pieces, a head in the slot and a region of the window: its
+# count (6), then (0, the head's bytes, COPIED) and (where, bytes, HANDED_OVER).
+_HEAD_AND_REGION: Final = struct.Struct("<7q")
 BY_NBX: Final = -1
 TABLE_IN_SLOT: Final = -2
 SLOT_HEAD: Final = 64
@@ -402,6 +405,16 @@ class _Slots:
         """Write into the slot at `offset` the table of `frames`' pieces (its
         count of int64 first), then the bytes of the pieces not handed over;
         return the bytes written."""
+        if len(frames) == 2:        # a head and a buffer placed in the window: one array, the commonest
+            placed = self._window.placed.get(id(frames[1]))
+            head = frames[0]
+            if placed is not None and id(head) not in self._window.placed:
+                del self._window.placed[id(frames[1])]
+                _HEAD_AND_REGION.pack_into(self._send, offset, 6, 0, len(head), COPIED,
+                                           placed[0], len(frames[1]), HANDED_OVER)
+                start = offset + _HEAD_AND_REGION.size
+                self._send[start:start + len(head)] = head
+                return _HEAD_AND_REGION.size + len(head)
         table, inline = self._window.plan(frames, _as_views)
         send = self._send
         _COUNT.pack_into(send, offset, len(table))
@@ -451,6 +464,13 @@ class _Slots:
         `offset` (see `_put_table`): its regions of the window, and the
         other pieces copied out of the slot."""
         count = _COUNT.unpack_from(received, offset)[0]
+        if count == 6:              # perhaps a head and one region (see _put_table)
+            _, at, nbytes, kind, region, size, region_kind = _HEAD_AND_REGION.unpack_from(received, offset)
+            if at == 0 and kind == COPIED and region_kind == HANDED_OVER:
+                head = self._space.take(nbytes)
+                start = offset + _HEAD_AND_REGION.size
+                head[:] = received[start:start + nbytes]
+                return [head, self._window.region(source, region, size)]
         start = offset + _COUNT.size
         table = received[start:start + 8 * count].cast("q").tolist()
         return self._window.adopt(source, table, _SlotReader(received, start + 8 * count).read_into)
