@@ -144,6 +144,31 @@ def dumps_batch(objs: list[Any]) -> bytes:
     return BATCH_MARK + pickle.dumps(objs, 5)
 
 
+def shares_objects(objs: list[Any]) -> bool:
+    """Whether two of the deferrable `objs` hold one bytes or tuple object
+    (one of them, or an item of one): one pickle of them all, `dumps_batch`,
+    would give the receiver one object there too, where each message must
+    arrive as a copy of its own (within one message, what is shared stays
+    shared).  Strings aside: whether equal strings are one object is the
+    interpreter's choice (interning), on both sides."""
+    seen: set[int] = set()
+    for obj in objs:
+        kind = type(obj)
+        if kind is tuple and obj:
+            mine = {id(obj)}
+            for item in obj:
+                if type(item) is bytes and len(item) > 1:
+                    mine.add(id(item))
+        elif kind is bytes and len(obj) > 1:
+            mine = {id(obj)}
+        else:
+            continue
+        if not seen.isdisjoint(mine):
+            return True
+        seen |= mine
+    return False
+
+
 def _collector(buffers: list[memoryview]) -> Callable[[pickle.PickleBuffer], bool]:
     def out_of_band(buffer: pickle.PickleBuffer) -> bool:
         try:

@@ -30,6 +30,23 @@ def test_messages_are_ordered_by_source_then_send_order(world):
     assert world.messages() == expected
 
 
+@spmd(nprocs=[1, 2])
+def test_two_messages_of_one_object_arrive_as_two_objects(world):
+    """Each message is a copy of its own, immutable ones too (which are
+    pickled together at the sync): nothing is shared between two messages,
+    and what one message shares stays shared."""
+    data, pair = b"two bytes", (b"ab", 1)
+    for dest in range(world.nprocs):
+        for message in (data, data, pair, (pair[0], 2), (data, data), 0.5):
+            world.send(message, dest)
+    world.sync()
+    for source in range(world.nprocs):
+        first, second, tuple_, other, shared, _ = [obj for pid, obj in world.messages() if pid == source]
+        assert first == second == data and first is not second
+        assert tuple_[0] == other[0] and tuple_[0] is not other[0]
+        assert shared == (data, data) and shared[0] is shared[1] and shared[0] is not first
+
+
 @spmd(nprocs=[1, 3])
 def test_messages_to_self(world):
     world.send("me", world.pid)
