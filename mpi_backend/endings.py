@@ -8,6 +8,7 @@ rank's program started are gone (descendants)."""
 from __future__ import annotations
 
 import fcntl
+import os
 import signal
 import sys
 
@@ -17,7 +18,30 @@ _SIGNALED = 0x400   # PF_SIGNALED: that end is a fatal signal's
 
 def ending(pid: int) -> bool:
     """Whether `pid` has begun to end, or is gone."""
-    fields = stat_fields(pid)
+    return _ending(stat_fields(pid))
+
+
+def open_stat(pid: int) -> int | None:
+    """/proc/PID/stat opened, for `ending_at` (close it with os.close), or
+    None when the process is gone."""
+    try:
+        return os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+    except OSError:
+        return None
+
+
+def ending_at(stat: int) -> bool:
+    """`ending` of the process whose /proc/PID/stat is open as `stat`: one
+    read (4.6 against 9 us), for a watch that asks every millisecond.  The
+    file stays that process's: once it is gone, it is gone, whoever takes
+    its pid next."""
+    try:
+        return _ending(_parsed(os.pread(stat, 4096, 0)))
+    except OSError:
+        return True
+
+
+def _ending(fields: list[str] | None) -> bool:
     return fields is None or fields[0] in "ZX" or bool(int(fields[6]) & _EXITING)
 
 
@@ -92,7 +116,17 @@ def stat_fields(pid: int) -> list[str] | None:
     """The fields of /proc/PID/stat after the command name (state first),
     or None when the process is gone."""
     try:
-        with open(f"/proc/{pid}/stat") as text:
-            return text.read().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
+        # os.open and os.read, not open(): half the cost (9 against 19 us)
+        stat = os.open(f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            return _parsed(os.read(stat, 4096))
+        finally:
+            os.close(stat)
+    except OSError:
         return None
+
+
+def _parsed(stat: bytes) -> list[str] | None:
+    """The fields of a /proc/PID/stat's text after the command name."""
+    _, paren, rest = stat.rpartition(b")")
+    return rest.decode().split() if paren else None

@@ -229,6 +229,7 @@ class _RankWatch(threading.Thread):
         self.shared_files: set[str] = set()                 # MPI shared memory files the ranks were seen to map
         self._ends = select.epoll()                         # the ranks' pidfds: ready in the order they end
         self._pid_of_fd: dict[int, int] = {}
+        self._stat_of: dict[int, int] = {}                  # pid: its /proc/PID/stat, open (endings.ending_at)
         self._finished: list[int] = []                      # pids, in the order they finished ending
         self._status_of: dict[int, int] = {}                # pid: wait status, of those that finished
         self._failed_at: tuple[float, int] | None = None     # when the first rank to fail finished, and its pid
@@ -241,7 +242,7 @@ class _RankWatch(threading.Thread):
             while self._process.poll() is None:
                 settled = self.died and self.first_status() is not None
                 self._note_finished(self.FIND_SECONDS if settled else self.WATCH_SECONDS)
-                ending = [] if settled else [pid for pid in self.of_pid if endings.ending(pid)]
+                ending = [] if settled else [pid for pid in self.of_pid if self._ending(pid)]
                 if ending and not self.first_to_end:
                     self.first_to_end = self._first_of(ending)
                 if ending and not self.died:
@@ -252,8 +253,12 @@ class _RankWatch(threading.Thread):
                 self.first_to_end = [(self.of_pid[pid], pid) for pid in self._finished[:1]]
         finally:
             self._ends.close()
-            for fd in self._pid_of_fd:
+            for fd in [*self._pid_of_fd, *self._stat_of.values()]:
                 os.close(fd)
+
+    def _ending(self, pid: int) -> bool:
+        stat = self._stat_of.get(pid)
+        return endings.ending(pid) if stat is None else endings.ending_at(stat)
 
     def _first_of(self, ending: list[int]) -> list[tuple[int, int]]:
         """The ranks seen beginning to end: the one alone, or several seen
@@ -276,6 +281,9 @@ class _RankWatch(threading.Thread):
             self._note_finished(self.FIND_SECONDS)
 
     def _watch_end(self, pid: int) -> None:
+        stat = endings.open_stat(pid)
+        if stat is not None:
+            self._stat_of[pid] = stat
         try:
             fd = os.pidfd_open(pid)
         except ProcessLookupError:      # gone already: before any other could be seen to end
