@@ -141,9 +141,17 @@ class NodeWindow:
                 inline += len(frame)
         return 8 + 24 * len(frames) + inline if placed else 0
 
-    def _written(self, frame: Buffer) -> tuple[int, None] | None:
+    def hand_over(self, frame: Buffer) -> int | None:
+        """Where `frame` lies in this rank's segment, if it is a buffer
+        captured here this superstep, which now goes to its destination
+        (`settle` no longer takes it back); else None."""
+        found = self.placed.pop(id(frame), None)
+        return None if found is None else found[0]
+
+    def _written(self, frame: Buffer) -> int | None:
         """A large frame of the caller's own memory (an unbuffered send)
-        written into a region now: this write is its transfer, as on fork."""
+        written into a region now, and where: this write is its transfer,
+        as on fork."""
         nbytes = memoryview(frame).nbytes
         if nbytes < HANDOVER_MIN:
             return None
@@ -152,7 +160,7 @@ class NodeWindow:
         except MemoryError:
             return None
         self._segments[self.pid][offset:offset + nbytes] = np.frombuffer(frame, np.uint8)
-        return offset, None
+        return offset
 
     def plan(self, frames: Sequence[Buffer], split: Any) -> tuple[array[int], list[memoryview]]:
         """How `frames` go to a rank of this node: the table of pieces,
@@ -162,17 +170,23 @@ class NodeWindow:
         table: list[int] = []
         inline: list[memoryview] = []
         run: list[Buffer] = []
-        for frame in (*frames, None):
-            found = None if frame is None else self.placed.pop(id(frame), None) or self._written(frame)
-            if frame is not None and found is None:
-                run.append(frame)
-                continue
+
+        def end_run() -> None:
             for piece in split(run) if run else ():
-                table += (0, piece.nbytes, COPIED)
+                table.extend((0, piece.nbytes, COPIED))
                 inline.append(piece)
-            run = []
-            if found is not None:
-                table += (found[0], len(frame), HANDED_OVER)    # type: ignore[arg-type]
+            run.clear()
+
+        for frame in frames:
+            region = self.hand_over(frame)
+            if region is None:
+                region = self._written(frame)
+            if region is None:
+                run.append(frame)
+            else:
+                end_run()
+                table.extend((region, len(frame), HANDED_OVER))
+        end_run()
         return array("q", table), inline
 
     def settle(self) -> None:

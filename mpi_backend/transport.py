@@ -405,16 +405,15 @@ class _Slots:
         """Write into the slot at `offset` the table of `frames`' pieces (its
         count of int64 first), then the bytes of the pieces not handed over;
         return the bytes written."""
-        if len(frames) == 2:        # a head and a buffer placed in the window: one array, the commonest
-            placed = self._window.placed.get(id(frames[1]))
+        # A head and a buffer captured in the window (one array, the
+        # commonest): its two-piece table written directly, not planned.
+        if len(frames) == 2 and id(frames[0]) not in self._window.placed \
+                and (region := self._window.hand_over(frames[1])) is not None:
             head = frames[0]
-            if placed is not None and id(head) not in self._window.placed:
-                del self._window.placed[id(frames[1])]
-                _HEAD_AND_REGION.pack_into(self._send, offset, 6, 0, len(head), COPIED,
-                                           placed[0], len(frames[1]), HANDED_OVER)
-                start = offset + _HEAD_AND_REGION.size
-                self._send[start:start + len(head)] = head
-                return _HEAD_AND_REGION.size + len(head)
+            _HEAD_AND_REGION.pack_into(self._send, offset, 6, 0, len(head), COPIED, region, len(frames[1]), HANDED_OVER)
+            start = offset + _HEAD_AND_REGION.size
+            self._send[start:start + len(head)] = head
+            return _HEAD_AND_REGION.size + len(head)
         table, inline = self._window.plan(frames, _as_views)
         send = self._send
         _COUNT.pack_into(send, offset, len(table))
