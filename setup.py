@@ -23,6 +23,7 @@ import importlib.util
 import json
 import os
 import sys
+import sysconfig
 import tempfile
 from pathlib import Path
 
@@ -48,9 +49,13 @@ def say(line: str) -> None:
     print(f"pybsp: {line}", file=sys.stderr, flush=True)
 
 
+def forced_pure() -> bool:
+    return os.environ.get("BSP_PURE_PYTHON", "") not in ("", "0")
+
+
 def why_pure() -> str | None:
     """Why this build cannot be compiled, or None if it can."""
-    if os.environ.get("BSP_PURE_PYTHON", "") not in ("", "0"):
+    if forced_pure():
         return "BSP_PURE_PYTHON is set"
     if importlib.util.find_spec("mypyc") is None:
         return "mypyc is not installed where pybsp is built"
@@ -94,6 +99,18 @@ class BuildPy(build_py):
             Path(self.build_lib, "bsp", MANIFEST.name).write_text(self.manifest)
 
 
+def built_here() -> bool:
+    """Whether this checkout holds a compiled build of its current sources
+    for this interpreter: MANIFEST as this build would write it, and every
+    extension with this interpreter's suffix."""
+    suffix = sysconfig.get_config_var("EXT_SUFFIX")
+    extensions = [ROOT / f"bsp_engine__mypyc{suffix}", *(ROOT / (path[:-3] + suffix) for path in COMPILED)]
+    try:
+        return MANIFEST.read_text() == manifest(COMPILED) and all(path.exists() for path in extensions)
+    except OSError:
+        return False
+
+
 def remove_extensions() -> None:
     """Remove the extensions an earlier build left in this tree (an
     editable checkout): bsp/compiled.py would not load them, but they
@@ -106,6 +123,12 @@ def remove_extensions() -> None:
 def extensions() -> list:  # type: ignore[type-arg]
     # setup.py runs for metadata too (egg_info, dist_info): compile only for a build.
     if not BUILDING.intersection(sys.argv[1:]):
+        return []
+    if EDITABLE and not forced_pure() and built_here():
+        # A second virtual environment installing this checkout (scripts/test's
+        # Open MPI one): the extensions in the tree are this interpreter's and
+        # current, so compiling them again (most of a minute) would rewrite the same.
+        say(f"compiled build (mypyc): {len(COMPILED)} modules of the engine layer, already built in this checkout")
         return []
     if EDITABLE:
         MANIFEST.unlink(missing_ok=True)        # until this build is known to be compiled

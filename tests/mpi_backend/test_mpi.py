@@ -80,18 +80,24 @@ CANNOT: dict[str, str] = {}
 @pytest.mark.parametrize("example", EXAMPLES)
 @pytest.mark.parametrize("nprocs", [2, 3])
 def test_an_example_prints_the_same_under_mpiexec_bsp_run_and_python(example, nprocs):
+    """At 2 ranks, all four ways; at 3 (a rank with no partner, uneven
+    blocks), the fork backend and mpiexec: the launchers do nothing that
+    depends on the program's nprocs, and an MPI job of 3 ranks on this
+    machine's 2 cores is the suite's costliest kind of process."""
     if example in CANNOT:
         pytest.skip(CANNOT[example])
     script = [ROOT / "examples" / example, *ARGUMENTS.get(example, [])]
-    fork, bsp_run, mpi, bsp_run_mpi = run_together(([sys.executable, *script], {"BSP_NPROCS": str(nprocs)}),
-                                                   [BIN / "bsp", "run", "-n", nprocs, *script],
-                                                   [MPIEXEC, "-n", nprocs, sys.executable, *script],
-                                                   [BIN / "bsp", "run", "--mpi", "-n", nprocs, *script])
+    commands = [([sys.executable, *script], {"BSP_NPROCS": str(nprocs)}),
+                [MPIEXEC, "-n", nprocs, sys.executable, *script]]
+    if nprocs == 2:
+        commands += [[BIN / "bsp", "run", "-n", nprocs, *script], [BIN / "bsp", "run", "--mpi", "-n", nprocs, *script]]
+    fork, mpi, *launched = run_together(*commands)
     assert fork.returncode == 0, fork.stderr
-    assert bsp_run.stdout == fork.stdout
     assert mpi.returncode == 0, mpi.stderr
     assert mpi.stdout == fork.stdout
-    assert bsp_run_mpi.stdout == fork.stdout
+    for bsp_run in launched:
+        assert bsp_run.returncode == 0, bsp_run.stderr
+        assert bsp_run.stdout == fork.stdout
 
 
 def test_bspbench_runs_under_mpiexec():
