@@ -261,8 +261,12 @@ class Engine:
         found: list[tuple[int, Any]] = []
         for arrival in arrivals:
             source: Any = arrival.source        # boxed once, not per pair
-            for obj in wire.load_stream(arrival.stream, arrival.count, arrival.bulk):
-                found.append((source, obj))
+            # over a list, a compiled comprehension makes its list at full size
+            pairs = [(source, obj) for obj in wire.load_objects(arrival.stream, arrival.count, arrival.bulk)]
+            if found:
+                found += pairs
+            else:
+                found = pairs
         return found
 
     @staticmethod

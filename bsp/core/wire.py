@@ -101,6 +101,12 @@ def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memory
     return _load_all(stream, buffers)
 
 
+def load_objects(stream: bytes | memoryview, count: int, buffers: Iterable[memoryview] = ()) -> list[Any]:
+    """`load_stream`'s objects, as a list (the commonest stream's is its own)."""
+    loaded = load_stream(stream, count, buffers)
+    return loaded if type(loaded) is list else list(loaded)
+
+
 def _load_all(stream: bytes | memoryview, buffers: Iterable[memoryview]) -> Iterator[Any]:
     file, pending, end = io.BytesIO(stream), iter(buffers), len(stream)
     position = 0
