@@ -6,7 +6,11 @@ within one round (pybsp against raw mpi4py in the same MPI job and run),
 with the load average beside it.
 
     .venv/bin/python scripts/benchmarks/builds.py [--rounds 5] [--nprocs 2] [--json FILE]
-        [--variant nbx:BSP_PURE_PYTHON=0,BSP_MPI_DENSE_RANKS=0]
+        [--variant nbx:BSP_PURE_PYTHON=0,BSP_MPI_DENSE_RANKS=0] [--checkout base:/tmp/base]
+
+--checkout NAME:PATH adds the compiled build of another checkout (a
+`git worktree` of an earlier commit, set up with its own scripts/setup), run
+by its own .venv and benchmark scripts: an A/B of two commits in one run.
 
 Prints a markdown table; needs the compiled build installed (scripts/setup)."""
 
@@ -36,15 +40,21 @@ ROWS = ([(f"{count} message(s) per rank / mpi4py alltoall", f"messages|{count}",
 VARIANTS = {"pure": {"BSP_PURE_PYTHON": "1"}, "compiled": {"BSP_PURE_PYTHON": "0"}}
 
 
+CHECKOUT = "PYBSP_CHECKOUT"      # a variant's key naming another checkout (--checkout), not an environment variable
+
+
 def one_round(variant: dict, nprocs: int) -> tuple[dict, float]:
     """The medians of one run.py round on one variant, and the load average (1 min) before it."""
     load = os.getloadavg()[0]
-    env = {**os.environ, **variant}
+    settings = dict(variant)
+    root = Path(settings.pop(CHECKOUT, HERE.parent.parent))
+    python = sys.executable if root == HERE.parent.parent else str(root / ".venv" / "bin" / "python")
+    env = {**os.environ, **settings}
     with tempfile.TemporaryDirectory() as scratch:
         out = Path(scratch, "medians.json")
-        subprocess.run([sys.executable, str(HERE / "run.py"), "--only", "tax", "--rounds", "1", "--nprocs",
-                        str(nprocs), "--report", "", "--plots", "", "--scaling", "", "--json", str(out)],
-                       env=env, check=True, stdout=subprocess.DEVNULL, cwd=HERE.parent.parent)
+        subprocess.run([python, str(root / "scripts" / "benchmarks" / "run.py"), "--only", "tax", "--rounds", "1",
+                        "--nprocs", str(nprocs), "--report", "", "--plots", "", "--scaling", "", "--json", str(out)],
+                       env=env, check=True, stdout=subprocess.DEVNULL, cwd=root)
         return json.loads(out.read_text())["medians"], load
 
 
@@ -68,8 +78,13 @@ def main() -> None:
     parser.add_argument("--json", help="write every round's medians and loads here")
     parser.add_argument("--variant", action="append", default=[],
                         help="NAME:VAR=VALUE,...: one more variant, for example nbx:BSP_MPI_DENSE_RANKS=0")
+    parser.add_argument("--checkout", action="append", default=[],
+                        help="NAME:PATH: the compiled build of another checkout, with its own .venv")
     options = parser.parse_args()
     variants = dict(VARIANTS)
+    for text in options.checkout:
+        name, _, path = text.partition(":")
+        variants[name] = {"BSP_PURE_PYTHON": "0", CHECKOUT: str(Path(path).resolve())}
     for text in options.variant:
         name, _, settings = text.partition(":")
         variants[name] = dict(setting.split("=", 1) for setting in settings.split(",") if setting)
