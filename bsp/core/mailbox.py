@@ -34,7 +34,7 @@ from typing import Any, Final
 
 from bsp.core.align import ALIGN, aligned, padding
 from bsp.core.transport import Buffer
-from bsp.core.wire import dumps_batch, shares_objects
+from bsp.core.wire import dumps_batch, dumps_floats, shares_objects
 
 # Final: compiled, a C static (or a constant), not a lookup in the module per use.
 _PADDING: Final = bytes(ALIGN)
@@ -54,7 +54,7 @@ assert (_ONE_SECTION.size, _ONE_BULK.size) == (_ONE_SECTION_SIZE, _ONE_BULK_SIZE
 class Section:
     """What one channel sends one destination in the current superstep."""
 
-    __slots__ = ("stream", "count", "bulk", "sizes", "deferred", "identified")
+    __slots__ = ("stream", "count", "bulk", "sizes", "deferred", "floats_only", "identified")
 
     def __init__(self) -> None:
         self.stream: bytes | bytearray = b""    # the first pickle as it is, not copied; a bytearray once there are more
@@ -62,14 +62,17 @@ class Section:
         self.bulk: list[memoryview | bytes] = []                # the frames of the bulk buffers, each buffer padded to ALIGN
         self.sizes: list[int] = []          # the bytes of each buffer without its padding
         self.deferred: list[Any] = []       # immutable messages not pickled yet (see wire.deferrable)
+        self.floats_only = True             # whether they are all floats (see flush)
         self.identified = False             # whether one of them is more than a float or an int (see flush)
 
     def defer(self, obj: Any) -> None:
-        """Queue an immutable message, pickled at the sync with the others."""
+        """Queue an immutable message, encoded at the sync with the others."""
         self.deferred.append(obj)
         self.count += 1
-        if type(obj) is not float and type(obj) is not int:
-            self.identified = True
+        if type(obj) is not float:
+            self.floats_only = False
+            if type(obj) is not int:
+                self.identified = True
 
     def add_stream(self, data: bytes) -> None:
         """Queue one pickled message, after the messages queued before it."""
@@ -79,11 +82,13 @@ class Section:
         self.count += 1
 
     def flush(self) -> None:
-        """Pickle the deferred messages, as one batch, onto the stream (one
-        alone as itself)."""
+        """Encode the deferred messages, as one batch, onto the stream (one
+        alone as its pickle; floats alone as their bytes)."""
         deferred = self.deferred
         if len(deferred) == 1:
             self._append(pickle.dumps(deferred[0], 5))
+        elif self.floats_only:
+            self._append(dumps_floats(deferred))
         elif self.identified and shares_objects(deferred):
             # one pickle would make the object they share one object at the
             # receiver too: each message is a copy of its own
@@ -92,6 +97,7 @@ class Section:
         else:
             self._append(dumps_batch(deferred))
         self.deferred = []
+        self.floats_only = True
         self.identified = False
 
     def _append(self, data: bytes) -> None:

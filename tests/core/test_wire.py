@@ -1,11 +1,13 @@
 """The wire format: pickle 5 with out-of-band buffers, dill as the fallback."""
 
 import pickle
+import struct
 
 import numpy as np
 import pytest
 
 from bsp.core import wire
+from bsp.core.mailbox import Section
 
 
 def test_large_numpy_data_travels_out_of_band_without_a_copy():
@@ -85,6 +87,32 @@ def test_a_batch_of_immutable_messages_reads_as_that_many_messages():
     stream = wire.dumps_batch([1, "two", (3, 4.0)]) + wire.dumps([5])[0] + wire.dumps_batch([None, b"six"])
     assert list(wire.load_stream(stream, 6)) == [1, "two", (3, 4.0), [5], None, b"six"]
     assert list(wire.load_stream(wire.dumps("alone")[0], 1)) == ["alone"]
+
+
+def test_a_batch_of_floats_reads_back_bit_for_bit_between_other_messages():
+    floats = [0.5, -0.0, float("inf"), float("-inf"), float("nan"), 1e308, 5e-324, -2.0**-1074]
+    bits = [struct.pack("<d", x) for x in floats]
+    stream = wire.dumps_floats(floats) + wire.dumps([5])[0] + wire.dumps_floats([1.5, 2.5])
+    read = list(wire.load_stream(stream, len(floats) + 3))
+    assert [struct.pack("<d", x) for x in read[:len(floats)]] == bits
+    assert read[len(floats):] == [[5], 1.5, 2.5]
+    alone = wire.load_stream(memoryview(bytearray(b"x" + wire.dumps_floats(floats)))[1:], len(floats))
+    assert [struct.pack("<d", x) for x in alone] == bits       # at an odd address too
+    portable = wire.unpack_floats(memoryview(wire.dumps_floats(floats))[9:], len(floats))
+    assert [struct.pack("<d", x) for x in portable] == bits    # as a big-endian machine reads them
+
+
+def test_a_section_of_floats_alone_sends_their_bytes_and_any_other_message_a_pickle():
+    floats, mixed = Section(), Section()
+    for x in (1.5, 2.5, 3.5):
+        floats.defer(x)
+        mixed.defer(x)
+    mixed.defer(4)
+    floats.flush()
+    mixed.flush()
+    assert bytes(floats.stream) == wire.dumps_floats([1.5, 2.5, 3.5])
+    assert bytes(mixed.stream) == wire.dumps_batch([1.5, 2.5, 3.5, 4])
+    assert type(list(wire.load_stream(mixed.stream, 4))[3]) is int
 
 
 def test_only_immutable_messages_are_deferrable():
