@@ -1,6 +1,7 @@
 """The file of a recorded run (`bsp.run(..., record=path)`), version 3
 (version 3: a batch of small messages in the blocks is marked by its first
-byte, `bsp.core.wire.BATCH_MARK`, where version 2 pickled a list subclass).
+byte, `bsp.core.wire.BATCH_MARK`, where version 2 pickled a list subclass;
+a batch of floats alone, by `bsp.core.wire.FLOATS_MARK`).
 
 One file holds the whole run, so that a record made on a cluster can be
 copied to a laptop and replayed there:
