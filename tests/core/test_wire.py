@@ -100,6 +100,8 @@ def test_a_batch_of_floats_reads_back_bit_for_bit_between_other_messages():
     assert [struct.pack("<d", x) for x in alone] == bits       # at an odd address too
     portable = wire.unpack_floats(memoryview(wire.dumps_floats(floats))[9:], len(floats))
     assert [struct.pack("<d", x) for x in portable] == bits    # as a big-endian machine reads them
+    with pytest.raises(ValueError, match="damaged"):
+        list(wire.load_stream(wire.dumps_floats(floats)[:-3], len(floats)))     # cut short
 
 
 def test_a_section_of_floats_alone_sends_their_bytes_and_any_other_message_a_pickle():
