@@ -183,8 +183,8 @@ def dumps_floats(floats: list[float]) -> bytes:
 def _floats(stream: bytes | memoryview, start: int, count: int) -> list[Any]:
     """The `count` floats packed from `start` in `stream` (`dumps_floats`)."""
     packed = memoryview(stream)[start:start + 8 * count]
-    if count < 0 or packed.nbytes != 8 * count:
-        raise ValueError(f"a batch of {count} floats with {packed.nbytes} bytes of them: the block is damaged")
+    if count < 0 or len(packed) != 8 * count:      # (a view of bytes: its length is its bytes')
+        raise ValueError(f"a batch of {count} floats with {len(packed)} bytes of them: the block is damaged")
     if _LITTLE_ENDIAN:
         floats: list[Any] = packed.cast("d").tolist()    # (typeshed's tolist() says int)
         return floats
