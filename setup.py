@@ -104,19 +104,24 @@ def built_here() -> bool:
     for this interpreter: MANIFEST as this build would write it, and every
     extension with this interpreter's suffix."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
-    extensions = [ROOT / f"bsp_engine__mypyc{suffix}", *(ROOT / (path[:-3] + suffix) for path in COMPILED)]
     try:
-        return MANIFEST.read_text() == manifest(COMPILED) and all(path.exists() for path in extensions)
+        return MANIFEST.read_text() == manifest(COMPILED) and \
+            all(stem.with_name(stem.name + suffix).exists() for stem in extension_stems())
     except OSError:
         return False
+
+
+def extension_stems() -> list[Path]:
+    """The paths of the build's extensions, less their suffix (which names the interpreter)."""
+    return [ROOT / "bsp_engine__mypyc", *(ROOT / path[:-3] for path in COMPILED)]
 
 
 def remove_extensions() -> None:
     """Remove the extensions an earlier build left in this tree (an
     editable checkout): bsp/compiled.py would not load them, but they
     would lie about."""
-    for path in [ROOT / "bsp_engine__mypyc", *(ROOT / path[:-3] for path in COMPILED)]:
-        for extension in path.parent.glob(path.name + ".*.so"):
+    for stem in extension_stems():
+        for extension in stem.parent.glob(stem.name + ".*.so"):
             extension.unlink()
 
 
