@@ -27,7 +27,7 @@ import sysconfig
 import tempfile
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 ROOT = Path(__file__).resolve().parent
@@ -35,6 +35,10 @@ COMPILED = ["bsp/core/align.py", "bsp/core/wire.py", "bsp/core/mailbox.py", "bsp
             "bsp/core/sender.py", "bsp/core/buffers.py", "bsp/core/plain_arrays.py", "bsp/core/transport.py",
             "bsp/core/observed_engine.py", "bsp/fork/heap.py", "bsp/fork/transport.py",
             "mpi_backend/shared_window.py", "mpi_backend/transport.py"]
+# Written in C, the compiled build's only: the copy of a large array at send
+# with streaming stores (see its source; the pure Python build copies with a
+# slice assignment).
+C_COMPILED = ["bsp/core/streaming_copy.c"]
 # Not bsp/fork/barrier.py: compiled, its wait loop never let Python run a signal
 # handler, so a rank told to end (SIGTERM) was killed before its finally blocks ran.
 MANIFEST = ROOT / "bsp" / "compiled_sources.json"    # read by bsp/compiled.py
@@ -81,10 +85,14 @@ def probe_compiler() -> None:
 def manifest(paths: list[str]) -> str:
     """MANIFEST's text: the SHA-256 of each compiled module's source, and of
     this file (whose COMPILED list an editable checkout may change)."""
-    digests = {path[:-3].replace("/", "."): hashlib.sha256((ROOT / path).read_bytes()).hexdigest()
-               for path in paths}
+    digests = {module_of(path): hashlib.sha256((ROOT / path).read_bytes()).hexdigest() for path in paths}
     setup = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
     return json.dumps({"modules": digests, "setup": setup}, indent=1) + "\n"
+
+
+def module_of(path: str) -> str:
+    """bsp/core/engine.py -> bsp.core.engine"""
+    return str(Path(path).with_suffix("")).replace("/", ".")
 
 
 class BuildPy(build_py):
@@ -105,7 +113,7 @@ def built_here() -> bool:
     extension with this interpreter's suffix."""
     suffix = sysconfig.get_config_var("EXT_SUFFIX")
     try:
-        return MANIFEST.read_text() == manifest(COMPILED) and \
+        return MANIFEST.read_text() == manifest(COMPILED + C_COMPILED) and \
             all(stem.with_name(stem.name + suffix).exists() for stem in extension_stems())
     except OSError:
         return False
@@ -113,7 +121,7 @@ def built_here() -> bool:
 
 def extension_stems() -> list[Path]:
     """The paths of the build's extensions, less their suffix (which names the interpreter)."""
-    return [ROOT / "bsp_engine__mypyc", *(ROOT / path[:-3] for path in COMPILED)]
+    return [ROOT / "bsp_engine__mypyc", *(ROOT / Path(path).with_suffix("") for path in COMPILED + C_COMPILED)]
 
 
 def remove_extensions() -> None:
@@ -133,7 +141,8 @@ def extensions() -> list:  # type: ignore[type-arg]
         # A second virtual environment installing this checkout (scripts/test's
         # Open MPI one): the extensions in the tree are this interpreter's and
         # current, so compiling them again (most of a minute) would rewrite the same.
-        say(f"compiled build (mypyc): {len(COMPILED)} modules of the engine layer, already built in this checkout")
+        say(f"compiled build (mypyc): {len(COMPILED)} modules of the engine layer, and {len(C_COMPILED)} in C, "
+            "already built in this checkout")
         return []
     if EDITABLE:
         MANIFEST.unlink(missing_ok=True)        # until this build is known to be compiled
@@ -157,11 +166,12 @@ def extensions() -> list:  # type: ignore[type-arg]
         options += ["--ignore-missing-imports", "--no-warn-return-any"]
     built = mypycify([*options, *paths], opt_level=os.environ.get("MYPYC_OPT_LEVEL", "3"),
                      group_name="bsp_engine")
+    built += [Extension(module_of(path), [path]) for path in C_COMPILED]
     if EDITABLE:
-        MANIFEST.write_text(manifest(paths))
+        MANIFEST.write_text(manifest(paths + C_COMPILED))
     else:
-        BuildPy.manifest = manifest(paths)
-    say(f"compiled build (mypyc): {len(paths)} modules of the engine layer")
+        BuildPy.manifest = manifest(paths + C_COMPILED)
+    say(f"compiled build (mypyc): {len(paths)} modules of the engine layer, and {len(C_COMPILED)} in C")
     return built
 
 

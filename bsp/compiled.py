@@ -1,7 +1,8 @@
 """Which build of pybsp's engine layer runs: compiled or pure Python.
 
 setup.py compiles a few modules of the engine layer with mypyc when it can
-(see its COMPILED list and docs/performance.md); each compiled module is an
+(see its COMPILED list and docs/performance.md), and one written in C (its
+C_COMPILED, which only the compiled build uses); each compiled module is an
 extension (`engine.cpython-311-x86_64-linux-gnu.so`) beside its source, and
 Python's own import system prefers the extension.  The source is the same:
 the pure Python build is the reference, the compiled one a faster copy of
@@ -14,7 +15,8 @@ the extensions unless the compiled build is the one:
 
 - the compiled build runs when MANIFEST is there, BSP_PURE_PYTHON is not set
   (or is 0), and every compiled module's source is still the one compiled;
-- otherwise every module of pybsp loads from its source.  In an editable
+- otherwise every module of pybsp loads from its source, and a module
+  written in C does not load (ModuleNotFoundError: its user falls back).  In an editable
   checkout, a source edited since the build (its extension is stale) makes
   the whole process run pure Python, never a stale extension: compiled
   modules call each other directly, so one module cannot be swapped alone.
@@ -50,7 +52,11 @@ def forced_pure() -> bool:
 
 
 def _source(module: str) -> Path:
-    return ROOT.joinpath(*module.split(".")).with_suffix(".py")
+    """A module's source: its .py, or its .c for an extension written in C
+    (bsp/core/streaming_copy.c), which has no Python source to fall back on."""
+    path = ROOT.joinpath(*module.split("."))
+    written_in_c = path.with_suffix(".c")
+    return written_in_c if written_in_c.exists() else path.with_suffix(".py")
 
 
 def _extension(module: str) -> Path | None:
@@ -97,7 +103,8 @@ def installed() -> bool:
 def describe() -> str:
     """One line: which build runs in this process, and why."""
     if COMPILED:
-        return f"compiled (mypyc): {len(_MODULES)} modules of the engine layer"
+        in_c = sum(_source(module).suffix == ".c" for module in _MODULES)
+        return f"compiled (mypyc): {len(_MODULES) - in_c} modules of the engine layer, and {in_c} in C"
     if _BUILD == "compiled":
         return f"pure Python (BSP_PURE_PYTHON={os.environ['BSP_PURE_PYTHON']}; the compiled build is installed)"
     if _BUILD == "stale":
@@ -117,6 +124,9 @@ class _SourcesFirst(importlib.abc.MetaPathFinder):
         source = _source(name)
         if _extension(name) is None or not source.exists():
             return None         # the usual finders find it, as they would anyway
+        if source.suffix == ".c":
+            raise ModuleNotFoundError(f"{name} is written in C, part of the compiled build, which this process "
+                                      f"does not run: {describe()}", name=name)
         return importlib.util.spec_from_file_location(name, source)
 
 

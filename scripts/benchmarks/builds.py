@@ -30,6 +30,7 @@ KIB, MIB = 1 << 10, 1 << 20
 # (row, pybsp's key, raw mpi4py's key, whether the ratio is raw / pybsp (throughput) or pybsp / raw (time))
 ROWS = ([(f"{count} message(s) per rank / mpi4py alltoall", f"messages|{count}", f"objects|{count}", False)
          for count in (1, 10, 100)]
+        + [("100 messages made in the loop (the row up to 3072cb6)", "messages_made|100", "objects|100", False)]
         + [(f"{size // KIB} KiB arrays / Alltoallv (throughput)" if size < MIB else
             f"{size // MIB} MiB arrays / Alltoallv (throughput)", f"exchange|{size}", f"exchange|{size}", True)
            for size in (16 * KIB, 256 * KIB, 4 * MIB, 64 * MIB)]

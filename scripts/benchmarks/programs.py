@@ -218,12 +218,18 @@ def sample_sort_profile(n: int, backend: str, nprocs: int | None = None) -> list
     return np.column_stack([profile.w_max, profile.sync_time, profile.h_max]).tolist()
 
 
-def small_messages(world, count: int, batches: int, per_batch: int) -> list[float]:
+def small_messages(world, count: int, batches: int, per_batch: int, made_in_loop: bool = False) -> list[float]:
     """Seconds per superstep in which every rank sends `count` small
     messages (floats, one `send` each) to each other rank and reads what
     arrived: the mean of each batch of supersteps (issue 15's "superstep
-    that carries data"; raw_mpi.alltoall_objects is its mpi4py twin)."""
+    that carries data"; raw_mpi.alltoall_objects is its mpi4py twin).
+
+    It sends the same floats every superstep, made once, as the twin sends
+    its list made once.  `made_in_loop`: floats made anew by the loop
+    (`item + 0.5`), work the twin does not do; this was the row up to
+    commit 3072cb6, and is kept beside it (tax_report.py)."""
     others = [dest for dest in range(world.nprocs) if dest != world.pid] or [world.pid]
+    items = [item + 0.5 for item in range(count)]
     send, sync, messages = world.send, world.sync, world.messages
     times = []
     for _ in range(batches):
@@ -231,8 +237,12 @@ def small_messages(world, count: int, batches: int, per_batch: int) -> list[floa
         start = time.perf_counter()
         for _ in range(per_batch):
             for dest in others:
-                for item in range(count):
-                    send(item + 0.5, dest)
+                if made_in_loop:
+                    for item in range(count):
+                        send(item + 0.5, dest)
+                else:
+                    for item in items:
+                        send(item, dest)
             sync()
             messages()
         times.append((time.perf_counter() - start) / per_batch)

@@ -160,3 +160,37 @@ def test_bsp_pure_python_loads_the_sources():
     assert [path.endswith(".py") for path in python(where, pure=True).split()] == [True, True]
     if compiled.installed():
         assert [path.endswith(".so") for path in python(where, pure=False).split()] == [True, True]
+
+
+@pytest.mark.mpi_skip
+def test_the_module_written_in_c_runs_in_the_compiled_build_only():
+    """bsp/core/streaming_copy.c has no Python source to fall back on: a
+    process that runs pure Python refuses to load it, and the engine's
+    capture copies with a slice assignment instead."""
+    code = ("import bsp.core.engine as engine\n"
+            "print(engine._copy_streaming is not None)\n"
+            "try:\n    import bsp.core.streaming_copy\nexcept ModuleNotFoundError as error:\n    print(error)\n")
+    pure = python(code, pure=True).splitlines()
+    assert pure[0] == "False" and "written in C, part of the compiled build" in pure[1], pure
+    if compiled.installed():
+        assert python(code, pure=False).splitlines() == ["True"]
+
+
+@pytest.mark.skipif(not compiled.COMPILED, reason="the streaming copy is the compiled build's: " + compiled.describe())
+def test_the_streaming_copy_copies_every_byte_from_any_alignment():
+    import numpy as np
+
+    from bsp.core.streaming_copy import copy_into
+
+    source = np.random.default_rng(0).integers(0, 256, 4096 + 200, dtype=np.uint8)
+    for length in (0, 1, 15, 16, 63, 64, 65, 127, 1000, 4096 + 77):
+        for start in range(0, 17, 3):
+            for at in range(0, 17, 5):
+                dest = np.zeros(length + 40, np.uint8)
+                copy_into(memoryview(dest)[at:], memoryview(source)[start:start + length])
+                assert np.array_equal(dest[at:at + length], source[start:start + length])
+                assert not dest[:at].any() and not dest[at + length:].any()
+    with pytest.raises(ValueError, match="100 bytes do not fit in 99"):
+        copy_into(memoryview(bytearray(99)), memoryview(bytes(100)))
+    with pytest.raises(BufferError):
+        copy_into(memoryview(bytes(100)), memoryview(bytes(10)))     # not writable

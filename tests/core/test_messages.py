@@ -6,6 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bsp
+from bsp.core.engine import STREAMING_FROM
 from bsp.testing import require_nprocs, spmd
 
 ALL_NPROCS = [1, 2, 3, 4, 16]
@@ -100,6 +101,25 @@ def test_sent_objects_are_captured_at_send(world):
         assert np.array_equal(got_array, np.arange(10_000))
         assert np.array_equal(got_small, np.arange(4))
         assert got_items == [1, 2, 3]
+
+
+@spmd(nprocs=[1, 2, 3])
+def test_a_large_array_is_captured_whole_at_send(world):
+    """An array of STREAMING_FROM bytes and more (which the compiled build
+    copies with streaming stores), of an odd size, from an odd offset, to
+    every rank: what arrives is the array as it was at the send, every byte."""
+    length = STREAMING_FROM + 4099
+    whole = np.random.default_rng(world.pid).integers(0, 256, length + 3, dtype=np.uint8)
+    payload = whole[3:]                 # not aligned to 16 bytes
+    expected = payload.copy()
+    for dest in range(world.nprocs):
+        world.send(payload, dest)
+    payload[:] = 0
+    world.sync()
+    for source, got in world.messages():
+        assert got.nbytes == length
+        assert np.array_equal(got, np.random.default_rng(source).integers(0, 256, length + 3, dtype=np.uint8)[3:])
+    assert np.array_equal(expected, np.random.default_rng(world.pid).integers(0, 256, length + 3, dtype=np.uint8)[3:])
 
 
 @spmd(nprocs=[2])

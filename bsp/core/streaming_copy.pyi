@@ -1,0 +1,3 @@
+# The types of bsp/core/streaming_copy.c, an extension of the compiled build only.
+
+def copy_into(dest: memoryview, src: memoryview, /) -> None: ...
