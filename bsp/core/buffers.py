@@ -21,6 +21,36 @@ POOLED_BYTES: Final = 1 << 20      # smaller buffers come from malloc, which reu
 KEEP_BYTES: Final = 1 << 30        # at most this much idle memory stays in the pool
 
 
+# From this size on, `copy_into` copies with streaming stores where it can:
+# the copy is larger than a core's share of the cache, and the sender does
+# not read it again.  (Below, the receiver finds a fresh copy still in the cache.)
+STREAMING_FROM: Final = 8 << 20
+
+
+def _streaming_copier() -> Callable[[memoryview, memoryview], None] | None:
+    """The copy with streaming stores (C), part of the compiled build only:
+    None in a process that runs pure Python (bsp/compiled.py refuses to load it)."""
+    try:
+        from bsp.core import streaming_copy
+    except ImportError:
+        return None
+    return streaming_copy.copy_into
+
+
+_copy_streaming: Final = _streaming_copier()
+
+
+def copy_into(dest: memoryview, src: memoryview) -> None:
+    """Copy the bytes of `src` (contiguous, one-dimensional) to the start of
+    `dest`: the copy a send makes of an array, into send space.  From
+    STREAMING_FROM bytes on, with streaming stores in the compiled build
+    (bsp/core/streaming_copy.c says why)."""
+    if src.nbytes >= STREAMING_FROM and _copy_streaming is not None:
+        _copy_streaming(dest, src)
+    else:
+        dest[:src.nbytes] = src
+
+
 # What `on_release` waits for: by the id of each weak reference, the
 # reference itself (kept alive, or its callback would never come), the
 # callback and its arguments.

@@ -41,22 +41,13 @@ from typing import Any, Callable, Final, Iterable, Iterator, Protocol, Sequence
 
 from bsp.core import plain_arrays, wire
 from bsp.core.align import padding
+from bsp.core.buffers import copy_into
 from bsp.base.callsite import user_call_site
 from bsp.errors import BSPError, RemoteError, SyncMismatchError, SyncTimeoutError, shortened
 from bsp.core.mailbox import Arrival, Outbox, Section, unpack
 from bsp.core.sync_record import (RECORD_FORMAT, RECORD_SIZE, Flags, Kind, Status, SyncRecord, Verdict, judge,
                                   pack_record)
 from bsp.core.transport import Incoming, Outgoing, Transport
-
-
-def _streaming_copier() -> Callable[[memoryview, memoryview], None] | None:
-    """The copy with streaming stores (C), part of the compiled build only:
-    None in a process that runs pure Python (bsp/compiled.py refuses to load it)."""
-    try:
-        from bsp.core import streaming_copy
-    except ImportError:
-        return None
-    return streaming_copy.copy_into
 
 
 # Final: compiled, these are C statics, not a lookup in the module's dict per call.
@@ -73,11 +64,6 @@ _threads_started: Final = count_started_threads
 _RECORD: Final = RECORD_FORMAT       # packed here, not by an interpreted pack_record per sync
 _NO_OWNER: Final = -1       # the owner once the program has returned (no thread has this ident)
 _NOTHING: Final[Outgoing] = {}      # what an exchange with nothing to send sends (transports only read it)
-# From this size on, `capture` copies with streaming stores where it can: the
-# copy is larger than a core's share of the cache, and the sender does not
-# read it again.  (Below, the receiver finds a fresh copy still in the cache.)
-STREAMING_FROM: Final = 8 << 20
-_copy_streaming: Final = _streaming_copier()
 
 # Channel 0 carries the collectives and the protocol's own messages (call
 # sites, tracebacks), channel 1 the messages of world.send; data objects get
@@ -204,10 +190,7 @@ class Engine:
         the copy as its own)."""
         nbytes = buffer.nbytes
         space = self.transport.send_buffer(nbytes + padding(nbytes), exclusive)
-        if nbytes >= STREAMING_FROM and _copy_streaming is not None:
-            _copy_streaming(space, buffer)
-        else:
-            space[:nbytes] = buffer
+        copy_into(space, buffer)
         return space
 
     def post_object(self, channel: int, dests: Sequence[int], obj: Any, copy: bool = True) -> None:

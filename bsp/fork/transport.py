@@ -30,7 +30,8 @@ from typing import Final, Sequence
 import numpy as np
 
 from bsp.core.align import ALIGN, aligned
-from bsp.core.buffers import COPIED, HANDED_OVER, BufferPool, ReceiveSpace, lay_out, on_release, room_for
+from bsp.core.buffers import (COPIED, HANDED_OVER, BufferPool, ReceiveSpace, copy_into, lay_out, on_release,
+                              room_for)
 from bsp.core.sync_record import agree, flags_of, with_flags
 from bsp.core.transport import RECORD_SIZE, Buffer, Incoming, Outgoing, Transport
 from bsp.fork.heap import HandoverHeap, mark_free
@@ -272,7 +273,7 @@ class ForkTransport(Transport):
                 # the caller's own memory (an unbuffered send): this
                 # write into the heap is its transfer
                 offset, kind = self._heap_region(size), HANDED_OVER
-                self._bytes[offset:offset + size] = frame
+                copy_into(self._bytes[offset:offset + size], memoryview(frame))
                 handed_over.add(offset)
             else:
                 offset, kind = self._allocate(size), COPIED

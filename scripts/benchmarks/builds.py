@@ -67,6 +67,8 @@ def ratios(medians: dict) -> dict:
                 raw = medians["raw|barrier"] if system == "fork" else medians["raw|alltoall_counts"]
             else:
                 raw = medians[f"raw|{raw_key}"]
+            if f"{system}|{key}" not in medians:
+                continue        # a row that an earlier checkout's benchmark (--checkout) does not measure
             mine = medians[f"{system}|{key}"]
             found[f"{row}|{system}"] = raw / mine if throughput else mine / raw
     return found
@@ -96,8 +98,13 @@ def main() -> None:
             rounds[name].append(one_round(variant, options.nprocs))
     if options.json:
         Path(options.json).write_text(json.dumps(rounds, indent=1))
+    report(rounds, variants, options.nprocs)
+
+
+def report(rounds: dict, variants: dict, nprocs: int) -> None:
+    """Print the table of `rounds` (as --json writes them)."""
     loads = [load for build in rounds.values() for _, load in build]
-    print(f"nprocs {options.nprocs}, {options.rounds} interleaved rounds per build, load average (1 min) "
+    print(f"nprocs {nprocs}, {len(next(iter(rounds.values())))} interleaved rounds per build, load average (1 min) "
           f"{min(loads):.1f} to {max(loads):.1f} before the rounds\n")
     print("| superstep | " + " | ".join(f"{name}: {system}" for name in variants for system in ("fork", "MPI"))
           + " |")
@@ -107,8 +114,9 @@ def main() -> None:
         cells = []
         for build in variants:
             for system in ("fork", "mpi"):
-                values = [found[f"{row}|{system}"] for found in per_build[build]]
-                cells.append(f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})")
+                values = [found[f"{row}|{system}"] for found in per_build[build] if f"{row}|{system}" in found]
+                cells.append(f"{statistics.median(values):.2f}x ({min(values):.2f}-{max(values):.2f})" if values
+                             else "-")
         print(f"| {row} | " + " | ".join(cells) + " |")
 
 

@@ -166,9 +166,9 @@ def test_bsp_pure_python_loads_the_sources():
 def test_the_module_written_in_c_runs_in_the_compiled_build_only():
     """bsp/core/streaming_copy.c has no Python source to fall back on: a
     process that runs pure Python refuses to load it, and the engine's
-    capture copies with a slice assignment instead."""
-    code = ("import bsp.core.engine as engine\n"
-            "print(engine._copy_streaming is not None)\n"
+    send's copy is a slice assignment instead."""
+    code = ("import bsp.core.buffers as buffers\n"
+            "print(buffers._copy_streaming is not None)\n"
             "try:\n    import bsp.core.streaming_copy\nexcept ModuleNotFoundError as error:\n    print(error)\n")
     pure = python(code, pure=True).splitlines()
     assert pure[0] == "False" and "written in C, part of the compiled build" in pure[1], pure

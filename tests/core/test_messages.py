@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import bsp
-from bsp.core.engine import STREAMING_FROM
+from bsp.core.buffers import STREAMING_FROM
 from bsp.testing import require_nprocs, spmd
 
 ALL_NPROCS = [1, 2, 3, 4, 16]

@@ -4,6 +4,7 @@ copied at the call."""
 import numpy as np
 import pytest
 
+from bsp.core.buffers import STREAMING_FROM
 from bsp.testing import spmd
 
 
@@ -24,6 +25,18 @@ def test_arrays_arrive_as_sent(world):
     assert got[1].dtype == np.int16 and (got[1] == np.arange(6).reshape(2, 3) + left).all()
     assert (got[2] == np.arange(40).reshape(4, 10)[:, ::3]).all()
     assert (got[3] == fortran).all() and got[3].shape == (100, 200)
+
+
+@spmd(nprocs=[1, 2])
+def test_a_large_array_sent_unbuffered_arrives_whole(world):
+    """Written into the heap at the exchange (fork), from STREAMING_FROM
+    bytes on with streaming stores in the compiled build."""
+    length = STREAMING_FROM // 8 + 513
+    payload = np.arange(length, dtype=np.float64)[1:] * (world.pid + 1)     # not aligned to 16 bytes
+    world.send(payload, (world.pid + 1) % world.nprocs, copy=False)
+    world.sync()
+    [(source, got)] = world.messages()
+    assert got.dtype == np.float64 and np.array_equal(got, np.arange(length, dtype=np.float64)[1:] * (source + 1))
 
 
 @spmd(nprocs=[2])
