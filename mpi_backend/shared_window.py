@@ -46,7 +46,7 @@ from typing import Any, Sequence, cast
 
 import numpy as np
 
-from bsp.core.buffers import COPIED, HANDED_OVER, ReceiveSpace, lay_out, on_release, room_for
+from bsp.core.buffers import COPIED, HANDED_OVER, ReceiveSpace, copy_into, lay_out, on_release, room_for
 from bsp.fork.heap import HandoverHeap, mark_free
 from bsp.core.transport import Buffer
 
@@ -159,7 +159,7 @@ class NodeWindow:
             offset = self._heap.allocate(nbytes)
         except MemoryError:
             return None
-        self._segments[self.pid][offset:offset + nbytes] = np.frombuffer(frame, np.uint8)
+        copy_into(self._segments[self.pid][offset:offset + nbytes].data, memoryview(frame).cast("B"))
         return offset
 
     def plan(self, frames: Sequence[Buffer], split: Any) -> tuple[array[int], list[memoryview]]:
