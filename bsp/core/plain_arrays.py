@@ -25,8 +25,9 @@ unstructured void).  Everything else returns None and is pickled as before.
 
 from __future__ import annotations
 
+import pickle
 import struct
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -42,6 +43,7 @@ _GLOBAL = (b"\x80\x05"                                        # PROTO 5
            + b"\x8c\x08_rebuild\x93"                             # SHORT_BINUNICODE name, STACK_GLOBAL
            + b"(")                                             # MARK: the arguments follow
 _DIM = struct.Struct("<Q")
+_SIGNED_DIM = struct.Struct("<q")                            # as the unpickler reads a LONG1 of 8 bytes
 _BYTES8 = struct.Struct("<BQ")
 _INT8 = b"\x8a\x08"                                           # LONG1 of 8 bytes
 _TUPLE, _REDUCE_STOP = b"t", b"tR."                           # TUPLE of the shape; TUPLE, REDUCE, STOP
@@ -119,3 +121,51 @@ def _rebuild(dtype: str, shape: tuple[int, ...], fortran: bool, data: Any) -> np
         rebuilt: np.ndarray = flat.reshape(shape[::-1]).T
         return rebuilt
     return flat if len(shape) == 1 else flat.reshape(shape)
+
+
+_MODULE_END = len(_GLOBAL)
+_SHORT_BINUNICODE, _MARK, _LONG1_8 = 0x8C, ord("("), _INT8
+_NEWTRUE, _NEWFALSE, _NEXT_BUFFER, _TUPLE_CODE = 0x88, 0x89, 0x97, ord("t")
+
+
+def load_at(stream: bytes | memoryview, at: int, buffers: Iterator[Any]) -> tuple[np.ndarray, int] | None:
+    """The array whose pickle, as `dumps` writes it, starts at `at` in
+    `stream` (a view of bytes), and where that pickle ends; None if the
+    bytes there are anything else, which the unpickler then reads.  What
+    the unpickler would do with these bytes, without it: no unpickler to
+    make, no class to find by name, no copy of the stream.  An out-of-band
+    array takes the next of `buffers`; an in-band one, a copy of its data.
+    Costs nothing in supersteps."""
+    end = len(stream)
+    if end - at < _MODULE_END + 2 or stream[at:at + _MODULE_END] != _GLOBAL:
+        return None
+    position = at + _MODULE_END
+    if stream[position] != _SHORT_BINUNICODE:
+        return None
+    name_end = position + 2 + stream[position + 1]
+    if name_end + 1 > end or stream[name_end] != _MARK:
+        return None
+    dtype = str(stream[position + 2:name_end], "utf-8", "surrogatepass")     # as the unpickler decodes it
+    position = name_end + 1
+    shape: list[int] = []
+    while position + 10 <= end and stream[position:position + 2] == _LONG1_8:
+        shape.append(_SIGNED_DIM.unpack_from(stream, position + 2)[0])
+        position += 10
+    if position + 3 > end or stream[position] != _TUPLE_CODE or stream[position + 1] not in (_NEWTRUE, _NEWFALSE):
+        return None
+    fortran = stream[position + 1] == _NEWTRUE
+    position += 2
+    if stream[position] == _NEXT_BUFFER:
+        if stream[position:position + len(_OUT_OF_BAND_END)] != _OUT_OF_BAND_END:
+            return None
+        data: Any = next(buffers, None)
+        if data is None:
+            raise pickle.UnpicklingError("not enough out-of-band buffers")
+        return _rebuild(dtype, tuple(shape), fortran, data), position + len(_OUT_OF_BAND_END)
+    if stream[position] != _BYTEARRAY8 or position + _BYTES8.size > end:
+        return None
+    start = position + _BYTES8.size
+    stop = start + _BYTES8.unpack_from(stream, position)[1]
+    if stop + len(_REDUCE_STOP) > end or stream[stop:stop + len(_REDUCE_STOP)] != _REDUCE_STOP:
+        return None
+    return _rebuild(dtype, tuple(shape), fortran, bytearray(stream[start:stop])), stop + len(_REDUCE_STOP)

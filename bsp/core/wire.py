@@ -99,7 +99,9 @@ def load_stream(stream: bytes | memoryview, count: int, buffers: Iterable[memory
     elif len(stream) == _FLOATS_HEAD + 8 * count and stream[0] == _FLOATS:
         return _floats(stream, _FLOATS_HEAD, count)     # or one batch of floats
     elif count == 1:                        # or one message
-        return (pickle.loads(stream, buffers=buffers),)
+        pending = iter(buffers)
+        array = plain_arrays.load_at(stream, 0, pending)        # an array, read without an unpickler
+        return (pickle.loads(stream, buffers=pending) if array is None else array[0],)
     return _load_all(stream, buffers)
 
 
@@ -110,17 +112,27 @@ def load_objects(stream: bytes | memoryview, count: int, buffers: Iterable[memor
 
 
 def _load_all(stream: bytes | memoryview, buffers: Iterable[memoryview]) -> Iterator[Any]:
-    file, pending, end = io.BytesIO(stream), iter(buffers), len(stream)
+    pending, end = iter(buffers), len(stream)
+    file: io.BytesIO | None = None          # made for the first pickle that is not a plain array (a copy of the stream)
     position = 0
     while position < end:
+        if stream[position] == _FLOATS:
+            count: int = _FLOATS_COUNT.unpack_from(stream, position + 1)[0]
+            yield from _floats(stream, position + _FLOATS_HEAD, count)
+            position += _FLOATS_HEAD + 8 * count
+            continue
+        array = plain_arrays.load_at(stream, position, pending)
+        if array is not None:
+            yield array[0]
+            position = array[1]
+            continue
+        if file is None:
+            file = io.BytesIO(stream)
         if stream[position] == _BATCH:
             file.seek(position + 1)
             yield from pickle.Unpickler(file).load()
-        elif stream[position] == _FLOATS:
-            count: int = _FLOATS_COUNT.unpack_from(stream, position + 1)[0]
-            yield from _floats(stream, position + _FLOATS_HEAD, count)
-            file.seek(position + _FLOATS_HEAD + 8 * count)
         else:
+            file.seek(position)
             yield pickle.Unpickler(file, buffers=pending).load()
         position = file.tell()
 

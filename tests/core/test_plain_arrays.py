@@ -81,3 +81,83 @@ def test_plain_arrays_mix_with_other_messages_in_one_stream():
     loaded = list(wire.load_stream(bytes(stream), len(objs), buffers))
     assert np.array_equal(loaded[0], objs[0]) and loaded[1] == "text" and np.array_equal(loaded[2], objs[2])
     assert np.array_equal(loaded[3]["a"], np.ones(2)) and loaded[4] == 7 and loaded[4].shape == ()
+
+
+def _pickled(array, inband_limit):
+    data, buffers = plain_arrays.dumps(array, inband_limit)
+    return data, [memoryview(bytearray(buffer)) for buffer in buffers]
+
+
+def _same_array(mine, theirs):
+    assert type(mine) is type(theirs) is np.ndarray
+    assert mine.dtype == theirs.dtype and mine.dtype.str == theirs.dtype.str
+    assert mine.shape == theirs.shape and mine.strides == theirs.strides
+    assert mine.flags.writeable == theirs.flags.writeable
+    assert mine.flags.c_contiguous == theirs.flags.c_contiguous and mine.flags.f_contiguous == theirs.flags.f_contiguous
+    assert type(mine.base) is type(theirs.base)
+    assert mine.tobytes() == theirs.tobytes()
+
+
+@pytest.mark.parametrize("inband_limit", [plain_arrays.INBAND_LIMIT, 1])
+@pytest.mark.parametrize("array", PLAIN, ids=lambda array: f"{array.dtype.str}{array.shape}")
+def test_the_reader_of_plain_arrays_gives_what_the_unpickler_gives(array, inband_limit):
+    """load_at reads `dumps`' pickle, in band or out of band, into the very
+    array the unpickler makes of it, and says where the pickle ends."""
+    data, buffers = _pickled(array, inband_limit)
+    stream = b"\x00" * 5 + data + b"tail"
+    found = plain_arrays.load_at(memoryview(stream), 5, iter(buffers))
+    assert found is not None and found[1] == 5 + len(data)
+    _same_array(found[0], pickle.loads(data, buffers=buffers))
+    if buffers:             # out of band: the array is the receiver's buffer, not a copy of it
+        assert np.shares_memory(found[0], np.frombuffer(buffers[0], np.uint8))
+
+
+@pytest.mark.parametrize("array", [np.arange(6.0).reshape(2, 3), np.arange(3000, dtype=">i4"),
+                                   np.asfortranarray(np.arange(6).reshape(2, 3))], ids=repr)
+@pytest.mark.parametrize("inband_limit", [plain_arrays.INBAND_LIMIT, 1])
+def test_a_damaged_plain_array_pickle_reads_as_the_unpickler_reads_it(array, inband_limit):
+    """Every truncation, and every byte changed, of a plain array's pickle:
+    the reader gives up (and the unpickler reads it), or gives what the
+    unpickler gives, or raises what the unpickler raises."""
+    data, buffers = _pickled(array, inband_limit)
+    damaged = [data[:cut] for cut in range(len(data))]
+    head = len(data) if inband_limit == 1 else len(data) - array.nbytes
+    for position in [*range(min(head, len(data))), *range(len(data) - 4, len(data))]:
+        for flip in (0x01, 0xFF):
+            changed = bytearray(data)
+            changed[position] ^= flip
+            damaged.append(bytes(changed))
+    taken = 0
+    for stream in damaged:
+        try:
+            mine = plain_arrays.load_at(memoryview(stream), 0, iter(list(buffers)))
+        except Exception as error:          # noqa: BLE001 -- compared with the unpickler's
+            with pytest.raises(type(error)):
+                pickle.loads(stream, buffers=list(buffers))
+            continue
+        if mine is not None:
+            taken += 1
+            _same_array(mine[0], pickle.loads(stream, buffers=list(buffers)))
+    assert taken >= 1           # some changes (a byte of the data) still read as arrays
+
+
+def test_streams_of_plain_arrays_and_other_messages_load_in_order():
+    """Arrays in band and out of band, among pickled objects and a batch of
+    floats, in one stream: each comes back where it was."""
+    objs = [np.arange(3.0), np.arange(10_000), "text", np.array(7), np.arange(2000, dtype=">f8"), (1, 2),
+            np.asfortranarray(np.arange(6).reshape(2, 3))]
+    stream, buffers = bytearray(), []
+    for obj in objs:
+        data, extra = wire.dumps(obj, 4096)
+        stream += data
+        buffers += [memoryview(bytearray(buffer)) for buffer in extra]
+    stream += wire.dumps_floats([0.5, -0.0])
+    loaded = wire.load_objects(memoryview(bytes(stream)), len(objs) + 2, buffers)
+    assert len(loaded) == len(objs) + 2 and loaded[-2:] == [0.5, -0.0]
+    for got, sent in zip(loaded, objs):
+        if isinstance(sent, np.ndarray):
+            assert type(got) is np.ndarray and got.dtype.str == sent.dtype.str and got.shape == sent.shape
+            assert got.flags.f_contiguous == sent.flags.f_contiguous and got.flags.writeable
+            assert np.array_equal(got, sent) and not np.shares_memory(got, sent)
+        else:
+            assert got == sent
