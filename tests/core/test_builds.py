@@ -140,6 +140,21 @@ def test_a_changed_source_makes_the_build_stale(tmp_path, monkeypatch):
     assert compiled._examine() == ("pure", [])
 
 
+def test_a_changed_c_source_makes_the_build_stale(tmp_path, monkeypatch):
+    """The module written in C is checked by its .c source's digest, as
+    the others by their .py's."""
+    manifest = tmp_path / "compiled_sources.json"
+    source = compiled._source("bsp.core.streaming_copy")
+    assert source.suffix == ".c"
+    monkeypatch.setattr(compiled, "MANIFEST", manifest)
+    manifest.write_text(json.dumps({"modules": {"bsp.core.streaming_copy": "0" * 64}}))
+    assert compiled._examine() == ("stale", ["bsp.core.streaming_copy"])
+    manifest.write_text(json.dumps({"modules": {"bsp.core.streaming_copy": compiled._digest(source)}}))
+    built = compiled._extension("bsp.core.streaming_copy") is not None
+    assert compiled._examine() == (("compiled", ["bsp.core.streaming_copy"]) if built
+                                   else ("stale", ["bsp.core.streaming_copy"]))
+
+
 def test_a_changed_list_of_compiled_modules_makes_the_build_stale(tmp_path, monkeypatch):
     """In a checkout, a setup.py changed since the build (its COMPILED list,
     say) makes the build stale, so that scripts/setup builds it again."""
