@@ -49,7 +49,6 @@ from bsp.core.sync_record import (RECORD_FORMAT, RECORD_SIZE, Flags, Kind, Statu
                                   pack_record)
 from bsp.core.transport import Incoming, Outgoing, Transport
 
-
 # Final: compiled, these are C statics, not a lookup in the module's dict per call.
 _IMMUTABLE: Final = wire.IMMUTABLE
 _thread: Final = threading.get_ident

@@ -123,9 +123,10 @@ def _rebuild(dtype: str, shape: tuple[int, ...], fortran: bool, data: Any) -> np
     return flat if len(shape) == 1 else flat.reshape(shape)
 
 
+# The opcodes `load_at` looks for, as `dumps` writes them.
 _MODULE_END = len(_GLOBAL)
-_SHORT_BINUNICODE, _MARK, _LONG1_8 = 0x8C, ord("("), _INT8
-_NEWTRUE, _NEWFALSE, _NEXT_BUFFER, _TUPLE_CODE = 0x88, 0x89, 0x97, ord("t")
+_SHORT_BINUNICODE, _MARK, _TUPLE_CODE = 0x8C, _GLOBAL[-1], _TUPLE[0]
+_NEWTRUE, _NEWFALSE, _NEXT_BUFFER = _FORTRAN[True][0], _FORTRAN[False][0], _OUT_OF_BAND_END[0]
 
 
 def load_at(stream: bytes | memoryview, at: int, buffers: Iterator[Any]) -> tuple[np.ndarray, int] | None:
@@ -148,7 +149,7 @@ def load_at(stream: bytes | memoryview, at: int, buffers: Iterator[Any]) -> tupl
     dtype = str(stream[position + 2:name_end], "utf-8", "surrogatepass")     # as the unpickler decodes it
     position = name_end + 1
     shape: list[int] = []
-    while position + 10 <= end and stream[position:position + 2] == _LONG1_8:
+    while position + 10 <= end and stream[position:position + 2] == _INT8:
         shape.append(_SIGNED_DIM.unpack_from(stream, position + 2)[0])
         position += 10
     if position + 3 > end or stream[position] != _TUPLE_CODE or stream[position + 1] not in (_NEWTRUE, _NEWFALSE):
